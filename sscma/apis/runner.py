@@ -1,0 +1,71 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do, importable so that tests can drive it."""
+import os.path as osp
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config
+
+from sscma.utils import ConfigError, load_config, register_all_modules
+
+
+def _default_work_dir(config: str) -> str:
+    return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
+                         resume: Optional[str] = None, amp: bool = False, auto_scale_lr: bool = False,
+                         launcher: str = 'none', load_from: Optional[str] = None) -> Config:
+    """Load ``config`` with overrides and apply the OpenMMLab command-line flags.
+
+    Args:
+        config (str): Config file.
+        work_dir (str, optional): Output folder; default ``work_dirs/<config name>``.
+        cfg_options (dict, optional): Overrides; top-level variables propagate (see ``load_config``).
+        resume (str, optional): ``'auto'`` resumes from the work dir's last checkpoint, a path from that file.
+        amp (bool): Mixed precision (``AmpOptimWrapper``).
+        auto_scale_lr (bool): Scale the lr by real batch size / ``auto_scale_lr.base_batch_size``.
+        launcher (str): ``'none'`` or ``'pytorch'`` (torchrun).
+        load_from (str, optional): Checkpoint whose weights initialise the model (transfer learning).
+    """
+    register_all_modules()
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    if load_from:
+        if not osp.isfile(load_from):
+            raise ConfigError(f'--load-from {load_from}: no such checkpoint file')
+        cfg.load_from = load_from
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume:
+        if not osp.isfile(resume):
+            raise ConfigError(f'--resume {resume}: no such checkpoint file')
+        cfg.resume = True
+        cfg.load_from = resume
+    if amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ConfigError(f'--amp needs optim_wrapper.type OptimWrapper, the config has {wrapper}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {config}')
+        cfg.auto_scale_lr.enable = True
+    return cfg
+
+
+def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
+                        cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none') -> Config:
+    """Load ``config`` for evaluating ``checkpoint`` on the config's test split."""
+    register_all_modules()
+    if not osp.isfile(checkpoint):
+        raise ConfigError(f'checkpoint file not found: {checkpoint}')
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    cfg.load_from = checkpoint
+    for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):
+        if cfg.get(key) is None:
+            raise ConfigError(f'{config} has no {key}: tools/test.py needs it')
+    return cfg

@@ -1,0 +1,3 @@
+from .image_folder import ImageFolderDataset, read_labels_json
+
+__all__ = ['ImageFolderDataset', 'read_labels_json']

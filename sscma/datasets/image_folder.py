@@ -1,0 +1,130 @@
+"""Image classification from class folders (Sony AITRIOS / ImageNet layout)."""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.logging import MMLogger
+from mmpretrain.datasets import BaseDataset
+
+from sscma.registry import DATASETS
+from sscma.utils.errors import DatasetError
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# Names a split folder goes by in the layouts we accept, first the Sony AITRIOS one.
+SPLIT_ALIASES = {
+    'training': ('training', 'train'),
+    'validation': ('validation', 'valid', 'val'),
+    'test': ('test', 'testing'),
+}
+
+
+def _alias_group(split: str) -> Sequence[str]:
+    for names in SPLIT_ALIASES.values():
+        if split in names:
+            return names
+    return (split, )
+
+
+def find_split_dir(data_root: str, split: str) -> str:
+    """Return ``data_root/<split>`` trying the usual aliases (``training``/``train``, ...)."""
+    if not split:
+        return data_root
+    for name in _alias_group(split):
+        path = osp.join(data_root, name)
+        if osp.isdir(path):
+            return path
+    present = sorted(d for d in os.listdir(data_root) if osp.isdir(osp.join(data_root, d)))
+    raise DatasetError(f'no "{split}" folder in data_root={data_root} (looked for {list(_alias_group(split))}; '
+                       f'found folders {present})')
+
+
+def _class_dirs(folder: str) -> List[str]:
+    return sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)) and not d.startswith('.'))
+
+
+def read_labels_json(path: str) -> List[str]:
+    """Read ``{"daisy": 0, ...}`` and return the class names ordered by id (ids must be 0..N-1)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            mapping = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f'{path}: not valid JSON ({e})') from None
+    if not isinstance(mapping, dict) or not mapping:
+        raise DatasetError(f'{path}: expected a non-empty object {{"class_name": id, ...}}')
+    bad = {k: v for k, v in mapping.items() if not isinstance(v, int) or isinstance(v, bool)}
+    if bad:
+        raise DatasetError(f'{path}: class ids must be integers, got {bad}')
+    ids = sorted(mapping.values())
+    if ids != list(range(len(mapping))):
+        raise DatasetError(f'{path}: class ids must be 0..{len(mapping) - 1}, each once; got {ids}')
+    return [name for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(BaseDataset):
+    """Images in ``<data_root>/<split>/<class>/*.jpg``, class ids from ``labels.json`` when present.
+
+    Without ``labels.json`` the classes are the sorted union of the class folders of every split found
+    under ``data_root`` (so a split missing a class still gets the same ids). With ``split=''``,
+    ``data_root`` itself holds the class folders (mmpretrain ``CustomDataset`` layout).
+
+    Args:
+        data_root (str): Dataset root. Empty means the built-in dataset named by ``builtin``.
+        split (str): ``training``, ``validation`` or ``test`` (``train``/``val``/``valid`` also found).
+        labels_file (str): Class-id map relative to ``data_root``. Defaults to ``labels.json``.
+        num_classes (int, optional): Expected number of classes; a mismatch is an error.
+        builtin (str, optional): ``'digits'`` to use the bundled handwritten-digit set when
+            ``data_root`` is empty.
+        **kwargs: Passed to mmpretrain's ``BaseDataset`` (``pipeline``, ``test_mode``, ...).
+    """
+
+    def __init__(self, data_root: str = '', split: str = 'training', labels_file: str = 'labels.json',
+                 num_classes: Optional[int] = None, builtin: Optional[str] = None, **kwargs) -> None:
+        if not data_root:
+            if builtin != 'digits':
+                raise DatasetError('data_root is empty: set data_root to a folder with training/<class>/*.jpg '
+                                   '(e.g. --cfg-options data_root=/path/to/dataset)')
+            from .builtin import ensure_digits_folder
+            data_root = str(ensure_digits_folder())
+        if not osp.isdir(data_root):
+            raise DatasetError(f'data_root={data_root} does not exist or is not a folder')
+        self.split_dir = find_split_dir(data_root, split)
+        labels_path = osp.join(data_root, labels_file) if labels_file else ''
+        if labels_path and osp.isfile(labels_path):
+            classes = read_labels_json(labels_path)
+            unknown = sorted(set(_class_dirs(self.split_dir)) - set(classes))
+            if unknown:
+                raise DatasetError(f'class folders {unknown} in {self.split_dir} are not in {labels_path} '
+                                   f'(it lists {classes})')
+            source = labels_path
+        else:
+            classes = sorted(set().union(*[set(_class_dirs(d)) for d in self._sibling_splits(data_root)]))
+            source = f'the class folders of {data_root}'
+        if not classes:
+            raise DatasetError(f'no class folders in {self.split_dir} (expected {self.split_dir}/<class>/*.jpg)')
+        if num_classes is not None and num_classes != len(classes):
+            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}')
+        super().__init__(ann_file='', data_root=data_root, metainfo=dict(classes=classes), **kwargs)
+
+    def _sibling_splits(self, data_root: str) -> List[str]:
+        if osp.abspath(self.split_dir) == osp.abspath(data_root):
+            return [data_root]
+        dirs = [osp.join(data_root, n) for names in SPLIT_ALIASES.values() for n in names]
+        return [d for d in dirs if osp.isdir(d)] or [self.split_dir]
+
+    def load_data_list(self) -> List[Dict]:
+        class_to_idx = {c: i for i, c in enumerate(self.metainfo['classes'])}
+        data_list = []
+        empty = []
+        for name in _class_dirs(self.split_dir):
+            folder = osp.join(self.split_dir, name)
+            files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMG_EXTENSIONS))
+            if not files:
+                empty.append(name)
+            data_list += [dict(img_path=osp.join(folder, f), gt_label=class_to_idx[name]) for f in files]
+        if not data_list:
+            raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) under {self.split_dir}/<class>/')
+        if empty:
+            MMLogger.get_current_instance().warning(f'class folders without images in {self.split_dir}: {empty}')
+        return data_list

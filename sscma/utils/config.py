@@ -1,0 +1,142 @@
+"""Config loading with top-level variable overrides.
+
+OpenMMLab configs derive many fields from a few top-level variables (``epochs`` -> ``train_cfg.max_epochs``
+and the scheduler's ``end``; ``num_classes`` -> the head; ``imgsz`` -> every resize). mmengine evaluates a
+config file once, so ``--cfg-options epochs=2`` would only change the ``epochs`` key. Here a top-level
+override is written into the *source* of every file of the ``_base_`` chain that assigns that variable, and
+the chain is evaluated again, so every derived field follows.
+"""
+import ast
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional
+
+from mmengine.config import Config
+
+from .errors import ConfigError
+
+
+def _base_files(path: str) -> List[str]:
+    """Return ``path`` and every file it inherits from (absolute paths), bases before the files using them."""
+    order: List[str] = []
+
+    def visit(p: str, child: Optional[str]) -> None:
+        p = osp.abspath(p)
+        if not osp.isfile(p):
+            where = f' (named in _base_ of {child})' if child else ''
+            raise ConfigError(f'config file not found: {p}{where}')
+        if p in order:
+            return
+        for base in _read_bases(p):
+            if '::' in base:  # a base from another package, e.g. 'mmdet::...': not patched
+                continue
+            visit(osp.join(osp.dirname(p), base), p)
+        order.append(p)
+
+    visit(path, None)
+    return order
+
+
+def _parse(path: str) -> ast.Module:
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as e:
+        raise ConfigError(f'{path}:{e.lineno}: invalid Python in config: {e.msg}') from None
+
+
+def _read_bases(path: str) -> List[str]:
+    for node in _parse(path).body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                raise ConfigError(f'{path}: _base_ must be a string or a list of strings') from None
+            return [value] if isinstance(value, str) else list(value)
+    return []
+
+
+def _assigned_names(tree: ast.Module) -> Dict[str, ast.Assign]:
+    names = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            names[node.targets[0].id] = node
+    return names
+
+
+def top_level_variables(path: str) -> Dict[str, Any]:
+    """Literal top-level variables of ``path`` and its bases; a file's value beats its bases' values."""
+    found: Dict[str, Any] = {}
+    for p in _base_files(path):
+        for name, node in _assigned_names(_parse(p)).items():
+            if name.startswith('_'):
+                continue
+            try:
+                found[name] = ast.literal_eval(node.value)
+            except ValueError:  # an expression (``lr = base_lr * 2``) or a dict of fields: not a variable
+                continue
+    return found
+
+
+def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """Load a config file so that top-level variables propagate through the ``_base_`` chain.
+
+    A literal top-level variable (``epochs = 30``) set in a config, or given in ``cfg_options``, replaces
+    that variable in every file of the chain that assigns it, before mmengine evaluates them; fields that a
+    base derives from it (``train_cfg.max_epochs = epochs``) therefore follow. Other ``cfg_options`` keys
+    (``train_dataloader.batch_size``) are merged with :meth:`Config.merge_from_dict` as in mmengine.
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): e.g. ``{'epochs': 2, 'train_dataloader.batch_size': 8}``.
+    """
+    if not osp.isfile(path):
+        raise ConfigError(f'config file not found: {path}')
+    files = _base_files(path)
+    variables = top_level_variables(path)
+    options = dict(cfg_options or {})
+    assigned = set().union(*[_assigned_names(_parse(f)) for f in files])
+    var_opts = {k: v for k, v in options.items() if '.' not in k and k in assigned}
+    rest = {k: v for k, v in options.items() if k not in var_opts}
+    variables.update(var_opts)
+    cfg = _load_patched(path, files, variables) if (len(files) > 1 or var_opts) else _fromfile(path)
+    if rest:
+        try:
+            cfg.merge_from_dict(rest)
+        except Exception as e:  # mmengine raises bare TypeErrors/KeyErrors on bad keys
+            raise ConfigError(f'cannot apply --cfg-options {rest} to {path}: {e}') from None
+    return cfg
+
+
+def _fromfile(path: str, shown_as: Optional[str] = None) -> Config:
+    try:
+        return Config.fromfile(path)
+    except ConfigError:
+        raise
+    except (SyntaxError, NameError, ImportError, FileNotFoundError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f'cannot load config {shown_as or path}: {type(e).__name__}: {e}') from None
+
+
+def _load_patched(path: str, files: List[str], variables: Dict[str, Any]) -> Config:
+    root = osp.commonpath([osp.dirname(f) for f in files])
+    tmp = tempfile.mkdtemp(prefix='sscma_cfg_')
+    try:
+        for f in files:
+            tree = _parse(f)
+            for name, node in _assigned_names(tree).items():
+                if name in variables:
+                    node.value = ast.parse(repr(variables[name]), mode='eval').body
+            out = osp.join(tmp, osp.relpath(f, root))
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            with open(out, 'w', encoding='utf-8') as fh:
+                fh.write(ast.unparse(ast.fix_missing_locations(tree)))
+        cfg = _fromfile(osp.join(tmp, osp.relpath(osp.abspath(path), root)), shown_as=path)
+        # Keep the user's file name (work_dir defaults and logs use it), not the temporary copy.
+        cfg = Config(cfg.to_dict(), filename=path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cfg

@@ -1,0 +1,47 @@
+"""Process-wide set-up: registries, default scope and safe checkpoint loading on torch >= 2.6."""
+import datetime
+import warnings
+
+import numpy as np
+import torch
+from mmengine import DefaultScope
+
+
+def allow_checkpoint_globals() -> None:
+    """Allow-list the non-tensor types that mmengine checkpoints contain.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default and mmengine 0.10.7 calls ``torch.load``
+    without the argument, so resuming fails on the message hub's ``HistoryBuffer`` and numpy scalars. We
+    allow exactly those types instead of turning the safe loader off.
+    """
+    from mmengine.config.config import ConfigDict
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    safe = [HistoryBuffer, ConfigDict, np.ndarray, np.dtype, np.core.multiarray._reconstruct,
+            np.core.multiarray.scalar, datetime.datetime, datetime.date, datetime.timedelta]
+    safe += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+                                         np.int64, np.uint8, np.bool_)]
+    torch.serialization.add_safe_globals(safe)
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every sscma module so that its components are registered, and make ``sscma`` the scope."""
+    import sscma.datasets  # noqa: F401
+    import sscma.engine  # noqa: F401
+    import sscma.evaluation  # noqa: F401
+    import sscma.models  # noqa: F401
+    import sscma.visualization  # noqa: F401
+
+    allow_checkpoint_globals()
+    if init_default_scope:
+        never_created = DefaultScope.get_current_instance() is None or not DefaultScope.check_instance_created(
+            'sscma')
+        if never_created:
+            DefaultScope.get_instance('sscma', scope_name='sscma')
+            return
+        current = DefaultScope.get_current_instance()
+        if current.scope_name != 'sscma':
+            warnings.warn(f'The current default scope "{current.scope_name}" is not "sscma"; '
+                          '`register_all_modules` forces it to "sscma".')
+            name = f'sscma-{datetime.datetime.now()}'
+            DefaultScope.get_instance(name, scope_name='sscma')
