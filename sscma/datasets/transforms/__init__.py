@@ -1,0 +1,3 @@
+from .albumentations import Albumentations
+
+__all__ = ['Albumentations']

@@ -100,6 +100,16 @@ class MobileNetV2(BaseModule):
         self.features = nn.Sequential(*features)
         self._freeze_stages()
 
+    @property
+    def feature_channels(self) -> List[int]:
+        """Channels of each returned feature map, in ``out_indices`` order."""
+        return [self.out_channels[i] for i in self.out_indices]
+
+    @property
+    def feature_strides(self) -> List[int]:
+        """Input pixels per cell of each returned feature map."""
+        return [(2, 4, 8, 16, 16, 32, 32, 32)[i] for i in self.out_indices]
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         outs = []
         wanted = {self.stage_ends[i]: i for i in self.out_indices}

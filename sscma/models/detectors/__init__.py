@@ -1,0 +1,3 @@
+from .fomo import Fomo
+
+__all__ = ['Fomo']

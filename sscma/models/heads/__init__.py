@@ -1,0 +1,3 @@
+from .fomo_head import FomoHead
+
+__all__ = ['FomoHead']

@@ -1,0 +1,46 @@
+# COCO-json detection: a Roboflow export (train/_annotations.coco.json, valid/, test/) or a COCO folder
+# (annotations/instances_train.json + train/). An empty data_root uses the bundled coin/face set (offline).
+data_root = ''
+builtin_dataset = 'fomo_objects'
+num_classes = 2
+imgsz = (96, 96)  # (width, height) of the network input
+batch = 16
+workers = 2
+
+meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
+    dict(type='Albumentations', transforms=[
+        dict(type='Affine', scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7),
+        dict(type='HorizontalFlip', p=0.5),
+        dict(type='RandomBrightnessContrast', brightness_limit=0.25, contrast_limit=0.25, p=0.6),
+        dict(type='HueSaturationValue', hue_shift_limit=10, sat_shift_limit=20, val_shift_limit=15, p=0.4),
+        dict(type='OneOf', transforms=[dict(type='GaussianBlur', blur_limit=(3, 3)),
+                                       dict(type='GaussNoise', std_range=(0.02, 0.06))], p=0.2),
+    ]),
+    dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
+]
+
+
+def _split(name, pipeline, test_mode):
+    return dict(type='CocoDetectionDataset', data_root=data_root, split=name, num_classes=num_classes,
+                builtin=builtin_dataset, pipeline=pipeline, test_mode=test_mode)
+
+
+train_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                        sampler=dict(type='DefaultSampler', shuffle=True),
+                        dataset=_split('train', train_pipeline, False))
+val_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=_split('valid', test_pipeline, True))
+test_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                       sampler=dict(type='DefaultSampler', shuffle=False),
+                       dataset=_split('test', test_pipeline, True))

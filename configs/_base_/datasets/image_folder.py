@@ -1,0 +1,50 @@
+# Image classification from class folders: <data_root>/{training,validation,test}/<class>/*.jpg, with an
+# optional labels.json {"class": id}. An empty data_root uses the bundled handwritten digits (offline).
+data_root = ''
+builtin_dataset = 'digits'
+num_classes = 10
+imgsz = (32, 32)  # (width, height) of the network input
+batch = 32
+workers = 2
+mean = [127.5, 127.5, 127.5]
+std = [127.5, 127.5, 127.5]
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmpretrain.RandomResizedCrop', scale=(imgsz[1], imgsz[0]), crop_ratio_range=(0.75, 1.0),
+         aspect_ratio_range=(0.85, 1.18)),
+    dict(type='Albumentations', transforms=[
+        dict(type='Affine', rotate=(-10, 10), shear=(-5, 5), p=0.5),
+        dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+    ]),
+    dict(type='mmpretrain.PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmpretrain.Resize', scale=imgsz),
+    dict(type='mmpretrain.PackInputs'),
+]
+
+
+def _split(name, pipeline, test_mode):
+    return dict(type='ImageFolderDataset', data_root=data_root, split=name, num_classes=num_classes,
+                builtin=builtin_dataset, pipeline=pipeline, test_mode=test_mode)
+
+
+train_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                        sampler=dict(type='DefaultSampler', shuffle=True),
+                        dataset=_split('training', train_pipeline, False))
+val_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=_split('validation', test_pipeline, True))
+test_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+                       sampler=dict(type='DefaultSampler', shuffle=False),
+                       dataset=_split('test', test_pipeline, True))
+
+val_evaluator = [
+    dict(type='mmpretrain.Accuracy', topk=(1, 5) if num_classes >= 5 else (1, )),
+    dict(type='mmpretrain.SingleLabelMetric', average='macro'),
+    dict(type='mmpretrain.SingleLabelMetric', average=None),
+    dict(type='mmpretrain.ConfusionMatrix'),
+]
+test_evaluator = val_evaluator

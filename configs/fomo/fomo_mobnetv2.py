@@ -1,0 +1,24 @@
+# FOMO on MobileNetV2 (widen 0.35) cut at stride 8, 96x96 RGB. With no data_root it trains on the bundled
+# coin/face set; for your data: --cfg-options data_root=/path/to/roboflow_export num_classes=N.
+_base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py',
+          '../_base_/datasets/coco_detection.py']
+
+num_classes = 2
+imgsz = (96, 96)
+batch = 16
+epochs = 60
+lr = 0.003
+widen_factor = 0.35
+in_channels = 3  # 1 for grayscale (see fomo_mobnetv2_gray.py)
+
+model = dict(
+    type='Fomo',
+    data_preprocessor=dict(type='mmdet.DetDataPreprocessor', mean=[0.0] * in_channels,
+                           std=[255.0] * in_channels, bgr_to_rgb=in_channels == 3),
+    backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(2, ), in_channels=in_channels),
+    head=dict(type='FomoHead', num_classes=num_classes, mid_channels=32, object_weight=10.0, score_thr=0.5),
+)
+val_evaluator = dict(type='FomoMetric')
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(save_best='fomo/f1', rule='greater'))
+auto_scale_lr = dict(base_batch_size=16, enable=False)

@@ -1,0 +1,80 @@
+"""An albumentations pipeline as an mmcv transform, for images with or without boxes."""
+import copy
+from typing import Dict, List, Optional
+
+import albumentations as A
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from sscma.registry import TRANSFORMS
+from sscma.utils.errors import ConfigError
+
+
+def build_albu(cfg: Dict) -> A.BasicTransform:
+    """Build ``dict(type='HorizontalFlip', p=0.5)`` (nested ``transforms`` for OneOf / SomeOf too)."""
+    cfg = copy.deepcopy(cfg)
+    name = cfg.pop('type', None)
+    fn = getattr(A, name, None) if isinstance(name, str) else None
+    if fn is None:
+        raise ConfigError(f'Albumentations: unknown albumentations transform type={name!r}')
+    if 'transforms' in cfg:
+        cfg['transforms'] = [build_albu(t) for t in cfg['transforms']]
+    try:
+        return fn(**cfg)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f'Albumentations: bad arguments for {name}: {cfg} ({e})') from None
+
+
+@TRANSFORMS.register_module()
+class Albumentations(BaseTransform):
+    """Apply albumentations transforms to ``img`` and, when present, to ``gt_bboxes``.
+
+    Boxes (mmdet ``HorizontalBoxes`` or ``(N, 4)`` xyxy arrays) move with the image; boxes that leave the
+    image, or keep less than ``min_visibility`` of their area, are dropped together with their labels and
+    ignore flags.
+
+    Args:
+        transforms (list[dict]): albumentations transforms, e.g. ``[dict(type='HorizontalFlip', p=0.5)]``.
+        min_visibility (float): Drop a box keeping less than this fraction of its area. Defaults to 0.3.
+        min_size (float): Drop a box narrower or lower than this many pixels. Defaults to 1.
+    """
+
+    def __init__(self, transforms: List[Dict], min_visibility: float = 0.3, min_size: float = 1.0) -> None:
+        if not isinstance(transforms, (list, tuple)):
+            raise ConfigError(f'Albumentations: transforms must be a list of dicts, got {transforms!r}')
+        self.transforms = list(transforms)
+        self.min_visibility = min_visibility
+        self.min_size = min_size
+        self.image_only = A.Compose([build_albu(t) for t in self.transforms])
+        self.with_boxes = A.Compose(
+            [build_albu(t) for t in self.transforms],
+            bbox_params=A.BboxParams(format='pascal_voc', label_fields=['box_index'],
+                                     min_visibility=min_visibility, min_width=min_size, min_height=min_size,
+                                     clip=True))
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        img = results['img']
+        boxes = results.get('gt_bboxes')
+        if boxes is None:
+            results['img'] = self.image_only(image=img)['image']
+        else:
+            arr = boxes.numpy() if hasattr(boxes, 'numpy') else np.asarray(boxes, dtype=np.float32)
+            arr = arr.reshape(-1, 4).astype(np.float32)
+            h, w = img.shape[:2]
+            arr[:, 0::2] = arr[:, 0::2].clip(0, w)
+            arr[:, 1::2] = arr[:, 1::2].clip(0, h)
+            valid = (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1])
+            index = np.nonzero(valid)[0]
+            out = self.with_boxes(image=img, bboxes=arr[valid], box_index=index)
+            results['img'] = out['image']
+            keep = np.asarray(out['box_index'], dtype=np.int64)
+            new = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
+            results['gt_bboxes'] = type(boxes)(new) if hasattr(boxes, 'numpy') else new
+            for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
+                if key in results:
+                    results[key] = results[key][keep]
+        results['img_shape'] = results['img'].shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(transforms={self.transforms}, min_visibility={self.min_visibility})'

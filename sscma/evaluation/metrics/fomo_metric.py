@@ -1,0 +1,99 @@
+"""Precision / recall / F1 of FOMO centroids."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+
+from sscma.registry import METRICS
+
+
+def match_centroids(pred_points: np.ndarray, pred_labels: np.ndarray, pred_scores: np.ndarray,
+                    gt_points: np.ndarray, gt_labels: np.ndarray, tolerance: Sequence[float]) -> np.ndarray:
+    """Greedy one-to-one matching of predicted to ground-truth centroids of the same class.
+
+    Predictions are taken by descending score; each takes the nearest unmatched ground truth of its class
+    whose offset is within ``tolerance`` (x, y) in both axes, i.e. within one output cell.
+
+    Returns:
+        ndarray: For each prediction, the index of its matched ground truth or -1.
+    """
+    matched = np.full(len(pred_points), -1, dtype=np.int64)
+    taken = np.zeros(len(gt_points), dtype=bool)
+    tol = np.asarray(tolerance, dtype=np.float64).reshape(2)
+    for i in np.argsort(-np.asarray(pred_scores), kind='stable'):
+        if not len(gt_points):
+            break
+        d = np.abs(gt_points - pred_points[i])
+        ok = (~taken) & (gt_labels == pred_labels[i]) & (d[:, 0] <= tol[0]) & (d[:, 1] <= tol[1])
+        if ok.any():
+            dist = np.where(ok, np.hypot(d[:, 0], d[:, 1]), np.inf)
+            j = int(np.argmin(dist))
+            matched[i] = j
+            taken[j] = True
+    return matched
+
+
+@METRICS.register_module()
+class FomoMetric(BaseMetric):
+    """Per-class and micro precision, recall and F1 of centroids, with TP / FP / FN counts.
+
+    A prediction is a true positive when it matches, one-to-one, a ground-truth box centre of the same
+    class within one output cell (see :func:`match_centroids`). Ground truth comes from the samples'
+    ``gt_instances`` (boxes in network-input pixels, mapped back with ``scale_factor``).
+
+    Args:
+        classes (Sequence[str], optional): Class names for per-class keys; default: the dataset's.
+        prefix (str, optional): Key prefix. Defaults to ``'fomo'``.
+    """
+    default_prefix = 'fomo'
+
+    def __init__(self, classes: Optional[Sequence[str]] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.classes = list(classes) if classes else None
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            gt = sample['gt_instances']
+            scale = np.asarray(sample.get('scale_factor', (1.0, 1.0))[:2], dtype=np.float64)
+            boxes = gt['bboxes']
+            boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes).cpu().numpy().reshape(-1, 4)
+            gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1) / scale
+            stride = sample.get('fomo_stride', 8)
+            tolerance = stride / scale
+            pred_points = pred['points'].cpu().numpy().reshape(-1, 2)
+            pred_labels = pred['labels'].cpu().numpy()
+            gt_labels = gt['labels'].cpu().numpy()
+            matched = match_centroids(pred_points, pred_labels, pred['scores'].cpu().numpy(), gt_points,
+                                      gt_labels, tolerance)
+            self.results.append(dict(pred_labels=pred_labels, gt_labels=gt_labels,
+                                     tp_labels=pred_labels[matched >= 0]))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        classes = self.classes or list(self.dataset_meta.get('classes', []))
+        n = len(classes) or 1 + max([int(r['gt_labels'].max()) for r in results if len(r['gt_labels'])] or [0])
+        names = classes or [str(i) for i in range(n)]
+        tp, fp, fn = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        for r in results:
+            t = np.bincount(r['tp_labels'], minlength=n)[:n]
+            p = np.bincount(r['pred_labels'], minlength=n)[:n]
+            g = np.bincount(r['gt_labels'], minlength=n)[:n]
+            tp += t
+            fp += p - t
+            fn += g - t
+        metrics: Dict[str, float] = {}
+
+        def prf(t: int, f_p: int, f_n: int):
+            precision = t / (t + f_p) if t + f_p else 0.0
+            recall = t / (t + f_n) if t + f_n else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            return precision, recall, f1
+
+        # micro F1 first: it is the metric the best checkpoint is chosen by ('auto')
+        p, r, f = prf(int(tp.sum()), int(fp.sum()), int(fn.sum()))
+        metrics.update(f1=f, precision=p, recall=r, tp=int(tp.sum()), fp=int(fp.sum()), fn=int(fn.sum()))
+        for i, name in enumerate(names):
+            p, r, f = prf(int(tp[i]), int(fp[i]), int(fn[i]))
+            metrics.update({f'{name}_precision': p, f'{name}_recall': r, f'{name}_f1': f})
+        return metrics
