@@ -1,10 +1,23 @@
 """Process-wide set-up: registries, default scope and safe checkpoint loading on torch >= 2.6."""
 import datetime
+import pickle
 import warnings
 
 import numpy as np
 import torch
 from mmengine import DefaultScope
+
+
+def _history_buffer_getattr(obj, name: str):
+    """Stand-in for ``getattr`` in checkpoints: only ``HistoryBuffer``'s statistics methods resolve.
+
+    mmengine pickles ``HistoryBuffer.statistics_methods`` as ``getattr(HistoryBuffer, 'min')`` etc.;
+    allowing the real ``getattr`` would let a checkpoint reach any attribute of any allowed object.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}), which is not allowed')
 
 
 def allow_checkpoint_globals() -> None:
@@ -21,6 +34,7 @@ def allow_checkpoint_globals() -> None:
             np.core.multiarray.scalar, datetime.datetime, datetime.date, datetime.timedelta]
     safe += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
                                          np.int64, np.uint8, np.bool_)]
+    safe += [(_history_buffer_getattr, '__builtin__.getattr'), (_history_buffer_getattr, 'builtins.getattr')]
     torch.serialization.add_safe_globals(safe)
 
 
