@@ -105,7 +105,7 @@ class ImageFolderDataset(BaseDataset):
             raise DatasetError(f'no class folders in {self.split_dir} (expected {self.split_dir}/<class>/*.jpg)')
         if num_classes is not None and num_classes != len(classes):
             raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}')
-        super().__init__(ann_file='', data_root=data_root, metainfo=dict(classes=classes), **kwargs)
+        super().__init__(ann_file='', data_root=data_root, metainfo=dict(classes=tuple(classes)), **kwargs)
 
     def _sibling_splits(self, data_root: str) -> List[str]:
         if osp.abspath(self.split_dir) == osp.abspath(data_root):

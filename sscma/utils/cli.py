@@ -13,7 +13,7 @@ def registered_names(registry_name: str) -> List[str]:
     """Every name the ``sscma`` scope can build from the registry called ``registry_name``."""
     import sscma.registry as registries
     for obj in vars(registries).values():
-        if getattr(obj, 'name', None) == registry_name and hasattr(obj, 'module_dict'):
+        if getattr(obj, 'name', None) == registry_name and getattr(obj, 'scope', None) == 'sscma':
             obj.import_from_location()
             root = obj._get_root_registry()
             names = set(obj.module_dict) | set(root.module_dict)

@@ -1,0 +1,72 @@
+import pytest
+
+from sscma.utils import ConfigError, load_config, top_level_variables
+
+CLS = 'configs/classification/mobilenetv2_0.35_digits.py'
+FOMO = 'configs/fomo/fomo_mobnetv2.py'
+
+
+def test_epochs_and_lr_propagate():
+    cfg = load_config(CLS, {'epochs': 2, 'lr': 0.01})
+    assert cfg.train_cfg.max_epochs == 2
+    assert cfg.optim_wrapper.optimizer.lr == 0.01
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.end == cosine.begin == 1
+    assert cosine.end == 2 and cosine.T_max == 1
+    assert cosine.eta_min == pytest.approx(0.01 * 0.01)
+
+
+def test_defaults_without_overrides():
+    cfg = load_config(CLS)
+    assert cfg.train_cfg.max_epochs == cfg.epochs == 30
+    assert cfg.optim_wrapper.optimizer.lr == 0.004
+    assert cfg.param_scheduler[1].end == 30
+
+
+def test_child_variable_reaches_base_fields():
+    cfg = load_config('configs/classification/mobilenetv2_1.0_digits.py')
+    assert cfg.model.backbone.widen_factor == 1.0
+    assert cfg.optim_wrapper.optimizer.lr == 0.002  # set in the child, used by the schedule base
+    assert cfg.param_scheduler[1].eta_min == pytest.approx(0.002 * 0.01)
+
+
+def test_num_classes_imgsz_data_root_propagate():
+    cfg = load_config(FOMO, {'num_classes': 5, 'imgsz': (160, 128), 'data_root': '/data/x', 'batch': 4})
+    assert cfg.model.head.num_classes == 5
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[loader].dataset
+        assert ds.num_classes == 5 and ds.data_root == '/data/x'
+        resize = [t for t in ds.pipeline if t.type == 'mmdet.Resize'][0]
+        assert tuple(resize.scale) == (160, 128)
+        assert cfg[loader].batch_size == 4
+
+
+def test_dotted_options_merge_as_in_mmengine():
+    cfg = load_config(FOMO, {'train_dataloader.num_workers': 0, 'model.head.score_thr': 0.3})
+    assert cfg.train_dataloader.num_workers == 0
+    assert cfg.model.head.score_thr == 0.3
+
+
+def test_top_level_variables_lists_literals():
+    variables = top_level_variables(FOMO)
+    assert variables['epochs'] == 60 and variables['num_classes'] == 2
+    assert 'model' not in variables
+
+
+def test_missing_config_names_file(tmp_path):
+    with pytest.raises(ConfigError, match='nope.py'):
+        load_config(str(tmp_path / 'nope.py'))
+
+
+def test_missing_base_names_both_files(tmp_path):
+    cfg = tmp_path / 'child.py'
+    cfg.write_text("_base_ = ['./missing_base.py']\nepochs = 3\n")
+    with pytest.raises(ConfigError, match=r'missing_base\.py.*child\.py'):
+        load_config(str(cfg), {'epochs': 1})
+
+
+def test_syntax_error_names_line(tmp_path):
+    cfg = tmp_path / 'bad.py'
+    cfg.write_text('epochs = (\n')
+    with pytest.raises(ConfigError, match='bad.py'):
+        load_config(str(cfg))
