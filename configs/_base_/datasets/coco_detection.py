@@ -6,24 +6,26 @@ num_classes = 2
 imgsz = (96, 96)  # (width, height) of the network input
 batch = 16
 workers = 2
+color_type = 'color'  # 'grayscale' for single-channel models
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type=color_type),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
     dict(type='Albumentations', transforms=[
         dict(type='Affine', scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7),
         dict(type='HorizontalFlip', p=0.5),
         dict(type='RandomBrightnessContrast', brightness_limit=0.25, contrast_limit=0.25, p=0.6),
-        dict(type='HueSaturationValue', hue_shift_limit=10, sat_shift_limit=20, val_shift_limit=15, p=0.4),
+        dict(type='HueSaturationValue', hue_shift_limit=10, sat_shift_limit=20, val_shift_limit=15,
+             p=0.4 if color_type == 'color' else 0.0),
         dict(type='OneOf', transforms=[dict(type='GaussianBlur', blur_limit=(3, 3)),
                                        dict(type='GaussNoise', std_range=(0.02, 0.06))], p=0.2),
     ]),
     dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type=color_type),
     dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),

@@ -1,0 +1,3 @@
+_base_ = ['./fomo_mobnetv2.py']
+
+imgsz = (160, 160)
