@@ -1,3 +1,4 @@
+from .prediction_vis_hook import PredictionVisHook
 from .run_summary_hook import RunSummaryHook
 
-__all__ = ['RunSummaryHook']
+__all__ = ['PredictionVisHook', 'RunSummaryHook']
