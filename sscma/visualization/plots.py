@@ -40,6 +40,9 @@ def plot_training_curves(scalars_json: str, out_png: str) -> Optional[str]:
                 continue
             (train if is_train else val)[key].append((step, value))
     losses = {k: v for k, v in train.items() if 'loss' in k}
+    # counts (FOMO's tp/fp/fn) would flatten the ratio curves: keep one scale per panel
+    if any(max(y for _, y in pts) <= 1.0 for pts in val.values()):
+        val = {k: pts for k, pts in val.items() if max(y for _, y in pts) <= 1.0}
     if not losses and not val:
         return None
     panels = [p for p in (losses, {'lr': train['lr']} if train.get('lr') else {}, val) if p]
