@@ -4,11 +4,13 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='auto', save_last=True),
+    # atomic_local: checkpoints are written to a temporary file and renamed, so a kill never corrupts one
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='auto', save_last=True,
+                    backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 # Writes results.json, the loss curve and the confusion matrix, and prints the end-of-run summary.
-custom_hooks = [dict(type='RunSummaryHook')]
+custom_hooks = [dict(type='RunSummaryHook'), dict(type='NonFiniteLossHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -10,7 +10,7 @@ color_type = 'color'  # 'grayscale' for single-channel models
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type=color_type),
+    dict(type='LoadImage', color_type=color_type),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
     dict(type='Albumentations', transforms=[
@@ -25,7 +25,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', color_type=color_type),
+    dict(type='LoadImage', color_type=color_type),
     dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),

@@ -10,7 +10,7 @@ mean = [127.5, 127.5, 127.5]
 std = [127.5, 127.5, 127.5]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImage'),
     dict(type='mmpretrain.RandomResizedCrop', scale=(imgsz[1], imgsz[0]), crop_ratio_range=(0.75, 1.0),
          aspect_ratio_range=(0.85, 1.18)),
     dict(type='Albumentations', transforms=[
@@ -20,7 +20,7 @@ train_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImage'),
     dict(type='mmpretrain.Resize', scale=imgsz),
     dict(type='mmpretrain.PackInputs'),
 ]

@@ -1,3 +1,4 @@
 from .albumentations import Albumentations
+from .loading import LoadImage
 
-__all__ = ['Albumentations']
+__all__ = ['Albumentations', 'LoadImage']
