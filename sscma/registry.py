@@ -4,6 +4,9 @@ Every registry is a child of mmengine's, so configs with ``default_scope='sscma'
 first and reach other packages' ones as ``mmdet.X``, ``mmpose.X`` or ``mmpretrain.X``. ``locations``
 lets the registry import our modules lazily the first time it is asked for something.
 """
+import importlib
+import sys
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -23,13 +26,57 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine.registry import Registry as MMEngineRegistry
 
 __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS'
 ]
+
+# Packages whose components an unscoped name may fall back to, in this order after the caller's package.
+FALLBACK_SCOPES = ('mmdet', 'mmpose', 'mmpretrain')
+
+
+def _caller_scopes():
+    """FALLBACK_SCOPES with the package of the nearest calling frame first (so mmdet code gets mmdet's)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        top = frame.f_globals.get('__name__', '').split('.')[0]
+        if top in FALLBACK_SCOPES:
+            return (top, ) + tuple(s for s in FALLBACK_SCOPES if s != top)
+        frame = frame.f_back
+    return FALLBACK_SCOPES
+
+
+class Registry(MMEngineRegistry):
+    """mmengine ``Registry`` whose unscoped lookups fall back to mmdet / mmpose / mmpretrain.
+
+    With ``default_scope='sscma'``, mmengine resolves every build through our registries, including the
+    ones other packages make internally with unscoped names (mmdet's assigners build
+    ``dict(type='BboxOverlaps2D')``). When a name is neither ours nor mmengine's, it is looked up in the
+    calling package first, then in the others.
+    """
+
+    def get(self, key: str):
+        obj = super().get(key)
+        if obj is not None or not isinstance(key, str) or '.' in key or self.scope != 'sscma':
+            return obj
+        root = self._get_root_registry()
+        for scope in _caller_scopes():
+            child = root._children.get(scope)
+            if child is None:
+                try:
+                    importlib.import_module(f'{scope}.registry')
+                except ImportError:
+                    continue
+                child = root._children.get(scope)
+            if child is not None:
+                obj = child.get(key)
+                if obj is not None:
+                    return obj
+        return None
+
 
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['sscma.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['sscma.engine'])

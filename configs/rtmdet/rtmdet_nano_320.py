@@ -1,0 +1,4 @@
+_base_ = ['./rtmdet_nano_192.py']
+
+imgsz = (320, 320)
+batch = 8
