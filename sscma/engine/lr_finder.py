@@ -1,0 +1,240 @@
+"""Learning-rate range test (Smith, 2017; the fastai "LR finder").
+
+The lr grows exponentially from ``min_lr`` to ``max_lr`` over ``num_iters`` training steps of the config's
+model, optimizer and train dataloader; the loss is smoothed with a bias-corrected moving average and the
+sweep stops early once it diverges. The suggested lr is where the smoothed loss falls fastest (per decade
+of lr); the lr of the lowest loss divided by 10 is reported too. Nothing is written to disk except the
+optional plot and json: the runner works in a temporary folder, no checkpoint is saved, and the sweep
+changes only the in-memory model.
+"""
+import copy
+import json
+import logging
+import math
+import os
+import os.path as osp
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.model import is_model_wrapper
+
+from sscma.utils.errors import ConfigError, SSCMAError
+
+
+class LRFinderError(SSCMAError):
+    """The sweep could not produce a suggestion (e.g. the loss diverged at once)."""
+
+
+@dataclass
+class LRFinderResult:
+    """Outcome of :func:`find_lr`.
+
+    Attributes:
+        suggested_lr (float): lr at the steepest descent of the smoothed loss.
+        min_loss_lr (float): lr at the lowest smoothed loss.
+        min_loss_lr_div10 (float): ``min_loss_lr / 10`` (not below ``min_lr``), a common conservative pick.
+        lrs, losses, smoothed (list[float]): The recorded curve, one entry per iteration.
+        stop_reason (str): ``'completed'``, ``'diverged'`` (smoothed loss > ``diverge_factor`` x best) or
+            ``'non-finite loss'``.
+        warning (str): Set when the smoothed loss hardly fell (the suggestion is then unreliable).
+    """
+    suggested_lr: float
+    min_loss_lr: float
+    min_loss_lr_div10: float
+    min_lr: float
+    max_lr: float
+    num_iters: int
+    stop_reason: str
+    lrs: List[float] = field(default_factory=list)
+    losses: List[float] = field(default_factory=list)
+    smoothed: List[float] = field(default_factory=list)
+    warning: str = ''
+
+    def to_dict(self) -> Dict:
+        return dict(asdict(self), iterations_run=len(self.lrs))
+
+
+def exp_lr(step: int, min_lr: float, max_lr: float, num_iters: int) -> float:
+    """lr of ``step`` (0-based) of an exponential sweep from ``min_lr`` to ``max_lr`` in ``num_iters`` steps."""
+    return min_lr * (max_lr / min_lr)**(step / max(num_iters - 1, 1))
+
+
+def suggest_lr(lrs: List[float], smoothed: List[float], skip_start: int = 0) -> float:
+    """lr where the smoothed loss falls fastest per decade of lr (minimum of d loss / d log10 lr).
+
+    Candidates run from point ``skip_start`` (the moving average needs a few points to settle) to the
+    lowest loss: the rise after it, including a divergence that stopped the sweep, is never suggested.
+    """
+    if len(lrs) < 3:
+        raise LRFinderError(f'only {len(lrs)} points recorded; need at least 3 to find a slope')
+    grad = np.gradient(np.asarray(smoothed), np.log10(np.asarray(lrs)))
+    end = int(np.argmin(smoothed)) + 1
+    start = min(skip_start, max(end - 2, 0))
+    candidates = range(start, max(end, start + 1))
+    return float(lrs[min(candidates, key=lambda i: grad[i])])
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: List[float]) -> None:
+    for group, ratio in zip(optimizer.param_groups, ratios):
+        group['lr'] = lr * ratio
+
+
+def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, num_iters: int = 100, beta: float = 0.98,
+            diverge_factor: float = 4.0) -> LRFinderResult:
+    """Run the lr range test for a loaded training config.
+
+    The model, the optimizer wrapper (``cfg.optim_wrapper``, with its ``paramwise_cfg``) and the train
+    dataloader are built by an mmengine ``Runner`` working in a temporary folder; the model is initialised
+    as training would (``init_cfg``, or ``cfg.load_from``). Each step is a ``train_step``: data
+    preprocessor, ``model(**data, mode='loss')``, ``parse_losses``, ``optim_wrapper.update_params``. Param
+    groups with an ``lr_mult`` keep their ratio to the swept lr.
+
+    Args:
+        cfg (Config): A loaded config with ``model``, ``optim_wrapper`` and ``train_dataloader``.
+        min_lr (float): First lr. Defaults to 1e-6.
+        max_lr (float): Last lr. Defaults to 1.
+        num_iters (int): Steps of the sweep (the dataloader is cycled as needed). Defaults to 100.
+        beta (float): Smoothing factor of the loss moving average. Defaults to 0.98.
+        diverge_factor (float): Stop once the smoothed loss exceeds this multiple of the best. Defaults to 4.
+    """
+    if not 0 < min_lr < max_lr:
+        raise ConfigError(f'need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}')
+    if num_iters < 3:
+        raise ConfigError(f'num_iters={num_iters}: need at least 3 steps')
+    for key in ('model', 'optim_wrapper', 'train_dataloader'):
+        if cfg.get(key) is None:
+            raise ConfigError(f'{cfg.filename}: no {key}; the lr finder needs model, optim_wrapper and '
+                              'train_dataloader')
+    from mmengine.runner import Runner
+
+    cfg = copy.deepcopy(cfg)  # the caller's config is left as it was
+    work_dir = tempfile.mkdtemp(prefix='sscma_lr_finder_')
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    cfg.resume = False
+    cfg.log_level = 'WARNING'
+    cfg.visualizer = None  # a private, lazily created visualizer in the temporary folder
+    cfg.custom_hooks = []  # the sweep calls no hook
+    cfg.experiment_name = osp.basename(work_dir)  # unique: a second sweep in this process gets its own logger
+    runner = None
+    try:
+        runner = Runner.from_cfg(cfg)
+        model = runner.model
+        module = _unwrap(model)
+        if hasattr(module, 'init_weights'):
+            module.init_weights()
+        if cfg.get('load_from'):
+            runner.load_checkpoint(cfg.load_from)
+        optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+        if not hasattr(optim_wrapper, 'optimizer'):
+            raise ConfigError('the lr finder supports one optimizer (optim_wrapper with a single "optimizer")')
+        optimizer = optim_wrapper.optimizer
+        base = optimizer.defaults.get('lr') or optimizer.param_groups[0]['lr']
+        ratios = [g['lr'] / base if base else 1.0 for g in optimizer.param_groups]
+        loader = runner.build_dataloader(cfg.train_dataloader, seed=runner.seed)
+        if len(loader) == 0:
+            raise ConfigError('the train dataloader yields no batch (fewer images than batch_size with '
+                              'drop_last?)')
+        return _sweep(model, module, optim_wrapper, loader, ratios, min_lr, max_lr, num_iters, beta,
+                      diverge_factor)
+    finally:
+        if runner is not None:
+            runner.visualizer.close()
+            for handler in list(runner.logger.handlers):
+                if isinstance(handler, logging.FileHandler):
+                    handler.close()
+                    runner.logger.removeHandler(handler)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _sweep(model, module, optim_wrapper, loader, ratios, min_lr, max_lr, num_iters, beta,
+           diverge_factor) -> LRFinderResult:
+    model.train()
+    lrs: List[float] = []
+    losses: List[float] = []
+    smoothed: List[float] = []
+    avg, best, stop = 0.0, math.inf, 'completed'
+    batches = iter(loader)
+    for step in range(num_iters):
+        try:
+            data = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            data = next(batches)
+        lr = exp_lr(step, min_lr, max_lr, num_iters)
+        _set_lr(optim_wrapper.optimizer, lr, ratios)
+        with optim_wrapper.optim_context(model):
+            data = module.data_preprocessor(data, True)
+            out = model(**data, mode='loss') if isinstance(data, dict) else model(*data, mode='loss')
+        loss, _ = module.parse_losses(out)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            stop = 'non-finite loss'
+            break
+        optim_wrapper.update_params(loss)
+        avg = beta * avg + (1 - beta) * value
+        smooth = avg / (1 - beta**(step + 1))
+        lrs.append(lr)
+        losses.append(value)
+        smoothed.append(smooth)
+        best = min(best, smooth)
+        if step > 0 and smooth > diverge_factor * best:
+            stop = 'diverged'
+            break
+    if len(lrs) < 3:
+        raise LRFinderError(f'the loss became {"non-finite" if stop != "diverged" else "unstable"} after '
+                            f'{len(lrs)} steps (lr {exp_lr(len(lrs), min_lr, max_lr, num_iters):.3g}); lower '
+                            f'--min-lr (now {min_lr:g})')
+    # ignore the settling of the moving average (the first 5 % of a full sweep) when looking for the slope
+    suggested = suggest_lr(lrs, smoothed, skip_start=max(1, num_iters // 20))
+    min_loss_lr = lrs[int(np.argmin(smoothed))]
+    drop = 1 - min(smoothed) / smoothed[0] if smoothed[0] > 0 else 0.0
+    warning = '' if drop >= 0.05 else (
+        f'the smoothed loss fell by only {drop:.1%} during the sweep, so the suggestion is unreliable: try more '
+        '--num-iters, another lr range, or check the data and the loss')
+    return LRFinderResult(suggested, min_loss_lr, max(min_loss_lr / 10, min_lr), min_lr, max_lr, num_iters, stop,
+                          lrs, losses, smoothed, warning)
+
+
+def save_lr_finder(result: LRFinderResult, out_dir: str, extra: Optional[Dict] = None) -> Dict[str, str]:
+    """Write ``lr_finder.json`` and ``lr_finder.png`` (loss against lr, log x) into ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    json_path, png_path = osp.join(out_dir, 'lr_finder.json'), osp.join(out_dir, 'lr_finder.png')
+    with open(json_path, 'w', encoding='utf-8') as f:
+        json.dump(dict(result.to_dict(), **(extra or {})), f, indent=1)
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(result.lrs, result.losses, color='0.75', lw=1, label='loss')
+    ax.plot(result.lrs, result.smoothed, color='C0', lw=2, label='smoothed loss')
+    for lr, color, name in ((result.suggested_lr, 'C3', 'steepest descent'),
+                            (result.min_loss_lr_div10, 'C2', 'min loss / 10')):
+        ax.axvline(lr, color=color, ls='--', lw=1, label=f'{name}: {lr:.2e}')
+    ax.set_xscale('log')
+    ax.set_xlabel('learning rate')
+    ax.set_ylabel('loss')
+    # like fastai: show the start of the curve and its fall, not the divergent tail
+    first, low = result.smoothed[0], min(result.smoothed)
+    top = first + 0.5 * (first - low) if first > low else max(result.smoothed)
+    bottom = min(result.losses + result.smoothed)
+    margin = 0.05 * (top - bottom) + 1e-8
+    ax.set_ylim(bottom - margin, top + margin)
+    ax.set_title(f'LR finder ({len(result.lrs)} steps, {result.stop_reason})')
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return dict(json=json_path, png=png_path)

@@ -1,0 +1,105 @@
+"""LR range test: the sweep, its stopping rule, the suggestion and tools/analysis/lr_finder.py."""
+import json
+import os
+import os.path as osp
+import runpy
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
+
+from sscma.engine.lr_finder import _sweep, exp_lr, find_lr, suggest_lr
+from sscma.utils import ConfigError, load_config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FOMO = osp.join(REPO, 'configs', 'fomo', 'fomo_mobnetv2.py')
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine they cost 10x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_exp_lr_and_suggestion_on_a_known_curve():
+    assert exp_lr(0, 1e-6, 1.0, 61) == pytest.approx(1e-6)
+    assert exp_lr(60, 1e-6, 1.0, 61) == pytest.approx(1.0)
+    assert exp_lr(30, 1e-6, 1.0, 61) == pytest.approx(1e-3)
+    lrs = [exp_lr(i, 1e-6, 1.0, 61) for i in range(61)]
+    x = np.log10(lrs)
+    # flat, then the steepest fall at lr 1e-3, lowest at 1e-1, then a blow-up
+    loss = 2.0 - np.tanh(2 * (x + 3)) + np.where(x > -1, 8 * (x + 1)**2, 0)
+    assert suggest_lr(lrs, loss.tolist()) == pytest.approx(1e-3)
+    assert lrs[int(np.argmin(loss))] == pytest.approx(0.1, rel=0.3)
+
+
+class _Quadratic(BaseModel):
+    """loss = (w - 3)^2: SGD converges for lr < 1 and blows up above."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=(self.w * inputs.mean() - 3)**2)
+
+
+def test_sweep_stops_when_the_loss_diverges():
+    model = _Quadratic()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    loader = [dict(inputs=torch.ones(2))] * 3  # cycled
+    result = _sweep(model, model, optim, loader, [1.0], 1e-3, 100.0, 40, 0.9, 4.0)
+    assert result.stop_reason in ('diverged', 'non-finite loss')
+    assert 3 <= len(result.lrs) < 40 and result.lrs[-1] > 1.0 and not result.warning
+    assert 1e-3 <= result.suggested_lr <= 1.0  # before the blow-up
+    assert result.smoothed[-1] > 4 * min(result.smoothed) or result.stop_reason == 'non-finite loss'
+
+
+class _Flat(_Quadratic):
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=self.w * 0 + 1.0)
+
+
+def test_a_loss_that_does_not_fall_is_flagged():
+    model = _Flat()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    result = _sweep(model, model, optim, [dict(inputs=torch.ones(2))], [1.0], 1e-4, 1.0, 10, 0.9, 4.0)
+    assert result.stop_reason == 'completed' and len(result.lrs) == 10
+    assert 1e-4 <= result.suggested_lr <= 1.0
+    assert 'suggestion is unreliable' in result.warning
+
+
+def test_bad_range_is_a_config_error():
+    cfg = load_config(FOMO)
+    with pytest.raises(ConfigError, match='min_lr < max_lr'):
+        find_lr(cfg, min_lr=1.0, max_lr=0.1)
+
+
+def test_tool_on_tiny_fomo(roboflow_root, tmp_path, monkeypatch, capsys, one_thread):
+    out = str(tmp_path / 'lr')
+    temps = set(os.listdir(tempfile.gettempdir()))
+    monkeypatch.setattr(sys, 'argv', [
+        'lr_finder.py', FOMO, '--cfg-options', f'data_root={roboflow_root}', 'imgsz=(64,64)', 'workers=0',
+        'batch=4', '--min-lr', '1e-5', '--max-lr', '1', '--num-iters', '16', '--out', out])
+    runpy.run_path(osp.join(REPO, 'tools', 'analysis', 'lr_finder.py'), run_name='__main__')
+    text = capsys.readouterr().out
+    data = json.load(open(osp.join(out, 'lr_finder.json')))
+    assert 1e-5 <= data['suggested_lr'] <= 1.0
+    assert 1e-5 <= data['min_loss_lr_div10'] <= 1.0
+    assert data['suggested_lr'] in data['lrs']
+    assert 3 <= data['iterations_run'] == len(data['lrs']) == len(data['losses']) <= 16
+    assert data['lrs'][0] == pytest.approx(1e-5) and all(np.diff(data['lrs']) > 0)
+    assert all(np.isfinite(data['losses']))
+    assert ('warning: ' in text) == bool(data['warning'])
+    assert f'suggested lr: {data["suggested_lr"]:.2e}' in text
+    assert osp.getsize(osp.join(out, 'lr_finder.png')) > 5000
+    assert sorted(os.listdir(out)) == ['lr_finder.json', 'lr_finder.png']  # no checkpoint, no log
+    assert not [d for d in set(os.listdir(tempfile.gettempdir())) - temps if d.startswith('sscma_lr_finder_')]
