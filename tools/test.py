@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]``."""
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]``.
+
+CHECKPOINT may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``); it is then
+run with onnxruntime / torch.jit behind the config's own test pipeline, post-processing and metric.
+"""
 import argparse
 import os
 
@@ -11,7 +15,7 @@ from sscma.utils import run_cli
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a trained model on the config\'s test split')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint (.pth) to evaluate')
+    parser.add_argument('checkpoint', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt) to evaluate')
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, help='override settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
@@ -27,7 +31,10 @@ def main() -> None:
 
     from sscma.apis import prepare_test_config
     cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher)
-    Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
+        runner.cfg.load_from = args.checkpoint
+    runner.test()
 
 
 if __name__ == '__main__':

@@ -57,14 +57,25 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
 
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
                         cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none') -> Config:
-    """Load ``config`` for evaluating ``checkpoint`` on the config's test split."""
+    """Load ``config`` for evaluating ``checkpoint`` on the config's test split.
+
+    ``checkpoint`` may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``): the
+    model then becomes ``BackendModel`` (the config's model for structure and post-processing, the file for
+    inference) and nothing is loaded as a checkpoint.
+    """
     register_all_modules()
     if not osp.isfile(checkpoint):
         raise ConfigError(f'checkpoint file not found: {checkpoint}')
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
-    cfg.load_from = checkpoint
+    from sscma.deploy.backend_model import backend_kind, config_input_hw
+    if backend_kind(checkpoint):
+        cfg.model = dict(type='BackendModel', model=cfg.model, backend_file=checkpoint,
+                         input_hw=config_input_hw(cfg))
+        cfg.load_from = None
+    else:
+        cfg.load_from = checkpoint
     for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):
         if cfg.get(key) is None:
             raise ConfigError(f'{config} has no {key}: tools/test.py needs it')

@@ -1,9 +1,9 @@
 from .config import load_config, top_level_variables
 from .cli import run_cli
-from .errors import ConfigError, DatasetError, SSCMAError
+from .errors import ConfigError, DatasetError, ExportError, SSCMAError
 from .setup_env import allow_checkpoint_globals, register_all_modules
 
 __all__ = [
-    'load_config', 'top_level_variables', 'ConfigError', 'DatasetError', 'SSCMAError',
+    'load_config', 'top_level_variables', 'ConfigError', 'DatasetError', 'ExportError', 'SSCMAError',
     'allow_checkpoint_globals', 'register_all_modules', 'run_cli'
 ]

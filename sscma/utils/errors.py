@@ -11,3 +11,7 @@ class ConfigError(SSCMAError, ValueError):
 
 class DatasetError(SSCMAError, ValueError):
     """A dataset on disk does not have the layout or content the config expects."""
+
+
+class ExportError(SSCMAError, ValueError):
+    """A model cannot be exported (or an exported model cannot be used) as asked."""

@@ -1,0 +1,53 @@
+"""Export a checkpoint to ONNX / TorchScript and measure the exported files.
+
+``python tools/export.py CONFIG CHECKPOINT [--targets onnx torchscript] [--precisions float32 float16 int8]
+[--calib-batches N] [--input-shape H W] [--work-dir DIR] [--cfg-options k=v ...]``
+
+Writes ``<checkpoint stem>_<precision>.onnx|.pt``, ``export_report.json`` and ``export_report.md`` to the work
+dir (default: ``<checkpoint folder>/export``). The exported graphs take raw pixels (float NCHW, 0..255, RGB
+for colour models) and normalise them inside; see ``export_report.md`` for inputs, outputs, parity with
+PyTorch, latency and the test metric of every file. Evaluate a file again with
+``python tools/test.py CONFIG FILE``.
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+import sscma  # noqa: F401  (sets up protobuf for ppq before anything imports it)
+from sscma.utils import run_cli
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Export a trained model (ONNX / TorchScript, fp32 / fp16 / int8)')
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
+    parser.add_argument('--targets', nargs='+', default=['onnx', 'torchscript'],
+                        help='onnx, torchscript (tflite and vela are not implemented yet)')
+    parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
+                        help='float32, float16, int8 (int8: ppq post-training quantisation, ONNX only)')
+    parser.add_argument('--calib-batches', type=int, default=8,
+                        help='train-dataloader batches used to calibrate int8 (default 8)')
+    parser.add_argument('--input-shape', nargs='+', type=int, metavar='N',
+                        help='H W (or C H W) of the exported input; default: the config\'s imgsz. It also '
+                        'sets imgsz, so validation/test images are resized to it')
+    parser.add_argument('--work-dir', help='output folder (default: <checkpoint folder>/export)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override settings as for training, e.g. data_root=/data num_classes=2')
+    parser.add_argument('--no-eval', action='store_true', help='skip evaluating the exported files on the test split')
+    parser.add_argument('--latency-runs', type=int, default=50, help='timed runs per file (0: no latency)')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    from sscma.deploy import export_model
+    report = export_model(args.config, args.checkpoint, targets=args.targets, precisions=args.precisions,
+                          calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
+                          cfg_options=args.cfg_options, run_eval=not args.no_eval, latency_runs=args.latency_runs)
+    with open(report['report_files']['markdown'], encoding='utf-8') as f:
+        print(f.read())
+    print(f'report: {report["report_files"]["json"]}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
