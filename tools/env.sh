@@ -86,6 +86,8 @@ setup_env
 if [ "$#" -gt 0 ]; then
     export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
     export PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python
+    # this checkout's sscma, even when the venv's editable install points at another clone
+    export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
     cd "$REPO"
     exec "$@"
 fi
