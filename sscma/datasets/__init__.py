@@ -2,8 +2,12 @@ from .builtin import default_data_home, ensure_digits_folder, ensure_fomo_coco
 from .coco_detection import CocoDetectionDataset, find_coco_split, read_coco_classes
 from .image_folder import ImageFolderDataset, read_labels_json
 from .transforms import *  # noqa: F401,F403
+from .keypoint_dataset import MeterKeypointDataset, read_coco_keypoints, read_labelme_folder
+from .meter_builtin import METER_KEYPOINTS, ensure_meter_coco
 
 __all__ = [
     'default_data_home', 'ensure_digits_folder', 'ensure_fomo_coco', 'CocoDetectionDataset', 'find_coco_split',
     'read_coco_classes', 'ImageFolderDataset', 'read_labels_json'
 ]
+__all__ += ['MeterKeypointDataset', 'read_coco_keypoints', 'read_labelme_folder', 'METER_KEYPOINTS',
+            'ensure_meter_coco']

@@ -27,11 +27,16 @@ def build_albu(cfg: Dict) -> A.BasicTransform:
 
 @TRANSFORMS.register_module()
 class Albumentations(BaseTransform):
-    """Apply albumentations transforms to ``img`` and, when present, to ``gt_bboxes``.
+    """Apply albumentations transforms to ``img`` and, when present, to ``gt_bboxes`` and ``gt_keypoints``.
 
     Boxes (mmdet ``HorizontalBoxes`` or ``(N, 4)`` xyxy arrays) move with the image; boxes that leave the
     image, or keep less than ``min_visibility`` of their area, are dropped together with their labels and
     ignore flags.
+
+    Keypoints (``gt_keypoints``, ``(N, K, 2)`` or ``(N, K, 3)`` in pixels, corner convention as mmcv's
+    ``Resize`` uses) move with the image and are never dropped: a keypoint pushed out of the image keeps
+    its (outside) coordinates. Flips mirror coordinates but do not swap left/right keypoint names, so do
+    not flip data whose keypoint meaning depends on handedness (e.g. a meter's scale start / end).
 
     Args:
         transforms (list[dict]): albumentations transforms, e.g. ``[dict(type='HorizontalFlip', p=0.5)]``.
@@ -51,10 +56,23 @@ class Albumentations(BaseTransform):
             bbox_params=A.BboxParams(format='pascal_voc', label_fields=['box_index'],
                                      min_visibility=min_visibility, min_width=min_size, min_height=min_size,
                                      clip=True))
+        self._with_keypoints = {}  # built on first use: {with boxes?: Compose}
+
+    def _keypoint_compose(self, with_boxes: bool) -> A.Compose:
+        if with_boxes not in self._with_keypoints:
+            bbox_params = A.BboxParams(format='pascal_voc', label_fields=['box_index'],
+                                       min_visibility=self.min_visibility, min_width=self.min_size,
+                                       min_height=self.min_size, clip=True) if with_boxes else None
+            self._with_keypoints[with_boxes] = A.Compose(
+                [build_albu(t) for t in self.transforms], bbox_params=bbox_params,
+                keypoint_params=A.KeypointParams(format='xy', remove_invisible=False))
+        return self._with_keypoints[with_boxes]
 
     def transform(self, results: Dict) -> Optional[Dict]:
         img = results['img']
         boxes = results.get('gt_bboxes')
+        if results.get('gt_keypoints') is not None:
+            return self._transform_keypoints(results)
         if boxes is None:
             results['img'] = self.image_only(image=img)['image']
         else:
@@ -70,6 +88,38 @@ class Albumentations(BaseTransform):
             keep = np.asarray(out['box_index'], dtype=np.int64)
             new = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
             results['gt_bboxes'] = type(boxes)(new) if hasattr(boxes, 'numpy') else new
+            for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
+                if key in results:
+                    results[key] = results[key][keep]
+        results['img_shape'] = results['img'].shape[:2]
+        return results
+
+    def _transform_keypoints(self, results: Dict) -> Dict:
+        """Move ``gt_keypoints`` (and boxes, if any) with the image."""
+        img = results['img']
+        kpts = np.asarray(results['gt_keypoints'], dtype=np.float32)
+        # albumentations' geometric transforms use pixel-centre coordinates (cv2's): shift by half a pixel
+        xy = kpts[..., :2].reshape(-1, 2) - 0.5
+        kwargs = dict(image=img, keypoints=xy)
+        boxes = results.get('gt_bboxes')
+        if boxes is not None:
+            arr = boxes.numpy() if hasattr(boxes, 'numpy') else np.asarray(boxes, dtype=np.float32)
+            arr = arr.reshape(-1, 4).astype(np.float32)
+            h, w = img.shape[:2]
+            arr[:, 0::2] = arr[:, 0::2].clip(0, w)
+            arr[:, 1::2] = arr[:, 1::2].clip(0, h)
+            valid = (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1])
+            kwargs.update(bboxes=arr[valid], box_index=np.nonzero(valid)[0])
+        out = self._keypoint_compose(boxes is not None)(**kwargs)
+        results['img'] = out['image']
+        moved = np.asarray(out['keypoints'], dtype=np.float32).reshape(-1, 2)[:, :2] + 0.5
+        new = kpts.copy()
+        new[..., :2] = moved.reshape(kpts.shape[:-1] + (2, ))
+        results['gt_keypoints'] = new
+        if boxes is not None:
+            keep = np.asarray(out['box_index'], dtype=np.int64)
+            new_boxes = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
+            results['gt_bboxes'] = type(boxes)(new_boxes) if hasattr(boxes, 'numpy') else new_boxes
             for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
                 if key in results:
                     results[key] = results[key][keep]

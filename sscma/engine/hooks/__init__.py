@@ -1,6 +1,9 @@
+from .cpu_threads_hook import CpuThreadsHook
 from .freeze_backbone_hook import FreezeBackboneHook
+from .keypoint_vis_hook import KeypointVisHook, draw_keypoints
 from .non_finite_loss_hook import NonFiniteLossHook, TrainingDiverged
 from .prediction_vis_hook import PredictionVisHook
 from .run_summary_hook import RunSummaryHook
 
 __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'PredictionVisHook', 'RunSummaryHook']
+__all__ += ['CpuThreadsHook', 'KeypointVisHook', 'draw_keypoints']

@@ -1,3 +1,5 @@
 from .fomo_head import FomoHead
+from .pfld_head import PFLDHead
 
 __all__ = ['FomoHead']
+__all__ += ['PFLDHead']

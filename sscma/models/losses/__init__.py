@@ -1,0 +1,3 @@
+from .wing_loss import WingLoss
+
+__all__ = ['WingLoss']
