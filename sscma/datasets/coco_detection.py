@@ -50,12 +50,8 @@ def find_coco_split(data_root: str, split: str) -> Tuple[str, str]:
                        f'{tried} (Roboflow export: <split>/{ROBOFLOW_ANN}; COCO: annotations/instances_<split>.json)')
 
 
-def read_coco_classes(ann_file: str) -> List[str]:
-    """Class names of a COCO json, ordered by category id, without Roboflow's placeholder category.
-
-    Roboflow exports add a category (id 0, named after the project) that is the ``supercategory`` of all
-    real classes and has no annotation of its own; it is not a class.
-    """
+def load_coco_json(ann_file: str) -> Dict:
+    """Read a COCO json, checking it is one (``images``, ``annotations`` and ``categories`` lists)."""
     try:
         with open(ann_file, encoding='utf-8') as f:
             data = json.load(f)
@@ -64,6 +60,16 @@ def read_coco_classes(ann_file: str) -> List[str]:
     for key in ('images', 'annotations', 'categories'):
         if not isinstance(data.get(key), list):
             raise DatasetError(f'{ann_file}: missing "{key}" list; not a COCO detection file')
+    return data
+
+
+def read_coco_classes(ann_file: str) -> List[str]:
+    """Class names of a COCO json, ordered by category id, without Roboflow's placeholder category.
+
+    Roboflow exports add a category (id 0, named after the project) that is the ``supercategory`` of all
+    real classes and has no annotation of its own; it is not a class.
+    """
+    data = load_coco_json(ann_file)
     cats = sorted(data['categories'], key=lambda c: c['id'])
     used = {a.get('category_id') for a in data['annotations']}
     parents = {c.get('supercategory') for c in cats}

@@ -30,7 +30,7 @@ import numpy as np
 
 from sscma.utils.errors import DatasetError
 
-from .coco_detection import ROBOFLOW_ANN, find_coco_split
+from .coco_detection import ROBOFLOW_ANN, find_coco_split, load_coco_json
 from .image_folder import IMG_EXTENSIONS, SPLIT_ALIASES, _class_dirs, read_labels_json
 
 FOLDER_SPLITS = ('training', 'validation', 'test')  # Sony layout
@@ -269,24 +269,12 @@ def _coco_sources(src: str, images_dir: Optional[str]) -> List[Tuple[str, str]]:
     return pairs
 
 
-def _load_coco(ann_file: str) -> Dict:
-    try:
-        with open(ann_file, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f'{ann_file}: not valid JSON ({e})') from None
-    for key in ('images', 'annotations', 'categories'):
-        if not isinstance(data.get(key), list):
-            raise DatasetError(f'{ann_file}: missing "{key}" list; not a COCO detection file')
-    return data
-
-
 def _split_coco(sources: List[Tuple[str, str]], out: _Output, ratios, seed: int) -> SplitReport:
     categories: Dict[int, Dict] = {}
     info, licenses = None, None
     images: List[Tuple[str, Dict, List[Dict]]] = []  # (file, image record, its annotations)
     for ann_file, img_dir in sources:
-        data = _load_coco(ann_file)
+        data = load_coco_json(ann_file)
         info = data.get('info', {}) if info is None else info
         licenses = data.get('licenses', []) if licenses is None else licenses
         for cat in data['categories']:

@@ -25,6 +25,28 @@ def build_albu(cfg: Dict) -> A.BasicTransform:
         raise ConfigError(f'Albumentations: bad arguments for {name}: {cfg} ({e})') from None
 
 
+def _clipped_boxes(boxes, hw) -> Dict:
+    """albumentations inputs for ``boxes`` (HorizontalBoxes or xyxy array): clipped to the image, empty
+    ones left out, with each kept box's original index in ``box_index``."""
+    arr = boxes.numpy() if hasattr(boxes, 'numpy') else np.asarray(boxes, dtype=np.float32)
+    arr = arr.reshape(-1, 4).astype(np.float32)
+    h, w = hw
+    arr[:, 0::2] = arr[:, 0::2].clip(0, w)
+    arr[:, 1::2] = arr[:, 1::2].clip(0, h)
+    valid = (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1])
+    return dict(bboxes=arr[valid], box_index=np.nonzero(valid)[0])
+
+
+def _store_kept_boxes(results: Dict, boxes, out: Dict) -> None:
+    """Write albumentations' surviving boxes back, with their labels and ignore flags, in ``boxes``' type."""
+    keep = np.asarray(out['box_index'], dtype=np.int64)
+    new = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
+    results['gt_bboxes'] = type(boxes)(new) if hasattr(boxes, 'numpy') else new
+    for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
+        if key in results:
+            results[key] = results[key][keep]
+
+
 @TRANSFORMS.register_module()
 class Albumentations(BaseTransform):
     """Apply albumentations transforms to ``img`` and, when present, to ``gt_bboxes`` and ``gt_keypoints``.
@@ -76,21 +98,9 @@ class Albumentations(BaseTransform):
         if boxes is None:
             results['img'] = self.image_only(image=img)['image']
         else:
-            arr = boxes.numpy() if hasattr(boxes, 'numpy') else np.asarray(boxes, dtype=np.float32)
-            arr = arr.reshape(-1, 4).astype(np.float32)
-            h, w = img.shape[:2]
-            arr[:, 0::2] = arr[:, 0::2].clip(0, w)
-            arr[:, 1::2] = arr[:, 1::2].clip(0, h)
-            valid = (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1])
-            index = np.nonzero(valid)[0]
-            out = self.with_boxes(image=img, bboxes=arr[valid], box_index=index)
+            out = self.with_boxes(image=img, **_clipped_boxes(boxes, img.shape[:2]))
             results['img'] = out['image']
-            keep = np.asarray(out['box_index'], dtype=np.int64)
-            new = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
-            results['gt_bboxes'] = type(boxes)(new) if hasattr(boxes, 'numpy') else new
-            for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
-                if key in results:
-                    results[key] = results[key][keep]
+            _store_kept_boxes(results, boxes, out)
         results['img_shape'] = results['img'].shape[:2]
         return results
 
@@ -103,13 +113,7 @@ class Albumentations(BaseTransform):
         kwargs = dict(image=img, keypoints=xy)
         boxes = results.get('gt_bboxes')
         if boxes is not None:
-            arr = boxes.numpy() if hasattr(boxes, 'numpy') else np.asarray(boxes, dtype=np.float32)
-            arr = arr.reshape(-1, 4).astype(np.float32)
-            h, w = img.shape[:2]
-            arr[:, 0::2] = arr[:, 0::2].clip(0, w)
-            arr[:, 1::2] = arr[:, 1::2].clip(0, h)
-            valid = (arr[:, 2] > arr[:, 0]) & (arr[:, 3] > arr[:, 1])
-            kwargs.update(bboxes=arr[valid], box_index=np.nonzero(valid)[0])
+            kwargs.update(_clipped_boxes(boxes, img.shape[:2]))
         out = self._keypoint_compose(boxes is not None)(**kwargs)
         results['img'] = out['image']
         moved = np.asarray(out['keypoints'], dtype=np.float32).reshape(-1, 2)[:, :2] + 0.5
@@ -117,12 +121,7 @@ class Albumentations(BaseTransform):
         new[..., :2] = moved.reshape(kpts.shape[:-1] + (2, ))
         results['gt_keypoints'] = new
         if boxes is not None:
-            keep = np.asarray(out['box_index'], dtype=np.int64)
-            new_boxes = np.asarray(out['bboxes'], dtype=np.float32).reshape(-1, 4)
-            results['gt_bboxes'] = type(boxes)(new_boxes) if hasattr(boxes, 'numpy') else new_boxes
-            for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
-                if key in results:
-                    results[key] = results[key][keep]
+            _store_kept_boxes(results, boxes, out)
         results['img_shape'] = results['img'].shape[:2]
         return results
 
