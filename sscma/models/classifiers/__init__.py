@@ -1,0 +1,3 @@
+from .distillation_classifier import KnowledgeDistillationClassifier
+
+__all__ = ['KnowledgeDistillationClassifier']

@@ -1,3 +1,4 @@
+from .distillation_kl_loss import DistillationKLLoss
 from .wing_loss import WingLoss
 
-__all__ = ['WingLoss']
+__all__ = ['DistillationKLLoss', 'WingLoss']
