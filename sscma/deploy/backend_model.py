@@ -29,6 +29,8 @@ def backend_kind(path: str) -> Optional[str]:
     """``'onnx'`` or ``'torchscript'`` for an exported model file, ``None`` for anything else (a checkpoint)."""
     if osp.splitext(path)[1].lower() in ONNX_SUFFIXES:
         return 'onnx'
+    if osp.splitext(path)[1].lower() == '.tflite':
+        return 'tflite'
     if osp.isfile(path) and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -104,7 +106,11 @@ def load_backend(path: str, num_threads: Optional[int] = None):
         return OnnxBackend(path, num_threads)
     if kind == 'torchscript':
         return TorchScriptBackend(path)
-    raise ExportError(f'{path}: not an exported model (expected .onnx or a TorchScript .pt from tools/export.py)')
+    if kind == 'tflite':
+        from .tflite import TFLiteBackend
+        return TFLiteBackend(path, num_threads)
+    raise ExportError(f'{path}: not an exported model (expected .onnx, .tflite or a TorchScript .pt from '
+                      'tools/export.py)')
 
 
 def _fomo_cls():

@@ -24,16 +24,16 @@ from torch import nn
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
 
 from .backend_model import BackendModel, config_input_hw, input_channels, load_backend, task_of
+from .tflite import compile_vela, export_tflite, onnx_to_saved_model
 from .wrapper import input_channel_order, preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
-TARGETS = {'onnx': '.onnx', 'torchscript': '.pt'}
-NOT_IMPLEMENTED_TARGETS = {
-    'tflite': 'TFLite int8 export is not implemented yet (issue #4, second part)',
-    'vela': 'Ethos-U (vela) compilation is not implemented yet: it needs the TFLite int8 export first',
-}
+TARGETS = {'onnx': '.onnx', 'torchscript': '.pt', 'tflite': '.tflite', 'vela': '_vela.tflite'}
 PRECISIONS = ('float32', 'float16', 'int8')
 SUPPORTED = {('onnx', 'float32'), ('onnx', 'float16'), ('onnx', 'int8'), ('torchscript', 'float32'),
-             ('torchscript', 'float16')}
+             ('torchscript', 'float16'), ('tflite', 'float32'), ('tflite', 'float16'), ('tflite', 'int8'),
+             ('vela', 'int8')}
+UNSUPPORTED_REASON = {'torchscript': 'TorchScript has no int8 export here (use ONNX or TFLite int8)',
+                      'vela': 'vela compiles full-integer int8 models only'}
 ONNX_OPSET = 13
 
 
@@ -160,14 +160,19 @@ def _quiet():
     return stack
 
 
-def export_onnx_fp32(wrapper: nn.Module, shape: Tuple[int, int, int], path: str) -> None:
-    """``torch.onnx.export`` (TorchScript exporter, opset 13, dynamic batch), onnxsim, onnx.checker."""
+def export_onnx_fp32(wrapper: nn.Module, shape: Tuple[int, int, int], path: str, dynamic_batch: bool = True) -> None:
+    """``torch.onnx.export`` (TorchScript exporter, opset 13), onnxsim, onnx.checker.
+
+    A dynamic batch axis suits onnxruntime; TFLite conversion takes the batch-1 graph, whose shapes onnxsim
+    folds into constants.
+    """
     import onnx
     import onnxsim
     dummy = torch.rand(1, *shape) * 255
     with _quiet(), contextlib.redirect_stdout(io.StringIO()):
         torch.onnx.export(wrapper, (dummy, ), path, dynamo=False, opset_version=ONNX_OPSET, input_names=['images'],
-                          output_names=['output'], dynamic_axes={'images': {0: 'batch'}, 'output': {0: 'batch'}},
+                          output_names=['output'],
+                          dynamic_axes={'images': {0: 'batch'}, 'output': {0: 'batch'}} if dynamic_batch else None,
                           do_constant_folding=True)
         simplified, ok = onnxsim.simplify(onnx.load(path))
     if not ok:
@@ -322,10 +327,10 @@ def torch_threads(n: int):
 
 def latency(path: str, kind: str, shape: Tuple[int, int, int], runs: int) -> Dict[str, Any]:
     x = (np.random.default_rng(0).random((1, *shape)) * 255).astype(np.float32)
-    if kind == 'onnx':
+    if kind in ('onnx', 'tflite'):
         backend = load_backend(path, num_threads=1)
         res = _time(lambda: backend(x), runs)
-        res['runtime'] = 'onnxruntime CPUExecutionProvider'
+        res['runtime'] = 'onnxruntime CPUExecutionProvider' if kind == 'onnx' else 'LiteRT interpreter (XNNPACK)'
         return res
     backend = load_backend(path)
     with torch_threads(1):
@@ -361,8 +366,6 @@ def scalar_metrics(metrics: Dict[str, Any]) -> Dict[str, float]:
 # ------------------------------------------------------------------------------------------------ main
 def _validate_request(targets: Sequence[str], precisions: Sequence[str]) -> List[Tuple[str, str]]:
     for t in targets:
-        if t in NOT_IMPLEMENTED_TARGETS:
-            raise ExportError(f'--targets {t}: {NOT_IMPLEMENTED_TARGETS[t]}')
         if t not in TARGETS:
             raise ExportError(f'--targets {t}: unknown target; choose from {", ".join(TARGETS)}')
     for p in precisions:
@@ -373,7 +376,7 @@ def _validate_request(targets: Sequence[str], precisions: Sequence[str]) -> List
     pairs = [(t, p) for t in dict.fromkeys(targets) for p in dict.fromkeys(precisions) if (t, p) in SUPPORTED]
     if not pairs:
         raise ExportError(f'--targets {" ".join(targets)} --precisions {" ".join(precisions)}: no supported '
-                          f'combination (int8 is ONNX only)')
+                          'combination (torchscript: float32/float16; vela: int8)')
     return pairs
 
 
@@ -398,11 +401,11 @@ def _shape_options(input_shape: Optional[Sequence[int]], cfg_options: Dict[str, 
     return shape, options
 
 
-def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx', 'torchscript'),
+def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx', 'torchscript', 'tflite', 'vela'),
                  precisions: Sequence[str] = ('float32', 'float16', 'int8'), calib_batches: int = 8,
                  input_shape: Optional[Sequence[int]] = None, work_dir: Optional[str] = None,
                  cfg_options: Optional[Dict[str, Any]] = None, run_eval: bool = True, parity_images: int = 64,
-                 latency_runs: int = 50, log=print) -> Dict[str, Any]:
+                 latency_runs: int = 50, vela_accelerator: str = 'ethos-u55-128', log=print) -> Dict[str, Any]:
     """Export ``checkpoint`` of ``config`` and write ``export_report.json`` / ``.md`` to the work dir.
 
     Returns the report (a JSON-able dict). See ``tools/export.py`` for the arguments.
@@ -460,7 +463,7 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
     for t in dict.fromkeys(targets):
         for p in dict.fromkeys(precisions):
             if (t, p) not in SUPPORTED:
-                report['skipped'].append(dict(target=t, precision=p, reason='not supported (int8 is ONNX only)'))
+                report['skipped'].append(dict(target=t, precision=p, reason=UNSUPPORTED_REASON.get(t, 'not supported')))
 
     log(f'export: {type(model).__name__}, input 1x{shape[0]}x{shape[1]}x{shape[2]}, output {out_shape}, '
         f'{report["params"]:,} params, {report["macs"]:,} MACs')
@@ -469,29 +472,49 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
     report['parity_images'] = int(sum(r.shape[0] for r in raws))
 
     tmp = tempfile.mkdtemp(prefix='sscma_export_')
+    calib: List[torch.Tensor] = []
     try:
-        fp32_onnx = None
-        if any(t == 'onnx' for t, _ in pairs):
-            fp32_onnx = osp.join(tmp, f'{stem}_float32.onnx')
-            export_onnx_fp32(wrapper, shape, fp32_onnx)
+        fp32_onnx = osp.join(tmp, f'{stem}_float32.onnx')
+        export_onnx_fp32(wrapper, shape, fp32_onnx)
+        saved_model = int8_tflite = None
         for target, precision in pairs:
             path = osp.join(work_dir, f'{stem}_{precision}{TARGETS[target]}')
             entry: Dict[str, Any] = dict(target=target, precision=precision, file=path)
             log(f'export: {target} {precision} -> {path}')
             t0 = time.perf_counter()
+            if precision == 'int8' and not calib:
+                train_loader = build_loader(cfg, 'train')
+                calib, _ = collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
+                                          with_reference=False)
+            if target in ('tflite', 'vela') and saved_model is None:
+                static_onnx = osp.join(tmp, f'{stem}_float32_batch1.onnx')
+                export_onnx_fp32(wrapper, shape, static_onnx, dynamic_batch=False)
+                sample = (calib or raws)[0].permute(0, 2, 3, 1).numpy()
+                saved_model = onnx_to_saved_model(static_onnx, osp.join(tmp, 'saved_model'), sample)
             if target == 'onnx' and precision == 'float32':
                 shutil.copyfile(fp32_onnx, path)
             elif target == 'onnx' and precision == 'float16':
                 export_onnx_fp16(fp32_onnx, path)
             elif target == 'onnx' and precision == 'int8':
-                train_loader = build_loader(cfg, 'train')
-                calib, _ = collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
-                                          with_reference=False)
                 entry['quantization'] = export_onnx_int8(fp32_onnx, calib, path)
             elif target == 'torchscript':
                 export_torchscript(wrapper, shape, path, half=precision == 'float16')
+            elif target == 'tflite':
+                nhwc = [c.permute(0, 2, 3, 1).numpy() for c in calib]
+                entry['tflite'] = export_tflite(saved_model, path, precision, nhwc)
+                if precision == 'int8':
+                    int8_tflite = path
+            elif target == 'vela':
+                if int8_tflite is None:
+                    int8_tflite = osp.join(tmp, f'{stem}_int8.tflite')
+                    export_tflite(saved_model, int8_tflite, 'int8', [c.permute(0, 2, 3, 1).numpy() for c in calib])
+                entry['vela'] = compile_vela(int8_tflite, path, vela_accelerator)
+                entry['compiled_from'] = int8_tflite if int8_tflite.startswith(work_dir) else None
             entry['export_seconds'] = round(time.perf_counter() - t0, 2)
             entry['size_bytes'] = osp.getsize(path)
+            if target == 'vela':  # runs on the NPU only: its numbers are vela's estimate
+                report['exports'].append(entry)
+                continue
             backend = load_backend(path)
             entry['input_shape'] = [d if d else 'batch' for d in (backend.input_shape or [None, *shape])]
             entry['dynamic_batch'] = entry['input_shape'][0] == 'batch'
@@ -516,6 +539,8 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
             report['float_metrics'] = evaluate(model, cfg, 'test', test_loader)
             base = scalar_metrics(report['float_metrics'])
             for entry in report['exports']:
+                if entry['target'] == 'vela':
+                    continue
                 log(f'export: evaluating {osp.basename(entry["file"])}')
                 backend_model = BackendModel(model, entry['file'], input_hw=hw, check_outputs=False)
                 t0 = time.perf_counter()

@@ -40,6 +40,11 @@ def markdown(report: Dict[str, Any]) -> str:
         '| --- | --- | --- | --- | --- | --- | --- |',
     ]
     for e in report['exports']:
+        if e['target'] == 'vela':
+            v = e['vela']
+            lines.append(f'| `{osp.basename(e["file"])}` | vela | int8 | {_size(e["size_bytes"])} | runs on the NPU only '
+                         f'| - | {v["inference_ms"]:.3f} (vela estimate, {v["accelerator"]} @ {v["clock_mhz"]:.0f} MHz) |')
+            continue
         lat = (e.get('latency') or {}).get('median_ms')
         lines.append(f'| `{osp.basename(e["file"])}` | {e["target"]} | {e["precision"]} | {_size(e["size_bytes"])} '
                      f'| {_fmt(e["parity"]["max_abs_diff"])} ({e["parity"]["max_rel_diff"]:.1e}) '
@@ -56,6 +61,26 @@ def markdown(report: Dict[str, Any]) -> str:
         lines += ['', f'int8 (`{osp.basename(e["file"])}`): {info["quantizer"]}, {info["weights"]} weights, '
                   f'{info["activations"]} activations, {info["calibration_images"]} calibration images from the '
                   f'train dataloader, {info["quantize_linear_nodes"]} QuantizeLinear nodes.']
+    budget = [e for e in report['exports'] if e['target'] in ('tflite', 'vela') and e['precision'] == 'int8']
+    if budget:
+        lines += ['', '## Microcontroller / NPU budget', '']
+        for e in budget:
+            name = osp.basename(e['file'])
+            if e['target'] == 'tflite':
+                t = e['tflite']
+                lines.append(f'- `{name}` (TFLite Micro): flash {_size(e["size_bytes"])} (the whole file), peak '
+                             f'activation RAM {_size(t["peak_activation_bytes"])} (largest set of live tensors; '
+                             f'a tensor arena needs this plus alignment), input {t["input"]["dtype"]} '
+                             f'scale {_fmt(t["input"]["scale"])} zero point {t["input"]["zero_point"]}, ops: '
+                             f'{", ".join(t["ops"])}')
+            else:
+                v = e['vela']
+                on_cpu = f' (on the CPU: {", ".join(v["ops_on_cpu"])})' if v['ops_on_cpu'] else ''
+                lines.append(f'- `{name}` ({v["accelerator"]}, {v["system_config"]}, {v["memory_mode"]}): '
+                             f'{v["inference_ms"]:.3f} ms per inference ({v["inferences_per_second"]:.0f}/s) '
+                             f'estimated by vela, SRAM {v["sram_kib"]:.1f} KiB, off-chip flash '
+                             f'{v["off_chip_flash_kib"]:.1f} KiB, {v["npu_ops"]} NPU ops and {v["cpu_ops"]} CPU '
+                             f'ops{on_cpu}')
     if report.get('float_metrics') is not None:
         base = _scalars(report['float_metrics'])
         keys = list(base)
@@ -63,6 +88,8 @@ def markdown(report: Dict[str, Any]) -> str:
                   '| model | ' + ' | '.join(keys) + ' |', '| --- ' * (len(keys) + 1) + '|',
                   '| PyTorch float32 | ' + ' | '.join(_fmt(base[k]) for k in keys) + ' |']
         for e in report['exports']:
+            if e.get('metrics') is None:
+                continue
             got = _scalars(e.get('metrics'))
             lines.append(f'| `{osp.basename(e["file"])}` | ' + ' | '.join(
                 f'{_fmt(got.get(k))} ({got[k] - base[k]:+.4g})' if k in got else '-' for k in keys) + ' |')
