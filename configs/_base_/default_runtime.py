@@ -8,6 +8,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='auto', save_last=True,
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # load_from: tensors whose shape differs (a new num_classes) stay freshly initialised, reported in one line
+    load_matching=dict(type='LoadMatchingWeightsHook'),
 )
 # Writes results.json, the loss curve and the confusion matrix, and prints the end-of-run summary.
 custom_hooks = [dict(type='RunSummaryHook'), dict(type='NonFiniteLossHook')]

@@ -11,6 +11,7 @@ conversion only prefixes the keys with ``backbone.`` and drops ``classifier.*``.
 """
 import hashlib
 import importlib.util
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict
@@ -76,3 +77,31 @@ def convert_torchvision_mobilenet_v2(src: str = '', prefix: str = 'backbone.') -
                 arch='MobileNetV2', widen_factor=1.0, dropped_keys=dropped,
                 note='torchvision weights, RGB input normalised with ImageNet mean/std')
     return dict(state_dict=state, meta=meta)
+
+
+def save_torchvision_mobilenet_v2(out: str, src: str = '') -> Dict:
+    """Convert torchvision's MobileNetV2 (:func:`convert_torchvision_mobilenet_v2`), check that it loads strictly
+    into ``MobileNetV2(widen_factor=1.0)`` and write it to ``out`` atomically (temporary file + rename).
+
+    Returns:
+        dict: The checkpoint written.
+    """
+    from sscma.models.backbones import MobileNetV2
+    ckpt = convert_torchvision_mobilenet_v2(src)
+    n = len('backbone.')
+    MobileNetV2(widen_factor=1.0).load_state_dict({k[n:]: v for k, v in ckpt['state_dict'].items()}, strict=True)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    tmp = f'{out}.tmp{os.getpid()}'
+    torch.save(ckpt, tmp)
+    os.replace(tmp, out)
+    return ckpt
+
+
+def imagenet_mobilenet_v2_checkpoint() -> str:
+    """Path of the converted ImageNet MobileNetV2-1.0 checkpoint, written once to
+    ``$SSCMA_HOME/checkpoints/`` (default ``~/.cache/sscma/checkpoints/``)."""
+    home = os.environ.get('SSCMA_HOME') or osp.join(osp.expanduser('~'), '.cache', 'sscma')
+    out = osp.join(osp.expanduser(home), 'checkpoints', 'mobilenet_v2_imagenet.pth')
+    if not osp.isfile(out):
+        save_torchvision_mobilenet_v2(out)
+    return out
