@@ -127,9 +127,12 @@ def _image_classifier_cls():
 
 
 def task_of(model: nn.Module) -> Optional[str]:
-    """``'fomo'``, ``'classification'`` or ``None`` (no post-processing for exported outputs yet)."""
+    """``'fomo'``, ``'classification'``, ``'keypoints'`` or ``None`` (no post-processing for exported outputs)."""
+    from sscma.models.detectors.keypoint_regressor import KeypointRegressor
     if isinstance(model, _fomo_cls()):
         return 'fomo'
+    if isinstance(model, KeypointRegressor):
+        return 'keypoints'
     if isinstance(model, _image_classifier_cls()) and hasattr(getattr(model, 'head', None), '_get_predictions'):
         return 'classification'
     return None
@@ -146,8 +149,10 @@ def postprocess(model: nn.Module, outputs: torch.Tensor, data_samples: List) -> 
         return data_samples
     if task == 'classification':  # mmpretrain ClsHead.predict after its forward
         return model.head._get_predictions(outputs, data_samples)
+    if task == 'keypoints':  # (B, K * 2) coordinates in [0, 1] of the network input
+        return model.add_pred_to_datasample(outputs.reshape(outputs.shape[0], -1, 2), data_samples)
     raise ExportError(f'evaluating an exported {type(model).__name__} is not supported yet '
-                      '(supported: Fomo, mmpretrain.ImageClassifier)')
+                      '(supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor)')
 
 
 def input_channels(model: nn.Module) -> int:
@@ -180,7 +185,7 @@ class BackendModel(BaseModel):
         float_model = MODELS.build(model) if isinstance(model, dict) else model
         if task_of(float_model) is None:
             raise ExportError(f'{backend_file}: evaluating an exported {type(float_model).__name__} is not '
-                              'supported yet (supported: Fomo, mmpretrain.ImageClassifier)')
+                              'supported yet (supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor)')
         super().__init__(data_preprocessor=raw_pixel_preprocessor(float_model.data_preprocessor), init_cfg=init_cfg)
         self.model = float_model.eval()
         self.backend_file = backend_file

@@ -454,10 +454,13 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
                                                std=std.tolist() if std is not None else None)),
         output=dict(name='output', shape=[1, *out_shape[1:]], meaning=(
             'per-cell probabilities (softmax over background + classes; channel 0 = background)'
-            if task == 'fomo' else 'class logits (no softmax)' if task == 'classification' else 'model tensor')),
+            if task == 'fomo' else 'class logits (no softmax)' if task == 'classification' else
+            'keypoints (x0, y0, x1, y1, ...) in [0, 1] of the input width / height' if task == 'keypoints'
+            else 'model tensor')),
         postprocessing=('outside the graph: FomoHead.predict_by_probs (score_thr, 3x3 peak, cell centre)'
                         if task == 'fomo' else 'outside the graph: softmax / argmax (mmpretrain ClsHead)'
-                        if task == 'classification' else 'none available'),
+                        if task == 'classification' else 'outside the graph: multiply by the image size '
+                        '(KeypointRegressor.add_pred_to_datasample)' if task == 'keypoints' else 'none available'),
         params=count_params(model), macs=count_macs(wrapper, torch.zeros(1, *shape)),
         exports=[], skipped=[])
     for t in dict.fromkeys(targets):

@@ -96,8 +96,7 @@ def fomo_ckpt(roboflow_root, tmp_path_factory):
 def fomo_export(fomo_ckpt, roboflow_root, tmp_path_factory):
     ckpt, _ = fomo_ckpt
     work = str(tmp_path_factory.mktemp('fomo_export'))
-    run_tool('export.py', FOMO, ckpt, '--targets', 'onnx', 'torchscript', '--precisions', 'float32', 'float16',
-             'int8', '--calib-batches', '2', '--latency-runs', '3', '--work-dir', work, '--cfg-options',
+    run_tool('export.py', FOMO, ckpt, '--precisions', 'float32', 'float16', 'int8', '--calib-batches', '2', '--latency-runs', '3', '--work-dir', work, '--cfg-options',
              *fomo_opts(roboflow_root))
     with open(osp.join(work, 'export_report.json')) as f:
         report = json.load(f)
@@ -107,12 +106,15 @@ def fomo_export(fomo_ckpt, roboflow_root, tmp_path_factory):
 def test_export_writes_files_and_report(fomo_export):
     work, report, exports = fomo_export
     assert set(exports) == {('onnx', 'float32'), ('onnx', 'float16'), ('onnx', 'int8'), ('torchscript', 'float32'),
-                            ('torchscript', 'float16')}
-    assert [(s['target'], s['precision']) for s in report['skipped']] == [('torchscript', 'int8')]
+                            ('torchscript', 'float16'), ('tflite', 'float32'), ('tflite', 'float16'),
+                            ('tflite', 'int8'), ('vela', 'int8')}
+    assert [(s['target'], s['precision']) for s in report['skipped']] == [
+        ('torchscript', 'int8'), ('vela', 'float32'), ('vela', 'float16')]
     for (target, precision), e in exports.items():
-        ext = '.onnx' if target == 'onnx' else '.pt'
+        ext = {'onnx': '.onnx', 'torchscript': '.pt', 'tflite': '.tflite', 'vela': '_vela.tflite'}[target]
         assert e['file'] == osp.join(work, f'fomo_{precision}{ext}') and osp.getsize(e['file']) == e['size_bytes']
-        assert e['latency']['median_ms'] > 0 and e['latency']['threads'] == 1
+        if target != 'vela':
+            assert e['latency']['median_ms'] > 0 and e['latency']['threads'] == 1
     assert report['input']['shape'] == [1, 3, 64, 64] and report['input']['channel_order'] == 'RGB'
     assert report['output']['shape'] == [1, 3, 8, 8]
     assert report['params'] > 0 and report['macs'] > 0
@@ -122,7 +124,7 @@ def test_export_writes_files_and_report(fomo_export):
 
 def test_float32_parity(fomo_export):
     _, _, exports = fomo_export
-    for target in ('onnx', 'torchscript'):
+    for target in ('onnx', 'torchscript', 'tflite'):
         p = exports[(target, 'float32')]['parity']
         assert p['images'] == 4 and p['max_abs_diff'] <= 1e-4 and p['argmax_agreement'] == 1.0, (target, p)
 
@@ -166,9 +168,49 @@ def test_float16_and_int8(fomo_export):
     keys = set(report['float_metrics'])
     assert report['float_metrics']['fomo/fp'] > 0  # the metric is not trivially zero
     for e in exports.values():
-        assert set(e['metrics']) == keys
-    for target in ('onnx', 'torchscript'):
+        assert e['target'] == 'vela' or set(e['metrics']) == keys
+    for target in ('onnx', 'torchscript', 'tflite'):
         assert exports[(target, 'float32')]['metrics'] == report['float_metrics']
+
+
+def test_tflite_int8_for_microcontrollers(fomo_export):
+    """Full-integer TFLite: int8 in and out, raw pixels minus 128 as input, NHWC, and a vela build of it."""
+    from ai_edge_litert.interpreter import Interpreter
+    _, report, exports = fomo_export
+    e = exports[('tflite', 'int8')]
+    info = e['tflite']
+    assert info['input']['dtype'] == 'int8' and info['output']['dtype'] == 'int8'
+    assert info['input']['shape'] == [1, 64, 64, 3] and info['output']['shape'] == [1, 8, 8, 3]
+    assert abs(info['input']['scale'] - 1.0) < 0.01 and info['input']['zero_point'] == -128  # 0..255 -> -128..127
+    assert info['calibration_images'] >= 4 and 'CONV_2D' in info['ops'] and 'DELEGATE' not in info['ops']
+    # activation RAM: at least the int8 input plus the first conv output (16 channels at stride 2) live at once
+    assert 64 * 64 * 3 + 32 * 32 * 4 <= info['peak_activation_bytes'] < 10 * 64 * 64 * 32
+    assert e['size_bytes'] < exports[('tflite', 'float32')]['size_bytes']
+    interpreter = Interpreter(model_path=e['file'])
+    interpreter.allocate_tensors()
+    (inp, ), (out, ) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.set_tensor(inp['index'], np.zeros((1, 64, 64, 3), np.int8))
+    interpreter.invoke()
+    probs = (interpreter.get_tensor(out['index']).astype(np.float32) - out['quantization'][1]) * out['quantization'][0]
+    assert np.allclose(probs.sum(-1), 1.0, atol=0.05)  # softmax over background + classes survived int8
+    assert e['parity']['argmax_agreement'] >= 0.5 and e['parity']['mean_abs_diff'] < 0.1
+    v = exports[('vela', 'int8')]['vela']
+    assert v['accelerator'] == 'Ethos_U55_128' and v['npu_ops'] > 0 and v['cpu_ops'] == 0
+    assert v['inference_ms'] > 0 and v['sram_kib'] > 0 and v['macs'] > 0
+    md = open(report['report_files']['markdown']).read()
+    assert 'Microcontroller / NPU budget' in md and 'fomo_int8_vela.tflite' in md
+
+
+def test_test_tool_on_tflite_and_vela(fomo_export, roboflow_root, tmp_path):
+    _, _, exports = fomo_export
+    work = str(tmp_path / 'tflite')
+    assert run_inprocess('test.py', FOMO, exports[('tflite', 'int8')]['file'], '--work-dir', work,
+                         '--cfg-options', *fomo_opts(roboflow_root)) in (None, 0)
+    with open(osp.join(work, 'results.json')) as f:
+        assert json.load(f)['test'] == exports[('tflite', 'int8')]['metrics']
+    line = tool_error('test.py', FOMO, exports[('vela', 'int8')]['file'], '--work-dir', str(tmp_path / 'vela'),
+                      '--cfg-options', *fomo_opts(roboflow_root))
+    assert 'compiled by vela for an Ethos-U NPU and runs only there' in line, line
 
 
 def test_test_tool_on_exported_model(fomo_export, fomo_ckpt, roboflow_root, tmp_path):
@@ -230,7 +272,7 @@ def test_export_errors_are_one_line(case, fomo_ckpt, roboflow_root, tmp_path):
     elif case == 'target':
         extra, message = ['--targets', 'onnx', 'tensorrt'], '--targets tensorrt: unknown target'
     elif case == 'tflite':
-        extra, message = ['--targets', 'tflite'], '--targets tflite: TFLite int8 export is not implemented'
+        extra, message = ['--targets', 'vela', '--precisions', 'float32'], 'no supported combination'
     elif case == 'precision':
         extra, message = ['--precisions', 'int4'], '--precisions int4: unknown precision'
     if case in ('stride', 'shape'):
@@ -242,7 +284,7 @@ def test_export_errors_are_one_line(case, fomo_ckpt, roboflow_root, tmp_path):
     line = tool_error('export.py', FOMO, ckpt, '--work-dir', str(tmp_path / 'out'), *extra, '--cfg-options', *opts)
     import re
     assert line.startswith('error: ') and '\n' not in line and re.search(message, line), line
-    assert not any(f.endswith(('.onnx', '.pt')) for f in os.listdir(tmp_path / 'out')) \
+    assert not any(f.endswith(('.onnx', '.pt', '.tflite')) for f in os.listdir(tmp_path / 'out')) \
         if osp.isdir(tmp_path / 'out') else True
 
 
