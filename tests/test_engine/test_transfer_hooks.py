@@ -108,8 +108,8 @@ def test_freeze_then_finetune_with_lr_multiplier(tmp_path):
     recorder = _Recorder()
     runner = Runner(
         model=model, work_dir=str(tmp_path), experiment_name='freeze',
-        train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
-                              sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='pseudo_collate')),
+        train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+                              sampler=dict(type='DefaultSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01, weight_decay=0.01),
                            paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)})),
         train_cfg=dict(by_epoch=True, max_epochs=2),

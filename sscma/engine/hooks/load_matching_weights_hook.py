@@ -13,7 +13,7 @@ _SHOWN = 4  # names listed per kind of mismatch before "... and N more"
 
 
 def match_state_dict(model_state: Mapping[str, torch.Tensor],
-                     ckpt_state: Mapping[str, torch.Tensor]) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, List]]:
+                     ckpt_state: Mapping[str, torch.Tensor]) -> Tuple[OrderedDict, Dict[str, List]]:
     """Merge a checkpoint's tensors into a model's state dict wherever the shapes agree.
 
     Args:
