@@ -20,7 +20,8 @@ from torch import nn
 from sscma.registry import MODELS
 from sscma.utils import ExportError
 
-from .wrapper import preprocessor_norm, raw_pixel_preprocessor
+from .wrapper import (is_dense_detector, preprocessor_norm, raw_pixel_preprocessor, unpack_detections,
+                      wrap_for_export)
 
 ONNX_SUFFIXES = ('.onnx', )
 
@@ -133,6 +134,8 @@ def task_of(model: nn.Module) -> Optional[str]:
         return 'fomo'
     if isinstance(model, KeypointRegressor):
         return 'keypoints'
+    if is_dense_detector(model):
+        return 'detection'
     if isinstance(model, _image_classifier_cls()) and hasattr(getattr(model, 'head', None), '_get_predictions'):
         return 'classification'
     return None
@@ -151,8 +154,16 @@ def postprocess(model: nn.Module, outputs: torch.Tensor, data_samples: List) -> 
         return model.head._get_predictions(outputs, data_samples)
     if task == 'keypoints':  # (B, K * 2) coordinates in [0, 1] of the network input
         return model.add_pred_to_datasample(outputs.reshape(outputs.shape[0], -1, 2), data_samples)
+    if task == 'detection':  # mmdet's own decoding + NMS (head.predict_by_feat), as model.predict does
+        metas = [s.metainfo for s in data_samples]
+        input_hw = metas[0]['batch_input_shape']
+        strides = [s[0] if isinstance(s, (tuple, list)) else s for s in model.bbox_head.prior_generator.strides]
+        level_hw = [(-(-input_hw[0] // s), -(-input_hw[1] // s)) for s in strides]
+        cls_scores, bbox_preds = unpack_detections(outputs.float(), level_hw, input_hw)
+        results = model.bbox_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=True)
+        return model.add_pred_to_datasample(data_samples, results)
     raise ExportError(f'evaluating an exported {type(model).__name__} is not supported yet '
-                      '(supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor)')
+                      '(supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor, mmdet dense detectors)')
 
 
 def input_channels(model: nn.Module) -> int:
@@ -185,7 +196,8 @@ class BackendModel(BaseModel):
         float_model = MODELS.build(model) if isinstance(model, dict) else model
         if task_of(float_model) is None:
             raise ExportError(f'{backend_file}: evaluating an exported {type(float_model).__name__} is not '
-                              'supported yet (supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor)')
+                              'supported yet (supported: Fomo, mmpretrain.ImageClassifier, KeypointRegressor, mmdet '
+                              'dense detectors)')
         super().__init__(data_preprocessor=raw_pixel_preprocessor(float_model.data_preprocessor), init_cfg=init_cfg)
         self.model = float_model.eval()
         self.backend_file = backend_file
@@ -221,12 +233,8 @@ class BackendModel(BaseModel):
         except Exception as e:
             raise ExportError(f'{self.backend_file} fails on a 1x{self.channels}x{h}x{w} input: '
                               f'{str(e).splitlines()[0]}') from None
-        mean, std = preprocessor_norm(self.model.data_preprocessor)
-        x = torch.from_numpy(zeros)
-        if mean is not None:
-            x = (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
         device = next(self.model.parameters()).device
-        want = self.model(x.to(device), mode='tensor').shape
+        want = wrap_for_export(self.model)(torch.from_numpy(zeros).to(device)).shape
         if tuple(got) != tuple(want):
             raise ExportError(f'{self.backend_file} outputs {tuple(got)} but the config\'s model gives '
                               f'{tuple(want)} for the same input: was it exported from another config '

@@ -456,11 +456,15 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
             'per-cell probabilities (softmax over background + classes; channel 0 = background)'
             if task == 'fomo' else 'class logits (no softmax)' if task == 'classification' else
             'keypoints (x0, y0, x1, y1, ...) in [0, 1] of the input width / height' if task == 'keypoints'
-            else 'model tensor')),
+            else '(1, cells of all levels, num_classes + 4): sigmoid class scores, then box distances '
+            '(left, top, right, bottom) from each cell centre divided by the input W, H, W, H'
+            if task == 'detection' else 'model tensor')),
         postprocessing=('outside the graph: FomoHead.predict_by_probs (score_thr, 3x3 peak, cell centre)'
                         if task == 'fomo' else 'outside the graph: softmax / argmax (mmpretrain ClsHead)'
                         if task == 'classification' else 'outside the graph: multiply by the image size '
-                        '(KeypointRegressor.add_pred_to_datasample)' if task == 'keypoints' else 'none available'),
+                        '(KeypointRegressor.add_pred_to_datasample)' if task == 'keypoints' else
+                        'outside the graph: the head\'s predict_by_feat (decoding, score threshold, NMS)'
+                        if task == 'detection' else 'none available'),
         params=count_params(model), macs=count_macs(wrapper, torch.zeros(1, *shape)),
         exports=[], skipped=[])
     for t in dict.fromkeys(targets):

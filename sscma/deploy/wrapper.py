@@ -67,9 +67,51 @@ class RawInputWrapper(nn.Module):
         if self.normalize:
             x = (x - self.mean) / self.std
         out = self.model(x, mode='tensor')
+        if is_dense_detector(self.model):
+            return pack_detections(out, images.shape[-2:])
         if isinstance(out, (tuple, list)):  # single-output models only (FOMO, classifiers)
             out = out[-1]
         return out.float()
+
+
+def is_dense_detector(model: nn.Module) -> bool:
+    """An mmdet single-stage detector whose head decodes per-level class / box maps (RTMDet, YOLOX, ...)."""
+    head = getattr(model, 'bbox_head', None)
+    return head is not None and hasattr(head, 'predict_by_feat') and hasattr(head, 'prior_generator')
+
+
+def pack_detections(out, input_hw) -> torch.Tensor:
+    """One ``(B, N, C + 4)`` tensor from a dense head's per-level ``(cls_scores, bbox_preds)`` maps.
+
+    N runs over the levels' cells (row-major, finest level first). Class scores go through the sigmoid and
+    box distances are divided by the input size, so that every value lies in about [0, 1] and one int8
+    scale fits the whole output. :func:`unpack_detections` inverts it.
+    """
+    cls_scores, bbox_preds = out[0], out[1]
+    h, w = int(input_hw[0]), int(input_hw[1])
+    size = torch.tensor([w, h, w, h], dtype=torch.float32).view(1, 1, 4)
+    cls = torch.cat([c.flatten(2) for c in cls_scores], dim=2).transpose(1, 2).float().sigmoid()
+    box = torch.cat([b.flatten(2) for b in bbox_preds], dim=2).transpose(1, 2).float() / size
+    return torch.cat([cls, box], dim=2)
+
+
+def unpack_detections(packed: torch.Tensor, level_hw, input_hw):
+    """Per-level ``(cls_logits, bbox_preds)`` maps, as the head's ``predict_by_feat`` takes them."""
+    h, w = int(input_hw[0]), int(input_hw[1])
+    num_classes = packed.shape[2] - 4
+    size = torch.tensor([w, h, w, h], dtype=packed.dtype, device=packed.device).view(1, 1, 4)
+    cls = torch.logit(packed[..., :num_classes].clamp(1e-6, 1 - 1e-6))
+    box = packed[..., num_classes:] * size
+    cls_scores, bbox_preds, start = [], [], 0
+    for lh, lw in level_hw:
+        end = start + lh * lw
+        cls_scores.append(cls[:, start:end].transpose(1, 2).reshape(-1, num_classes, lh, lw))
+        bbox_preds.append(box[:, start:end].transpose(1, 2).reshape(-1, 4, lh, lw))
+        start = end
+    if start != packed.shape[1]:
+        raise ValueError(f'detection output has {packed.shape[1]} cells, the levels {list(level_hw)} '
+                         f'of a {h}x{w} input have {start}')
+    return cls_scores, bbox_preds
 
 
 def wrap_for_export(model: nn.Module) -> RawInputWrapper:

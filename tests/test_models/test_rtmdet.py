@@ -76,3 +76,53 @@ def test_map_matches_pycocotools(tmp_path):
     assert ours['coco/bbox_mAP'] == pytest.approx(round(ev.stats[0], 3), abs=1e-3)
     assert ours['coco/bbox_mAP_50'] == pytest.approx(round(ev.stats[1], 3), abs=1e-3)
     assert 0 < ours['coco/bbox_mAP'] < 1
+
+
+def test_export_packing_round_trip(model):
+    """The exported graph's single (B, N, C + 4) output unpacks to the head's maps."""
+    from sscma.deploy.wrapper import pack_detections, unpack_detections
+    torch.manual_seed(0)
+    cls = [torch.randn(2, 3, s, s) * 3 for s in (24, 12, 6)]
+    reg = [torch.rand(2, 4, s, s) * 50 for s in (24, 12, 6)]
+    packed = pack_detections((cls, reg), (192, 192))
+    assert packed.shape == (2, 24 * 24 + 12 * 12 + 6 * 6, 7)
+    assert 0 <= float(packed.min()) and float(packed.max()) <= 1  # one int8 scale fits it all
+    assert torch.allclose(packed[0, 24 * 5 + 7, :3], cls[0][0, :, 5, 7].sigmoid())  # row-major cells
+    cls2, reg2 = unpack_detections(packed, [(24, 24), (12, 12), (6, 6)], (192, 192))
+    for a, b in zip(cls, cls2):  # scores survive (logits beyond +-13.8 saturate at 1 - 1e-6)
+        assert torch.allclose(a.sigmoid(), b.sigmoid(), atol=1e-5)
+    for a, b in zip(reg, reg2):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match='cells'):
+        unpack_detections(packed, [(24, 24), (12, 12)], (192, 192))
+
+
+def test_backend_model_detections_equal_pytorch(model, tmp_path):
+    """tools/test.py on an exported detector: same boxes as model.predict through mmdet's own decoding."""
+    from mmdet.structures import DetDataSample
+
+    from sscma.deploy.backend_model import BackendModel
+    from sscma.deploy.exporter import export_onnx_fp32
+    from sscma.deploy.wrapper import wrap_for_export
+    torch.manual_seed(0)
+    for m in model.modules():  # a random model with non-trivial BatchNorm statistics and some confident cells
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 2.0)
+            m.running_mean.normal_(0, 0.1)
+    path = str(tmp_path / 'det.onnx')
+    export_onnx_fp32(wrap_for_export(model), (3, 192, 192), path)
+    backend = BackendModel(model, path, input_hw=(192, 192))
+    raw = torch.rand(2, 3, 192, 192) * 255
+    meta = dict(img_shape=(192, 192), ori_shape=(192, 192), scale_factor=(1.0, 1.0), batch_input_shape=(192, 192),
+                pad_shape=(192, 192))
+    samples = [DetDataSample(metainfo=meta) for _ in range(2)]
+    mean = model.data_preprocessor.mean.view(1, -1, 1, 1)
+    std = model.data_preprocessor.std.view(1, -1, 1, 1)
+    with torch.no_grad():
+        want = model.predict((raw - mean) / std, [DetDataSample(metainfo=meta) for _ in range(2)])
+        got = backend(raw, samples, mode='predict')
+    for w, g in zip(want, got):
+        assert len(w.pred_instances) > 0 and len(g.pred_instances) == len(w.pred_instances)
+        assert torch.allclose(g.pred_instances.bboxes, w.pred_instances.bboxes, atol=1e-2)
+        assert torch.allclose(g.pred_instances.scores, w.pred_instances.scores, atol=1e-4)
+        assert torch.equal(g.pred_instances.labels, w.pred_instances.labels)
