@@ -84,7 +84,9 @@ def build_model(cfg, checkpoint: str, config: str) -> nn.Module:
 
 
 def count_params(model: nn.Module) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
+    """Parameters that the model saves (a distillation teacher, kept out of checkpoints, does not count)."""
+    saved = set(model.state_dict())
+    return int(sum(p.numel() for name, p in model.named_parameters() if name in saved))
 
 
 @torch.no_grad()
