@@ -6,10 +6,8 @@ run with onnxruntime / torch.jit behind the config's own test pipeline, post-pro
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 import sscma  # noqa: F401
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, no_partial_output, run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,7 +15,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt) to evaluate')
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, help='override settings')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -29,12 +27,15 @@ def main() -> None:
     args = parse_args()
     from mmengine.runner import Runner
 
-    from sscma.apis import prepare_test_config
+    from sscma.apis import check_checkpoint_fits, prepare_test_config
     cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
-        runner.cfg.load_from = args.checkpoint
-    runner.test()
+    with no_partial_output(cfg.work_dir):
+        runner = Runner.from_cfg(cfg)
+        if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
+            runner.cfg.load_from = args.checkpoint
+        else:
+            check_checkpoint_fits(runner.model, args.checkpoint, args.config)
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -2,17 +2,15 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 import sscma  # noqa: F401  (sets up protobuf for ppq before anything imports it)
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, no_partial_output, run_cli
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='config file, e.g. configs/fomo/fomo_mobnetv2.py')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings, e.g. epochs=2 lr=0.01 data_root=/data imgsz="(160,160)"; '
                         'top-level variables update every field derived from them')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
@@ -36,7 +34,8 @@ def main() -> None:
     from sscma.apis import prepare_train_config
     cfg = prepare_train_config(args.config, args.work_dir, args.cfg_options, args.resume, args.amp,
                                args.auto_scale_lr, args.launcher, args.load_from)
-    Runner.from_cfg(cfg).train()
+    with no_partial_output(cfg.work_dir):
+        Runner.from_cfg(cfg).train()
 
 
 if __name__ == '__main__':

@@ -1,3 +1,3 @@
-from .runner import prepare_test_config, prepare_train_config
+from .runner import check_checkpoint_fits, prepare_test_config, prepare_train_config
 
-__all__ = ['prepare_test_config', 'prepare_train_config']
+__all__ = ['check_checkpoint_fits', 'prepare_test_config', 'prepare_train_config']

@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-from sscma.utils import ConfigError, load_config, register_all_modules
+from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
 
 
 def _default_work_dir(config: str) -> str:
@@ -35,6 +35,14 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--load-from {load_from}: no such checkpoint file')
         cfg.load_from = load_from
     if resume == 'auto':
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(last):
+            raise ConfigError(f'--resume: nothing to resume in {cfg.work_dir} (no last_checkpoint file); start without '
+                              '--resume, or give --resume PATH/TO/CHECKPOINT.pth')
+        with open(last, encoding='utf-8') as f:
+            named = f.read().strip()
+        if not osp.isfile(named):
+            raise ConfigError(f'--resume: {last} names {named!r}, which does not exist; give --resume PATH')
         cfg.resume = True
         cfg.load_from = None
     elif resume:
@@ -53,6 +61,32 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {config}')
         cfg.auto_scale_lr.enable = True
     return cfg
+
+
+def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
+    """Raise :class:`ConfigError` unless ``checkpoint`` holds exactly the weights of ``model``.
+
+    mmengine loads a test checkpoint non-strictly: one trained with another ``num_classes`` (or another
+    ``widen_factor``) would be evaluated with randomly initialised layers and no error.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from sscma.deploy.exporter import check_state_dict
+    try:
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError ...
+        first = (str(e).strip().splitlines() or [''])[0].split('. ')[0]
+        raise ConfigError(f'cannot read checkpoint {checkpoint}: not a PyTorch checkpoint ({type(e).__name__}: '
+                          f'{first})') from None
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ConfigError(f'checkpoint {checkpoint} holds a {type(ckpt).__name__}, not a state dict')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    try:
+        check_state_dict(model.module if is_model_wrapper(model) else model, state, checkpoint, config)
+    except SSCMAError as e:
+        raise ConfigError(str(e)) from None
 
 
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,

@@ -58,7 +58,7 @@ def load_coco_json(ann_file: str) -> Dict:
     except json.JSONDecodeError as e:
         raise DatasetError(f'{ann_file}: not valid JSON ({e})') from None
     for key in ('images', 'annotations', 'categories'):
-        if not isinstance(data.get(key), list):
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise DatasetError(f'{ann_file}: missing "{key}" list; not a COCO detection file')
     return data
 
@@ -69,7 +69,58 @@ def read_coco_classes(ann_file: str) -> List[str]:
     Roboflow exports add a category (id 0, named after the project) that is the ``supercategory`` of all
     real classes and has no annotation of its own; it is not a class.
     """
-    data = load_coco_json(ann_file)
+    return coco_class_names(load_coco_json(ann_file), ann_file)
+
+
+def _few(items: List[str], n: int = 3) -> str:
+    return ', '.join(items[:n]) + (f' (+{len(items) - n} more)' if len(items) > n else '')
+
+
+def check_coco_detection(data: Dict, ann_file: str, img_dir: str) -> None:
+    """Raise :class:`DatasetError` for what mmdet would silently drop or fail on mid-training.
+
+    Checked: ``images`` entries have ``id`` and ``file_name`` and exist in ``img_dir``; ``categories`` have
+    ``id`` and ``name``; every annotation refers to a listed image and category and has a box
+    ``[x, y, width, height]`` with width and height > 0.
+    """
+    for key, fields in (('images', ('id', 'file_name')), ('categories', ('id', 'name')), ('annotations', ('id', ))):
+        for entry in data[key]:
+            if not isinstance(entry, dict) or any(f not in entry for f in fields):
+                raise DatasetError(f'{ann_file}: every entry of "{key}" needs {" and ".join(fields)}; got '
+                                   f'{str(entry)[:120]}')
+    images = {img['id']: img for img in data['images']}
+    cat_ids = {c['id'] for c in data['categories']}
+    no_image, no_category, bad_box = [], [], []
+    for ann in data['annotations']:
+        img = images.get(ann.get('image_id'))
+        if img is None:
+            no_image.append(f'id={ann["id"]} image_id={ann.get("image_id")!r}')
+            continue
+        where = f'id={ann["id"]} ({img["file_name"]})'
+        if ann.get('category_id') not in cat_ids:
+            no_category.append(f'{where} category_id={ann.get("category_id")!r}')
+        box = ann.get('bbox')
+        if not (isinstance(box, (list, tuple)) and len(box) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+                and box[2] > 0 and box[3] > 0):
+            bad_box.append(f'{where} bbox={box!r}')
+    if no_image:
+        raise DatasetError(f'{ann_file}: {len(no_image)} annotations refer to an image_id not in "images": '
+                           f'{_few(no_image)}')
+    if no_category:
+        raise DatasetError(f'{ann_file}: {len(no_category)} annotations have a category_id not in "categories" '
+                           f'(ids {sorted(cat_ids)}): {_few(no_category)}')
+    if bad_box:
+        raise DatasetError(f'{ann_file}: {len(bad_box)} annotations have a bbox that is not [x, y, width, height] '
+                           f'with width > 0 and height > 0: {_few(bad_box)}')
+    missing = [img['file_name'] for img in data['images'] if not osp.isfile(osp.join(img_dir, img['file_name']))]
+    if missing:
+        raise DatasetError(f'{ann_file}: {len(missing)} of {len(images)} listed images are not in {img_dir}: '
+                           f'{_few(missing)}')
+
+
+def coco_class_names(data: Dict, ann_file: str) -> List[str]:
+    """:func:`read_coco_classes` for an already loaded json."""
     cats = sorted(data['categories'], key=lambda c: c['id'])
     used = {a.get('category_id') for a in data['annotations']}
     parents = {c.get('supercategory') for c in cats}
@@ -117,7 +168,9 @@ class CocoDetectionDataset(CocoDataset):
             img_dir = img_dir if osp.isabs(img_dir) else osp.join(data_root, img_dir)
         else:
             ann_file, img_dir = find_coco_split(data_root, split)
-        found = read_coco_classes(ann_file)
+        data = load_coco_json(ann_file)
+        check_coco_detection(data, ann_file, img_dir)
+        found = coco_class_names(data, ann_file)
         classes = list(classes) if classes else found
         missing = sorted(set(classes) - set(found))
         if missing:

@@ -117,14 +117,23 @@ class ImageFolderDataset(BaseDataset):
         class_to_idx = {c: i for i, c in enumerate(self.metainfo['classes'])}
         data_list = []
         empty = []
+        ignored = []  # files of other types (notes.txt, Thumbs.db, a .zip): named so the user can see why
         for name in _class_dirs(self.split_dir):
             folder = osp.join(self.split_dir, name)
-            files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMG_EXTENSIONS))
+            entries = sorted(f for f in os.listdir(folder)
+                             if osp.isfile(osp.join(folder, f)) and not f.startswith('.'))
+            files = [f for f in entries if f.lower().endswith(IMG_EXTENSIONS)]
+            ignored += [osp.join(name, f) for f in entries if not f.lower().endswith(IMG_EXTENSIONS)]
             if not files:
                 empty.append(name)
             data_list += [dict(img_path=osp.join(folder, f), gt_label=class_to_idx[name]) for f in files]
+        others = f'{len(ignored)} files that are not images: {", ".join(ignored[:5])}{" ..." * (len(ignored) > 5)}'
         if not data_list:
-            raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) under {self.split_dir}/<class>/')
+            raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) under {self.split_dir}/<class>/'
+                               + (f'; found {others}' if ignored else ''))
+        logger = MMLogger.get_current_instance()
         if empty:
-            MMLogger.get_current_instance().warning(f'class folders without images in {self.split_dir}: {empty}')
+            logger.warning(f'class folders without images in {self.split_dir}: {empty}')
+        if ignored:
+            logger.warning(f'{self.split_dir}: ignored {others}')
         return data_list

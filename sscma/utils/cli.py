@@ -1,12 +1,20 @@
 """Turning user mistakes into one clear line on stderr instead of a library traceback."""
+import argparse
+import contextlib
 import difflib
+import os
+import os.path as osp
 import re
+import shutil
 import sys
-from typing import Callable, List
+from typing import Callable, Iterator, List, Optional
+
+from mmengine.config import DictAction
 
 from .errors import SSCMAError
 
 _NOT_REGISTERED = re.compile(r'`?([\w.]+)`? is not in the (\w+)::([\w ]+?) registry')
+_UNEXPECTED_ARG = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
 def registered_names(registry_name: str) -> List[str]:
@@ -38,16 +46,79 @@ def explain_unregistered(message: str) -> str:
             f'{hint} (components of other packages are named like mmdet.Resize)')
 
 
+def user_error_message(error: BaseException) -> Optional[str]:
+    """The one-line message for an error the user caused; ``None`` for anything else (a bug keeps its traceback)."""
+    if isinstance(error, (SSCMAError, FileNotFoundError)):
+        return str(error)
+    text = str(error.args[0]) if error.args else str(error)
+    if isinstance(error, KeyError) and _NOT_REGISTERED.search(text):
+        return explain_unregistered(text)
+    m = _UNEXPECTED_ARG.search(text) if isinstance(error, TypeError) else None
+    if m:  # a misspelt key in a component's config dict: mmengine passes it on as a keyword argument
+        return (f'{_innermost_built(error) or m.group(1)} takes no argument {m.group(2)!r}: check the spelling of '
+                'that key in the config or in --cfg-options')
+    return None
+
+
+def _innermost_built(error: BaseException) -> Optional[str]:
+    """Name of the class mmengine's ``build_from_cfg`` was building when ``error`` was raised.
+
+    ``__init__`` errors name the class whose ``__init__`` failed, often a base (``ClsHead`` for a
+    ``LinearClsHead``); the config names the registered type, which is what the user can find and fix.
+    """
+    name, tb = None, error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == 'build_from_cfg' and 'obj_cls' in frame.f_locals:
+            name = getattr(frame.f_locals['obj_cls'], '__name__', name)
+        tb = tb.tb_next
+    return name
+
+
 def run_cli(main: Callable[[], None]) -> None:
-    """Run a tool's ``main`` and report user errors as ``error: ...`` with exit status 2."""
+    """Run a tool's ``main`` and report user errors as ``error: ...`` (exit status 1)."""
     try:
         main()
-    except SSCMAError as e:
-        sys.exit(f'error: {e}')
-    except KeyError as e:
-        text = str(e.args[0]) if e.args else str(e)
-        if _NOT_REGISTERED.search(text):
-            sys.exit(f'error: {explain_unregistered(text)}')
+    except Exception as e:
+        message = user_error_message(e)
+        if message is None:
+            raise
+        sys.exit(f'error: {message}')
+
+
+@contextlib.contextmanager
+def no_partial_output(work_dir: str) -> Iterator[None]:
+    """Remove what a run added to ``work_dir`` when it stops on a user error before producing anything.
+
+    Runners create the work dir, a ``<timestamp>/`` log folder and a config dump before the first dataset or
+    model is built, so a mistake found then would leave an empty-looking run behind (and ``--resume`` or
+    ``plot_curves.py`` would find it). Entries that existed before are never touched, and nothing is removed
+    once the run has written a checkpoint or logged training scalars.
+    """
+    existed = osp.isdir(work_dir)
+    before = set(os.listdir(work_dir)) if existed else set()
+    try:
+        yield
+    except Exception as e:
+        if user_error_message(e) is not None and osp.isdir(work_dir):
+            new = [osp.join(work_dir, n) for n in set(os.listdir(work_dir)) - before]
+            produced = any(p.endswith('.pth') or osp.isfile(osp.join(p, 'vis_data', 'scalars.json')) for p in new)
+            if not produced:
+                for p in new:
+                    shutil.rmtree(p) if osp.isdir(p) and not osp.islink(p) else os.remove(p)
+                if not existed and not os.listdir(work_dir):
+                    os.rmdir(work_dir)
         raise
-    except FileNotFoundError as e:
-        sys.exit(f'error: {e}')
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` for ``--cfg-options``, rejecting items that are not ``KEY=VALUE``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for kv in values or []:
+            key = kv.split('=', 1)[0]
+            if '=' not in kv or not key or not re.fullmatch(r'[\w.]+', key):
+                raise argparse.ArgumentError(
+                    self, f'{kv!r} is not KEY=VALUE (e.g. epochs=10 lr=0.01 imgsz="(96,96)" '
+                    'model.head.num_classes=3; no spaces around "=")')
+        super().__call__(parser, namespace, values, option_string)

@@ -7,11 +7,13 @@ override is written into the *source* of every file of the ``_base_`` chain that
 the chain is evaluated again, so every derived field follows.
 """
 import ast
+import difflib
+import inspect
 import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -68,6 +70,75 @@ def _assigned_names(tree: ast.Module) -> Dict[str, ast.Assign]:
     return names
 
 
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+# What the documented top-level variables must hold; checked on the config's values and the overrides alike.
+VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
+    'epochs': ('a positive integer', _positive_int),
+    'num_classes': ('a positive integer', _positive_int),
+    'batch': ('a positive integer', _positive_int),
+    'workers': ('an integer >= 0', lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    'lr': ('a positive number', _positive_number),
+    'widen_factor': ('a positive number', _positive_number),
+    'imgsz': ('(width, height), two positive integers, e.g. imgsz="(96,96)"',
+              lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_positive_int, v))),
+}
+
+
+def check_variables(variables: Dict[str, Any], overridden: Any, path: str) -> None:
+    """Raise :class:`ConfigError` naming the first variable of :data:`VARIABLE_RULES` with a wrong value."""
+    for name, (expected, ok) in VARIABLE_RULES.items():
+        if name in variables and not ok(variables[name]):
+            source = '--cfg-options' if name in overridden else path
+            raise ConfigError(f'{name}={variables[name]!r} ({source}): expected {expected}')
+
+
+def _suggest(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=3, cutoff=0.6)
+    return f'; did you mean {", ".join(close)}?' if close else ''
+
+
+def check_option_keys(cfg: Config, options: Dict[str, Any], path: str) -> None:
+    """Raise :class:`ConfigError` for an override whose key the config does not have.
+
+    mmengine would silently add such a key (``epoch=3`` next to ``epochs``; ``model.haed.x`` beside
+    ``model.head``), and the run would ignore it. A new last component of a dotted key is allowed (a new
+    argument of an existing component); so are top-level keys that ``Runner`` reads (``load_from``, ...).
+    """
+    for key, value in options.items():
+        parts = key.split('.')
+        if len(parts) == 1:
+            if key in cfg:
+                continue
+            from mmengine.runner import Runner
+            if key in inspect.signature(Runner.__init__).parameters:
+                continue
+            raise ConfigError(f'--cfg-options {key}={value!r}: {path} has no variable or key {key!r}'
+                              f'{_suggest(key, cfg.keys())}')
+        node: Any = cfg._cfg_dict
+        for i, part in enumerate(parts[:-1]):
+            where = '.'.join(parts[:i]) or path
+            if isinstance(node, dict):
+                if part not in node:
+                    has = f' (it has {", ".join(map(str, node))})' if len(node) <= 12 else ''
+                    raise ConfigError(f'--cfg-options {key}={value!r}: {where} has no key {part!r}{has}'
+                                      f'{_suggest(part, node.keys())}')
+                node = node[part]
+            elif isinstance(node, (list, tuple)):
+                if not (part.isdigit() and int(part) < len(node)):
+                    raise ConfigError(f'--cfg-options {key}={value!r}: {where} is a list of {len(node)} items; '
+                                      f'{part!r} is not an index of it')
+                node = node[int(part)]
+            else:
+                raise ConfigError(f'--cfg-options {key}={value!r}: {where} is {str(node)[:60]!r}, which has no keys')
+
+
 def top_level_variables(path: str) -> Dict[str, Any]:
     """Literal top-level variables of ``path`` and its bases; a file's value beats its bases' values."""
     found: Dict[str, Any] = {}
@@ -88,7 +159,9 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     A literal top-level variable (``epochs = 30``) set in a config, or given in ``cfg_options``, replaces
     that variable in every file of the chain that assigns it, before mmengine evaluates them; fields that a
     base derives from it (``train_cfg.max_epochs = epochs``) therefore follow. Other ``cfg_options`` keys
-    (``train_dataloader.batch_size``) are merged with :meth:`Config.merge_from_dict` as in mmengine.
+    (``train_dataloader.batch_size``) are merged with :meth:`Config.merge_from_dict` as in mmengine. Values of
+    the documented variables (:data:`VARIABLE_RULES`) and the keys of overrides are checked first, so that
+    ``epochs=-1`` or a misspelt key stops here with the key and value at fault.
 
     Args:
         path (str): The config file.
@@ -103,7 +176,9 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     var_opts = {k: v for k, v in options.items() if '.' not in k and k in assigned}
     rest = {k: v for k, v in options.items() if k not in var_opts}
     variables.update(var_opts)
+    check_variables(variables, var_opts, path)
     cfg = _load_patched(path, files, variables) if (len(files) > 1 or var_opts) else _fromfile(path)
+    check_option_keys(cfg, rest, path)
     if rest:
         try:
             cfg.merge_from_dict(rest)

@@ -7,16 +7,14 @@ and ``lr_finder.json`` to ``--out`` (default ``work_dirs/<config name>``). No ch
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
 import sscma  # noqa: F401
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, run_cli
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Find a learning rate with an lr range test')
     parser.add_argument('config', help='training config, e.g. configs/fomo/fomo_mobnetv2.py')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings, e.g. data_root=/data batch=32')
     parser.add_argument('--min-lr', type=float, default=1e-6, help='first lr (default: 1e-6)')
     parser.add_argument('--max-lr', type=float, default=1.0, help='last lr (default: 1)')

@@ -12,11 +12,10 @@ import platform
 import time
 
 import torch
-from mmengine.config import DictAction
 from mmengine.hooks import Hook
 
 import sscma
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, run_cli
 
 
 class EpochTimer(Hook):
@@ -43,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('--work-dir', default=None)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={})
     args = parser.parse_args()
     from mmengine.runner import Runner
 
