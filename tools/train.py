@@ -16,6 +16,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from PATH, or from the work dir\'s last checkpoint when no PATH is given')
     parser.add_argument('--load-from', help='initialise from this checkpoint (transfer learning / fine-tuning)')
+    parser.add_argument('--qat', action='store_true',
+                        help='quantisation-aware fine-tuning of the --load-from checkpoint (int8 simulated); export '
+                        'the result with tools/export.py as usual')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale lr by the real total batch size over auto_scale_lr.base_batch_size')
@@ -33,7 +36,8 @@ def main() -> None:
 
     from sscma.apis import prepare_train_config
     cfg = prepare_train_config(args.config, args.work_dir, args.cfg_options, args.resume, args.amp,
-                               args.auto_scale_lr, args.launcher, args.load_from)
+                               args.auto_scale_lr, args.launcher, args.load_from,
+                               qat=args.qat)
     with no_partial_output(cfg.work_dir):
         Runner.from_cfg(cfg).train()
 

@@ -11,9 +11,17 @@ def _default_work_dir(config: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
 
 
+def add_hook(cfg: Config, hook_type: str, **kwargs) -> None:
+    """Append ``dict(type=hook_type, **kwargs)`` to ``cfg.custom_hooks`` unless the config already has one."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(h.get('type', '')).split('.')[-1] == hook_type for h in hooks):
+        hooks.append(dict(type=hook_type, **kwargs))
+    cfg.custom_hooks = hooks
+
+
 def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
                          resume: Optional[str] = None, amp: bool = False, auto_scale_lr: bool = False,
-                         launcher: str = 'none', load_from: Optional[str] = None) -> Config:
+                         launcher: str = 'none', load_from: Optional[str] = None, qat: bool = False) -> Config:
     """Load ``config`` with overrides and apply the OpenMMLab command-line flags.
 
     Args:
@@ -25,11 +33,13 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
         auto_scale_lr (bool): Scale the lr by real batch size / ``auto_scale_lr.base_batch_size``.
         launcher (str): ``'none'`` or ``'pytorch'`` (torchrun).
         load_from (str, optional): Checkpoint whose weights initialise the model (transfer learning).
+        qat (bool): Quantisation-aware fine-tuning of ``load_from`` (``QuantizationAwareTrainingHook``).
     """
     register_all_modules()
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    add_hook(cfg, 'CpuThreadsHook')  # torch threads + data workers <= cores on CPU (see the hook)
     if load_from:
         if not osp.isfile(load_from):
             raise ConfigError(f'--load-from {load_from}: no such checkpoint file')
@@ -50,6 +60,13 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--resume {resume}: no such checkpoint file')
         cfg.resume = True
         cfg.load_from = resume
+    if qat:
+        if not (load_from or resume):
+            raise ConfigError('--qat fine-tunes a trained float model: give its checkpoint with --load-from '
+                              '(e.g. --qat --load-from work_dirs/<run>/best_*.pth --cfg-options epochs=10)')
+        if amp:
+            raise ConfigError('--qat and --amp cannot be combined: fake int8 rounding needs float32 training')
+        add_hook(cfg, 'QuantizationAwareTrainingHook')
     if amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
@@ -103,6 +120,7 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    add_hook(cfg, 'CpuThreadsHook')
     from sscma.deploy.backend_model import backend_kind, config_input_hw
     if backend_kind(checkpoint):
         cfg.model = dict(type='BackendModel', model=cfg.model, backend_file=checkpoint,
