@@ -52,6 +52,11 @@ def main() -> None:
     with open(report['report_files']['markdown'], encoding='utf-8') as f:
         print(f.read())
     print(f'report: {report["report_files"]["json"]}')
+    if report['failed']:
+        from sscma.utils import ExportError
+        failed = ', '.join(f'{f["target"]} {f["precision"]}' for f in report['failed'])
+        raise ExportError(f'{failed} could not be exported (the other files are written; reasons in '
+                          f'{report["report_files"]["markdown"]})')
 
 
 if __name__ == '__main__':

@@ -133,6 +133,7 @@ def collect_images(model: nn.Module, loader, max_images: int, shape: Tuple[int, 
                    with_reference: bool = True) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Raw-pixel batches (what the exported graph takes) and, optionally, PyTorch's outputs for them."""
     raw_pre = raw_pixel_preprocessor(model.data_preprocessor)
+    reference = wrap_for_export(model)
     raws, refs, n = [], [], 0
     with torch.no_grad():
         for data in loader:
@@ -142,9 +143,8 @@ def collect_images(model: nn.Module, loader, max_images: int, shape: Tuple[int, 
                                   f'export input is {"x".join(map(str, shape))}: the config\'s pipeline does not '
                                   'resize to --input-shape; set --cfg-options imgsz="(W,H)" instead')
             raws.append(raw)
-            if with_reference:
-                inputs = model.data_preprocessor(data, False)['inputs']
-                refs.append(model(inputs, mode='tensor').float())
+            if with_reference:  # what the exported graph computes, in PyTorch
+                refs.append(reference(raw))
             n += raw.shape[0]
             if n >= max_images:
                 break
@@ -468,7 +468,7 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
                         'outside the graph: the head\'s predict_by_feat (decoding, score threshold, NMS)'
                         if task == 'detection' else 'none available'),
         params=count_params(model), macs=count_macs(wrapper, torch.zeros(1, *shape)),
-        exports=[], skipped=[])
+        exports=[], skipped=[], failed=[])
     for t in dict.fromkeys(targets):
         for p in dict.fromkeys(precisions):
             if (t, p) not in SUPPORTED:
@@ -485,51 +485,64 @@ def export_model(config: str, checkpoint: str, targets: Sequence[str] = ('onnx',
     try:
         fp32_onnx = osp.join(tmp, f'{stem}_float32.onnx')
         export_onnx_fp32(wrapper, shape, fp32_onnx)
-        saved_model = int8_tflite = None
+        saved_model = int8_tflite = saved_model_error = None
         for target, precision in pairs:
             path = osp.join(work_dir, f'{stem}_{precision}{TARGETS[target]}')
             entry: Dict[str, Any] = dict(target=target, precision=precision, file=path)
             log(f'export: {target} {precision} -> {path}')
-            t0 = time.perf_counter()
-            if precision == 'int8' and not calib:
-                train_loader = build_loader(cfg, 'train')
-                calib, _ = collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
-                                          with_reference=False)
-            if target in ('tflite', 'vela') and saved_model is None:
-                static_onnx = osp.join(tmp, f'{stem}_float32_batch1.onnx')
-                export_onnx_fp32(wrapper, shape, static_onnx, dynamic_batch=False)
-                sample = (calib or raws)[0].permute(0, 2, 3, 1).numpy()
-                saved_model = onnx_to_saved_model(static_onnx, osp.join(tmp, 'saved_model'), sample)
-            if target == 'onnx' and precision == 'float32':
-                shutil.copyfile(fp32_onnx, path)
-            elif target == 'onnx' and precision == 'float16':
-                export_onnx_fp16(fp32_onnx, path)
-            elif target == 'onnx' and precision == 'int8':
-                entry['quantization'] = export_onnx_int8(fp32_onnx, calib, path)
-            elif target == 'torchscript':
-                export_torchscript(wrapper, shape, path, half=precision == 'float16')
-            elif target == 'tflite':
-                nhwc = [c.permute(0, 2, 3, 1).numpy() for c in calib]
-                entry['tflite'] = export_tflite(saved_model, path, precision, nhwc)
-                if precision == 'int8':
-                    int8_tflite = path
-            elif target == 'vela':
-                if int8_tflite is None:
-                    int8_tflite = osp.join(tmp, f'{stem}_int8.tflite')
-                    export_tflite(saved_model, int8_tflite, 'int8', [c.permute(0, 2, 3, 1).numpy() for c in calib])
-                entry['vela'] = compile_vela(int8_tflite, path, vela_accelerator)
-                entry['compiled_from'] = int8_tflite if int8_tflite.startswith(work_dir) else None
-            entry['export_seconds'] = round(time.perf_counter() - t0, 2)
-            entry['size_bytes'] = osp.getsize(path)
-            if target == 'vela':  # runs on the NPU only: its numbers are vela's estimate
+            try:
+                t0 = time.perf_counter()
+                if precision == 'int8' and not calib:
+                    train_loader = build_loader(cfg, 'train')
+                    calib, _ = collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
+                                              with_reference=False)
+                if target in ('tflite', 'vela') and saved_model is None:
+                    if saved_model_error is not None:
+                        raise saved_model_error
+                    static_onnx = osp.join(tmp, f'{stem}_float32_batch1.onnx')
+                    export_onnx_fp32(wrapper, shape, static_onnx, dynamic_batch=False)
+                    sample = (calib or raws)[0].permute(0, 2, 3, 1).numpy()
+                    try:
+                        saved_model = onnx_to_saved_model(static_onnx, osp.join(tmp, 'saved_model'), sample)
+                    except ExportError as e:
+                        saved_model_error = e
+                        raise
+                if target == 'onnx' and precision == 'float32':
+                    shutil.copyfile(fp32_onnx, path)
+                elif target == 'onnx' and precision == 'float16':
+                    export_onnx_fp16(fp32_onnx, path)
+                elif target == 'onnx' and precision == 'int8':
+                    entry['quantization'] = export_onnx_int8(fp32_onnx, calib, path)
+                elif target == 'torchscript':
+                    export_torchscript(wrapper, shape, path, half=precision == 'float16')
+                elif target == 'tflite':
+                    nhwc = [c.permute(0, 2, 3, 1).numpy() for c in calib]
+                    entry['tflite'] = export_tflite(saved_model, path, precision, nhwc)
+                    if precision == 'int8':
+                        int8_tflite = path
+                elif target == 'vela':
+                    if int8_tflite is None:
+                        int8_tflite = osp.join(tmp, f'{stem}_int8.tflite')
+                        export_tflite(saved_model, int8_tflite, 'int8',
+                                      [c.permute(0, 2, 3, 1).numpy() for c in calib])
+                    entry['vela'] = compile_vela(int8_tflite, path, vela_accelerator)
+                    entry['compiled_from'] = int8_tflite if int8_tflite.startswith(work_dir) else None
+                entry['export_seconds'] = round(time.perf_counter() - t0, 2)
+                entry['size_bytes'] = osp.getsize(path)
+                if target == 'vela':  # runs on the NPU only: its numbers are vela's estimate
+                    report['exports'].append(entry)
+                    continue
+                backend = load_backend(path)
+                entry['input_shape'] = [d if d else 'batch' for d in (backend.input_shape or [None, *shape])]
+                entry['dynamic_batch'] = entry['input_shape'][0] == 'batch'
+                entry['parity'] = parity(backend, raws, refs)
+                entry['latency'] = latency(path, target, shape, latency_runs) if latency_runs else None
                 report['exports'].append(entry)
-                continue
-            backend = load_backend(path)
-            entry['input_shape'] = [d if d else 'batch' for d in (backend.input_shape or [None, *shape])]
-            entry['dynamic_batch'] = entry['input_shape'][0] == 'batch'
-            entry['parity'] = parity(backend, raws, refs)
-            entry['latency'] = latency(path, target, shape, latency_runs) if latency_runs else None
-            report['exports'].append(entry)
+            except ExportError as e:  # one target the model cannot take: keep the others, say why
+                if osp.isfile(path):
+                    os.remove(path)
+                log(f'export: {target} {precision} FAILED: {e}')
+                report['failed'].append(dict(target=target, precision=precision, error=str(e)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

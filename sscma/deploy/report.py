@@ -42,8 +42,9 @@ def markdown(report: Dict[str, Any]) -> str:
     for e in report['exports']:
         if e['target'] == 'vela':
             v = e['vela']
-            lines.append(f'| `{osp.basename(e["file"])}` | vela | int8 | {_size(e["size_bytes"])} | runs on the NPU only '
-                         f'| - | {v["inference_ms"]:.3f} (vela estimate, {v["accelerator"]} @ {v["clock_mhz"]:.0f} MHz) |')
+            lines.append(f'| `{osp.basename(e["file"])}` | vela | int8 | {_size(e["size_bytes"])} '
+                         f'| runs on the NPU only | - | {v["inference_ms"]:.3f} (vela estimate, '
+                         f'{v["accelerator"]} @ {v["clock_mhz"]:.0f} MHz) |')
             continue
         lat = (e.get('latency') or {}).get('median_ms')
         lines.append(f'| `{osp.basename(e["file"])}` | {e["target"]} | {e["precision"]} | {_size(e["size_bytes"])} '
@@ -55,6 +56,8 @@ def markdown(report: Dict[str, Any]) -> str:
                      f'{_fmt(report["float_latency"]["median_ms"], 3)} |')
     for s in report.get('skipped', []):
         lines.append(f'| - | {s["target"]} | {s["precision"]} | skipped: {s["reason"]} | | | |')
+    for f in report.get('failed', []):
+        lines.append(f'| - | {f["target"]} | {f["precision"]} | FAILED: {f["error"].splitlines()[0][:300]} | | | |')
     q = [e for e in report['exports'] if e.get('quantization')]
     for e in q:
         info = e['quantization']

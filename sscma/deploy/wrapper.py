@@ -89,10 +89,11 @@ def pack_detections(out, input_hw) -> torch.Tensor:
     """
     cls_scores, bbox_preds = out[0], out[1]
     h, w = int(input_hw[0]), int(input_hw[1])
-    size = torch.tensor([w, h, w, h], dtype=torch.float32).view(1, 1, 4)
-    cls = torch.cat([c.flatten(2) for c in cls_scores], dim=2).transpose(1, 2).float().sigmoid()
-    box = torch.cat([b.flatten(2) for b in bbox_preds], dim=2).transpose(1, 2).float() / size
-    return torch.cat([cls, box], dim=2)
+    size = torch.tensor([w, h, w, h], dtype=torch.float32).view(1, 4, 1, 1)
+    # classes and boxes are joined per level while still 4-D: onnx2tf (TFLite) mislays 3-D concatenations
+    levels = [torch.cat([c.float().sigmoid(), b.float() / size], dim=1).flatten(2)
+              for c, b in zip(cls_scores, bbox_preds)]
+    return torch.cat(levels, dim=2).transpose(1, 2)
 
 
 def unpack_detections(packed: torch.Tensor, level_hw, input_hw):

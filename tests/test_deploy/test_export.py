@@ -301,3 +301,30 @@ def test_test_tool_rejects_export_of_other_size(fomo_export, roboflow_root, tmp_
                       '--cfg-options', *opts)
     assert line.startswith('error: ') and '\n' not in line
     assert 'fomo_float32.onnx takes input ?x3x64x64' in line and '3x96x96' in line, line
+
+
+def test_target_that_fails_keeps_the_others(folder_root, tmp_path, monkeypatch):
+    """A model onnx2tf cannot convert: the ONNX file is still written, the TFLite/vela failures are reported."""
+    from sscma.deploy import exporter
+    from sscma.utils import ExportError
+    calls = []
+
+    def refuse(onnx_path, out_dir, sample):
+        calls.append(onnx_path)
+        raise ExportError('onnx2tf cannot convert model.onnx to TensorFlow (near ops Einsum)')
+
+    monkeypatch.setattr(exporter, 'onnx_to_saved_model', refuse)
+    opts = [f'data_root={folder_root}', 'num_classes=3', 'workers=0', 'batch=4', 'widen_factor=0.1']
+    ckpt = str(tmp_path / 'cls.pth')
+    save_random_model(CLS, opts, ckpt, size=32)
+    work = tmp_path / 'export'
+    report = exporter.export_model(osp.join(REPO, CLS), ckpt, targets=['onnx', 'tflite', 'vela'],
+                                   precisions=['float32', 'int8'], work_dir=str(work), cfg_options=as_dict(opts),
+                                   latency_runs=0, run_eval=False, calib_batches=1, log=lambda *a: None)
+    assert [(e['target'], e['precision']) for e in report['exports']] == [('onnx', 'float32'), ('onnx', 'int8')]
+    assert [(f['target'], f['precision']) for f in report['failed']] == [
+        ('tflite', 'float32'), ('tflite', 'int8'), ('vela', 'int8')]
+    assert all('near ops Einsum' in f['error'] for f in report['failed'])
+    assert len(calls) == 1  # the conversion is not retried for every target
+    assert sorted(os.listdir(work)) == ['cls_float32.onnx', 'cls_int8.onnx', 'export_report.json', 'export_report.md']
+    assert 'FAILED: onnx2tf cannot convert' in (work / 'export_report.md').read_text()
