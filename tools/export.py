@@ -13,14 +13,12 @@ PyTorch, latency and the test metric of every file. Evaluate a file again with
 """
 import argparse
 
-from mmengine.config import DictAction
-
 import sscma  # noqa: F401  (sets up protobuf for ppq before anything imports it)
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, run_cli
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Export a trained model (ONNX / TorchScript, fp32 / fp16 / int8)')
+    parser = argparse.ArgumentParser(description='Export a trained model (ONNX / TorchScript / TFLite / vela; fp32 / fp16 / int8)')
     parser.add_argument('config', help='the config the checkpoint was trained with')
     parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
     parser.add_argument('--targets', nargs='+', default=['onnx', 'torchscript', 'tflite', 'vela'],
@@ -33,7 +31,7 @@ def parse_args() -> argparse.Namespace:
                         help='H W (or C H W) of the exported input; default: the config\'s imgsz. It also '
                         'sets imgsz, so validation/test images are resized to it')
     parser.add_argument('--work-dir', help='output folder (default: <checkpoint folder>/export)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings as for training, e.g. data_root=/data num_classes=2')
     parser.add_argument('--vela-accelerator', default='ethos-u55-128',
                         help='Ethos-U configuration vela compiles for (default ethos-u55-128)')
