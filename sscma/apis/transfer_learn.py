@@ -28,7 +28,9 @@ import numpy as np
 from mmengine.config import Config
 
 from sscma.datasets.image_folder import IMG_EXTENSIONS, _class_dirs, read_labels_json
-from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
+from sscma.utils import ConfigError, SSCMAError, register_all_modules
+
+from .runner import prepare_train_config
 
 TRANSFER_CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                            'classification', 'mobilenetv2_1.0_transfer.py')
@@ -212,8 +214,9 @@ def load_transfer_configuration(path: str) -> TransferConfiguration:
                           f'{sorted(train[1])}')
         only_train, only_val = sorted(set(train[1]) - set(val[1])), sorted(set(val[1]) - set(train[1]))
         if only_train or only_val:
-            errors.append(f'training and validation classes differ: only in training {only_train}, '
-                          f'only in validation {only_val}')
+            sides = [f'only in {name} {names}' for name, names in (('training', only_train), ('validation', only_val))
+                     if names]
+            errors.append(f'training and validation classes differ: {", ".join(sides)}')
         labels_file = _find_labels(train[0])
         classes = sorted(train[1])
         if labels_file:
@@ -269,24 +272,21 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
     Raises:
         ConfigError: the source checkpoint has no backbone tensor that fits the model.
     """
-    register_all_modules()
     from sscma.engine.hooks import match_state_dict
     from sscma.models.pretrained import imagenet_mobilenet_v2_checkpoint
     from sscma.registry import MODELS
+    register_all_modules()
     source = conf.source_model or imagenet_mobilenet_v2_checkpoint()
     ckpt = _load_checkpoint(source)
     height, width = conf.input_hw
     options = dict(num_classes=len(conf.classes), imgsz=(width, height), batch=conf.batch_size, epochs=conf.epochs)
     options.update(source_model_settings(ckpt))
     options.update(cfg_options or {})
-    cfg = load_config(config, options)
+    cfg = prepare_train_config(config, conf.output_dir, options, load_from=source)
     for loader, folder in (('train_dataloader', conf.training_dir), ('val_dataloader', conf.validation_dir),
                            ('test_dataloader', conf.validation_dir)):
         cfg[loader].dataset.update(data_root=folder, split='', builtin=None,
                                    labels_file=conf.labels_file or 'labels.json')
-    cfg.work_dir = conf.output_dir
-    cfg.load_from = source
-    cfg.launcher = 'none'
 
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in ckpt.get('state_dict', ckpt).items()}
