@@ -9,10 +9,8 @@ Keys: ``source_model`` (an sscma .pth; empty or absent: MobileNetV2-1.0 with Ima
 """
 import argparse
 
-from mmengine.config import DictAction
-
 import sscma  # noqa: F401
-from sscma.utils import run_cli
+from sscma.utils import CfgOptionsAction, run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,7 +18,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('configuration', help='configuration.json')
     parser.add_argument('--config', default=None,
                         help='model/training config (default: configs/classification/mobilenetv2_1.0_transfer.py)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='further overrides of the config, e.g. lr=0.001 freeze_epochs=2 workers=0')
     return parser.parse_args()
 
