@@ -4,6 +4,8 @@ import os
 # ppq ships old generated protobuf modules; the pure-Python protobuf backend accepts them. This must be
 # set before protobuf is first imported in the process.
 os.environ.setdefault('PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION', 'python')
+# TensorFlow (TFLite export; also imported by torch.utils.tensorboard when installed): no start-up chatter.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 from .version import __version__  # noqa: E402
 

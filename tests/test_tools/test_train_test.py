@@ -101,3 +101,16 @@ def test_user_mistakes_give_one_clear_line(args, message, roboflow_root, tmp_pat
 def test_missing_checkpoint_for_test_tool(tmp_path):
     proc = run_tool('test.py', FOMO, str(tmp_path / 'none.pth'), check=False)
     assert proc.returncode != 0 and 'checkpoint file not found' in proc.stderr
+
+
+def test_early_stopping_ends_training(folder_root, tmp_path):
+    """mmengine's EarlyStoppingHook from a config: no improvement for `patience` validations stops the run."""
+    cfg = tmp_path / 'early_stop.py'
+    cfg.write_text(f"_base_ = ['{osp.join(REPO, CLS)}']\n"
+                   "custom_hooks = [dict(type='RunSummaryHook'),\n"
+                   "                dict(type='EarlyStoppingHook', monitor='accuracy/top1', patience=1, min_delta=1000)]\n")
+    work = tmp_path / 'work'
+    run_tool('train.py', str(cfg), '--work-dir', str(work), '--cfg-options', f'data_root={folder_root}',
+             'num_classes=3', 'epochs=6', *FAST)
+    assert osp.isfile(work / 'epoch_2.pth') and not osp.exists(work / 'epoch_3.pth')
+    assert open(work / 'last_checkpoint').read().strip().endswith('epoch_2.pth')
