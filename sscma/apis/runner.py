@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
+from sscma.utils import ConfigError, load_config, register_all_modules
 
 
 def _default_work_dir(config: str) -> str:
@@ -87,23 +87,9 @@ def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
     ``widen_factor``) would be evaluated with randomly initialised layers and no error.
     """
     from mmengine.model import is_model_wrapper
-    from mmengine.runner.checkpoint import _load_checkpoint
 
-    from sscma.deploy.exporter import check_state_dict
-    try:
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError ...
-        first = (str(e).strip().splitlines() or [''])[0].split('. ')[0]
-        raise ConfigError(f'cannot read checkpoint {checkpoint}: not a PyTorch checkpoint ({type(e).__name__}: '
-                          f'{first})') from None
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ConfigError(f'checkpoint {checkpoint} holds a {type(ckpt).__name__}, not a state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    try:
-        check_state_dict(model.module if is_model_wrapper(model) else model, state, checkpoint, config)
-    except SSCMAError as e:
-        raise ConfigError(str(e)) from None
+    from sscma.deploy.exporter import check_checkpoint_fits as check_fits
+    check_fits(model.module if is_model_wrapper(model) else model, checkpoint, config, error=ConfigError)
 
 
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,

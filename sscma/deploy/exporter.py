@@ -38,8 +38,9 @@ ONNX_OPSET = 13
 
 
 # --------------------------------------------------------------------------------------------- model
-def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoint: str, config: str) -> None:
-    """Raise :class:`ExportError` naming a few keys when ``state`` does not fit ``model`` exactly."""
+def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoint: str, config: str,
+                     error: type = ExportError) -> None:
+    """Raise ``error`` naming a few keys when ``state`` does not fit ``model`` exactly."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -58,27 +59,33 @@ def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoin
         parts.append(f'{len(missing)} model keys missing from the checkpoint: {few(missing)}')
     if unexpected:
         parts.append(f'{len(unexpected)} unexpected keys: {few(unexpected)}')
-    raise ExportError(f'checkpoint {checkpoint} does not match the model of {config}: ' + '; '.join(parts)
-                      + ' (same config and --cfg-options as for training?)')
+    raise error(f'checkpoint {checkpoint} does not match the model of {config}: ' + '; '.join(parts)
+                + ' (same config and --cfg-options as for training?)')
 
 
-def build_model(cfg, checkpoint: str, config: str) -> nn.Module:
-    """Build ``cfg.model``, check that ``checkpoint`` fits it exactly, load it and switch to eval mode."""
-    from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
-
-    from sscma.registry import MODELS
-    model = MODELS.build(cfg.model)
+def check_checkpoint_fits(model: nn.Module, checkpoint: str, config: str, error: type = ExportError) -> None:
+    """Raise ``error`` unless ``checkpoint`` is readable and holds exactly the weights of ``model``."""
+    from mmengine.runner.checkpoint import _load_checkpoint
     try:
         ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError ...
         first = (str(e).strip().splitlines() or [''])[0].split('. ')[0]
-        raise ExportError(f'cannot read checkpoint {checkpoint}: not a PyTorch checkpoint holding a state dict '
-                          f'({type(e).__name__}: {first})') from None
-    if not isinstance(ckpt, dict):
-        raise ExportError(f'checkpoint {checkpoint} holds a {type(ckpt).__name__}, not a state dict')
-    state = ckpt.get('state_dict', ckpt)
+        raise error(f'cannot read checkpoint {checkpoint}: not a PyTorch checkpoint holding a state dict '
+                    f'({type(e).__name__}: {first})') from None
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise error(f'checkpoint {checkpoint} holds a {type(ckpt).__name__}, not a state dict')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    check_state_dict(model, state, checkpoint, config)
+    check_state_dict(model, state, checkpoint, config, error)
+
+
+def build_model(cfg, checkpoint: str, config: str) -> nn.Module:
+    """Build ``cfg.model``, check that ``checkpoint`` fits it exactly, load it and switch to eval mode."""
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from sscma.registry import MODELS
+    model = MODELS.build(cfg.model)
+    check_checkpoint_fits(model, checkpoint, config)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
     return model.eval()
 

@@ -3,7 +3,6 @@ import json
 import os
 import os.path as osp
 import runpy
-import subprocess
 import sys
 
 import cv2
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from sscma.utils import load_config, register_all_modules
+from tests.test_tools.test_train_test import run_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FOMO = 'configs/fomo/fomo_mobnetv2.py'
@@ -29,14 +29,6 @@ def as_dict(opts):
         k, v = o.split('=', 1)
         out[k] = DictAction._parse_iterable(v)
     return out
-
-
-def run_tool(tool, *args, check=True):
-    proc = subprocess.run([sys.executable, osp.join('tools', tool), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{tool} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return proc
 
 
 def run_inprocess(tool, *args):
