@@ -11,6 +11,7 @@ These tools come from ``requirements/export.txt`` (tensorflow-cpu, onnx2tf, ai-e
 import contextlib
 import csv
 import glob
+import importlib.util
 import io
 import os
 import os.path as osp
@@ -33,6 +34,10 @@ INSTALL_HINT = ('pip install -r requirements/export.txt (tensorflow-cpu, onnx2tf
 
 def _import_tensorflow():
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    # triton (pulled in by torch / mmdet.models) segfaults when its native library loads after TensorFlow's:
+    # load it first, so that models built after an export in the same process still import.
+    if importlib.util.find_spec('triton') is not None:
+        import triton  # noqa: F401
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             import tensorflow as tf
