@@ -37,11 +37,13 @@ def test_hand_made_counts():
 
 
 def test_tolerance_follows_scale_factor():
-    # input is half the original size: one 8 px cell is 16 original px
-    sample = _sample([[30, 30]], [0], [0.9], [[8, 8, 12, 12]], [0], scale=(0.5, 0.5))  # GT centre 20,20 orig
-    metric = FomoMetric(classes=['a'])
-    metric.process(None, [sample])
-    assert metric.compute_metrics(metric.results)['tp'] == 1
+    # both in original pixels; the input is half the original size: one 8 px cell is 16 original px
+    for scale, tp in (((0.5, 0.5), 1), ((1.0, 1.0), 0), ((1.0, 0.5), 0), ((0.5, 1.0), 1)):
+        # GT centre (20, 20), prediction (30, 26): 10 px off in x, 6 in y
+        sample = _sample([[30, 26]], [0], [0.9], [[18, 18, 22, 22]], [0], scale=scale)
+        metric = FomoMetric(classes=['a'])
+        metric.process(None, [sample])
+        assert metric.compute_metrics(metric.results)['tp'] == tp, scale
 
 
 def test_match_is_one_to_one_and_score_ordered():

@@ -51,7 +51,8 @@ class PredictionVisHook(Hook):
     """Save the first ``max_images`` validation images with boxes and predicted centroids to
     ``<work_dir>/vis/val_epoch_<N>.png`` (and ``test.png`` when testing).
 
-    Predictions are read from ``pred_instances.points`` (FOMO) or the centres of ``pred_instances.bboxes``.
+    Predictions are read from ``pred_instances.points`` (FOMO) or the centres of ``pred_instances.bboxes``;
+    both they and the ground-truth boxes are in original-image pixels, drawn on the image file itself.
 
     Args:
         max_images (int): Images per grid. Defaults to 16.
@@ -79,9 +80,8 @@ class PredictionVisHook(Hook):
             if img is None:
                 continue
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            scale = np.asarray(sample.metainfo.get('scale_factor', (1.0, 1.0))[:2] * 2, dtype=np.float32)
-            gt = sample.gt_instances
-            gt_boxes = (gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes).cpu().numpy() / scale
+            gt = sample.gt_instances  # original-image pixels, as the predictions (see FomoMetric)
+            gt_boxes = (gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes).cpu().numpy()
             pred = sample.pred_instances
             keep = (pred.scores >= self.score_thr).cpu().numpy()
             if 'points' in pred:

@@ -38,8 +38,10 @@ class FomoMetric(BaseMetric):
     """Per-class and micro precision, recall and F1 of centroids, with TP / FP / FN counts.
 
     A prediction is a true positive when it matches, one-to-one, a ground-truth box centre of the same
-    class within one output cell (see :func:`match_centroids`). Ground truth comes from the samples'
-    ``gt_instances`` (boxes in network-input pixels, mapped back with ``scale_factor``).
+    class within one output cell (see :func:`match_centroids`). Everything is compared in original-image
+    pixels, mmdet's convention: ``gt_instances`` boxes are the dataset's boxes as loaded (test pipelines
+    load them after ``Resize``, so they are never resized), predictions come from ``FomoHead`` already
+    mapped back with ``scale_factor``, and the one-cell tolerance is ``stride / scale_factor`` per axis.
 
     Args:
         classes (Sequence[str], optional): Class names for per-class keys; default: the dataset's.
@@ -59,7 +61,7 @@ class FomoMetric(BaseMetric):
             scale = np.asarray(sample.get('scale_factor', (1.0, 1.0))[:2], dtype=np.float64)
             boxes = gt['bboxes']
             boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes).cpu().numpy().reshape(-1, 4)
-            gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1) / scale
+            gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
             stride = sample.get('fomo_stride', 8)
             tolerance = stride / scale
             pred_points = pred['points'].cpu().numpy().reshape(-1, 2)
