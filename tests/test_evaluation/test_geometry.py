@@ -247,3 +247,27 @@ def test_pfld_keypoint_error_in_original_pixels_at_any_size(tmp_path, size):
         0.0, abs=1e-3)
     res = _evaluate(cfg.val_evaluator, dataset, predict(0.05))
     assert res['meter/nme'] == pytest.approx(5.0 * w / max(w, h), rel=1e-4)
+
+
+LETTERBOX = [dict(type='LoadImage'), dict(type='mmdet.Resize', scale=(96, 96), keep_ratio=True),
+             dict(type='mmdet.Pad', size=(96, 96), pad_val=dict(img=(114, 114, 114))),
+             dict(type='mmdet.LoadAnnotations', with_bbox=True)]
+
+
+@pytest.mark.parametrize('size', [(160, 120), (120, 160), (64, 48)], ids=lambda s: f'{s[0]}x{s[1]}')
+def test_keep_ratio_letterbox_pipelines_score_right(tmp_path, fomo_model, rtmdet_model, size):
+    """``keep_ratio=True`` + pad to the input size (letterbox at the top-left, mmdet's way) on non-square
+    files: FOMO centroids and RTMDet boxes are mapped back to the file's pixels."""
+    write_coco_scenes(str(tmp_path), {'valid': SCENES}, size, ext='.png')
+    for cfg_file, model, predict, key in ((FOMO_CFG, fomo_model, _fomo_predict, 'fomo/f1'),
+                                          (RTMDET_CFG, rtmdet_model, _rtmdet_predict, 'coco/bbox_mAP_50')):
+        cfg = load_config(cfg_file, dict(data_root=str(tmp_path)))
+        pack = cfg.val_dataloader.dataset.pipeline[-1]
+        cfg.val_dataloader.dataset.pipeline = LETTERBOX + [pack]
+        dataset = DATASETS.build(cfg.val_dataloader.dataset)
+        sample = dataset[0]['data_samples']
+        sx, sy = sample.scale_factor
+        assert sx == pytest.approx(sy, rel=0.02) and sx == pytest.approx(96 / max(size), rel=0.02)
+        assert tuple(dataset[0]['inputs'].shape[-2:]) == (96, 96)  # padded
+        res = _evaluate(cfg.val_evaluator, dataset, predict(model))
+        assert res[key] == pytest.approx(1.0), (cfg_file, res)
