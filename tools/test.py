@@ -16,6 +16,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt) to evaluate')
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
+    parser.add_argument('--out', help='also write every image\'s predictions to this .json file')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -28,7 +29,8 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from sscma.apis import check_checkpoint_fits, prepare_test_config
-    cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher)
+    cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
+                              args.out)
     with no_partial_output(cfg.work_dir):
         runner = Runner.from_cfg(cfg)
         if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded

@@ -93,8 +93,12 @@ def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
 
 
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
-                        cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none') -> Config:
+                        cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none',
+                        out: Optional[str] = None) -> Config:
     """Load ``config`` for evaluating ``checkpoint`` on the config's test split.
+
+    With ``out`` (a ``.json`` path), every image's predictions are also written there
+    (:class:`~sscma.evaluation.PredictionDump`, original-image pixels).
 
     ``checkpoint`` may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``): the
     model then becomes ``BackendModel`` (the config's model for structure and post-processing, the file for
@@ -117,4 +121,9 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):
         if cfg.get(key) is None:
             raise ConfigError(f'{config} has no {key}: tools/test.py needs it')
+    if out:
+        if not out.endswith('.json'):
+            raise ConfigError(f'--out {out}: expected a .json file for the predictions')
+        metrics = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = list(metrics) + [dict(type='PredictionDump', out_file=out)]
     return cfg

@@ -352,7 +352,7 @@ def evaluate(model: nn.Module, cfg, split: str = 'test', loader=None) -> Dict[st
     """The config's ``<split>_evaluator`` over its ``<split>_dataloader`` (what ``tools/test.py`` computes)."""
     from mmengine.evaluator import Evaluator
 
-    from sscma.engine.hooks.run_summary_hook import to_jsonable
+    from sscma.utils.jsonable import to_jsonable
     key = f'{split}_evaluator'
     if cfg.get(key) is None:
         raise ConfigError(f'{cfg.filename} has no {key}')

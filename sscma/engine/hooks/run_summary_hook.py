@@ -6,29 +6,14 @@ from numbers import Number
 from typing import Any, Dict, Optional
 
 import numpy as np
-import torch
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from sscma.registry import HOOKS
+from sscma.utils.jsonable import to_jsonable
 from sscma.visualization import plot_confusion_matrix, plot_training_curves
 
 CONFUSION_KEY = 'confusion_matrix/result'
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn tensors / numpy values (and containers of them) into plain JSON values."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 @HOOKS.register_module()
