@@ -1,5 +1,7 @@
-# COCO-json detection: a Roboflow export (train/_annotations.coco.json, valid/, test/) or a COCO folder
-# (annotations/instances_train.json + train/). An empty data_root uses the bundled coin/face set (offline).
+# Box detection data in the format found under data_root: COCO json (Roboflow export train/_annotations.coco.json,
+# valid/, test/, or annotations/instances_train.json + train/), YOLO txt (data.yaml + images/<split> +
+# labels/<split>, or Roboflow's <split>/images + <split>/labels) or Pascal VOC xml (VOC2007/2012, labelImg, CVAT);
+# see docs/datasets.md. An empty data_root uses the bundled coin/face set (offline).
 data_root = ''
 builtin_dataset = 'fomo_objects'
 num_classes = 2
@@ -33,7 +35,7 @@ test_pipeline = [
 
 
 def _split(name, pipeline, test_mode):
-    return dict(type='CocoDetectionDataset', data_root=data_root, split=name, num_classes=num_classes,
+    return dict(type='DetectionDataset', data_root=data_root, split=name, num_classes=num_classes,
                 builtin=builtin_dataset, pipeline=pipeline, test_mode=test_mode)
 
 

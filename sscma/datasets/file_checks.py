@@ -1,0 +1,42 @@
+"""Checks shared by the dataset readers: files stay inside the dataset root; image sizes as decoded."""
+import os
+import os.path as osp
+from typing import Tuple
+
+from sscma.utils.errors import DatasetError
+
+EXIF_ORIENTATION = 0x0112
+# EXIF orientations 5-8 rotate by 90 degrees: the upright image has width and height swapped.
+_TRANSPOSED = (5, 6, 7, 8)
+
+
+def inside_root(root: str, path: str, what: str) -> str:
+    """Return ``path`` if it (after ``..`` and symlinks are resolved) lies inside ``root``; else raise.
+
+    Annotation files name other files; a name such as ``../../etc/passwd`` or a symlink leaving the dataset
+    would read (or, for the splitter, copy) files the user never meant to hand over.
+    """
+    real_root = osp.realpath(root)
+    real = osp.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise DatasetError(f'{what}: {path} points outside the dataset root {root} (resolves to {real}); '
+                           'annotation and image paths must stay inside it')
+    return path
+
+
+def image_size(path: str) -> Tuple[int, int]:
+    """``(width, height)`` of the image as the loaders decode it: EXIF-upright (orientations 5-8 swap them).
+
+    Only the header is read (PIL opens lazily). cv2, which ``LoadImage`` uses, applies the EXIF orientation,
+    and Ultralytics labels are normalised on the upright image, so sizes must be of the upright image too.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for missing/unknown/broken files
+        raise DatasetError(f'cannot read the size of image {path}: {e}') from None
+    if orientation in _TRANSPOSED:
+        width, height = height, width
+    return int(width), int(height)
