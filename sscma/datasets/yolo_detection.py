@@ -138,8 +138,7 @@ def _images_of_entry(path: str, where: str) -> List[str]:
 
 def _yaml_split_images(data_root: str, yaml_path: str, data: Dict, split: str) -> List[str]:
     yaml_dir = osp.dirname(yaml_path)
-    keys = [k for name in _alias_group(split) for k in YAML_KEYS.get(name, (name, ))]
-    keys = list(dict.fromkeys(keys))
+    keys = next((list(v) for k, v in YAML_KEYS.items() if split in _alias_group(k)), [split])
     key = next((k for k in keys if data.get(k) not in (None, '')), None)
     if key is None:
         raise DatasetError(f'{yaml_path}: no "{keys[0]}" entry for split "{split}" (looked for {keys})')
