@@ -50,8 +50,12 @@ def read_labels_json(path: str) -> List[str]:
             mapping = json.load(f)
     except json.JSONDecodeError as e:
         raise DatasetError(f'{path}: not valid JSON ({e})') from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
     if not isinstance(mapping, dict) or not mapping:
         raise DatasetError(f'{path}: expected a non-empty object {{"class_name": id, ...}}')
+    if any(not name.strip() for name in mapping):
+        raise DatasetError(f'{path}: class names must be non-empty, got {[n for n in mapping if not n.strip()]}')
     bad = {k: v for k, v in mapping.items() if not isinstance(v, int) or isinstance(v, bool)}
     if bad:
         raise DatasetError(f'{path}: class ids must be integers, got {bad}')

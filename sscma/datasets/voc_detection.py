@@ -19,6 +19,7 @@ from .file_checks import image_size, inside_root
 from .image_folder import IMG_EXTENSIONS, SPLIT_ALIASES, _alias_group
 
 LABEL_FILES = ('labels.txt', 'classes.txt')
+COORD_TOL = 0.01  # corners this far (fraction of the image, + 1 px) outside are clipped; further is an error
 _DECLARATION = re.compile(rb'<!\s*(DOCTYPE|ENTITY)', re.IGNORECASE)
 
 
@@ -214,9 +215,13 @@ def parse_voc_xml(xml_path: str, img_dirs: List[str], data_root: str) -> Dict:
         if x1 <= x0 or y1 <= y0:
             raise DatasetError(f'{where}: box needs xmax > xmin and ymax > ymin, got xmin={raw[0]:g} '
                                f'ymin={raw[1]:g} xmax={raw[2]:g} ymax={raw[3]:g}')
+        mx, my = COORD_TOL * width + 1, COORD_TOL * height + 1
+        if not (-mx <= x0 and x1 <= width + mx and -my <= y0 and y1 <= height + my):
+            raise DatasetError(f'{where}: box xmin={raw[0]:g} ymin={raw[1]:g} xmax={raw[2]:g} ymax={raw[3]:g} lies '
+                               f'outside the {width}x{height} image')
         bbox = [min(max(x0, 0), width), min(max(y0, 0), height), min(max(x1, 0), width), min(max(y1, 0), height)]
         if bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
-            raise DatasetError(f'{where}: box {raw} lies outside the {width}x{height} image')
+            raise DatasetError(f'{where}: box {raw} has no area inside the {width}x{height} image')
         instances.append(dict(bbox=[float(v) for v in bbox], label=name, ignore_flag=int(difficult)))
     return dict(img_path=img_path, width=width, height=height, instances=instances)
 

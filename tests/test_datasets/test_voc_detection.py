@@ -131,7 +131,7 @@ def _mistake(root, case):
     ('missing_image', r'train_000\.xml: no image for it \(train_000\.jpg/\.png/\.\.\. or <filename> '
      r"'train_000\.jpg'\)"),
     ('not_voc', r'train_000\.xml: expected a Pascal VOC <annotation> root element, got <svg>'),
-    ('outside', r'object 1 \(block\): box .* lies outside the 128x128 image'),
+    ('outside', r'object 1 \(block\): box xmin=500 ymin=3 xmax=600 ymax=27 lies outside the 128x128 image'),
 ])
 def test_xml_mistakes(case, pattern, tmp_path):
     write_detection_scenes(tmp_path, 'labelimg', dict(train=2, valid=1))
