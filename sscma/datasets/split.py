@@ -11,6 +11,11 @@ Two kinds of source are understood:
   ``_annotations.coco.json`` beside the images. Category ids are kept; image and annotation ids are
   renumbered per split. An image's stratum is its dominant class (most objects; ties go to the lowest
   category id); images without objects form their own stratum.
+- **YOLO txt**: an Ultralytics or Roboflow export (``data.yaml``, or ``images``/``labels`` folders with a
+  ``classes.txt``) whose splits are merged first. The result is the Ultralytics layout ``OUT/data.yaml`` +
+  ``OUT/images/{train,val,test}/`` + ``OUT/labels/{train,val,test}/``; label files are kept as they are.
+- **Pascal VOC xml**: VOC2007/2012, split folders of xml + images, or one set (labelImg, CVAT). The result is
+  ``OUT/Annotations/``, ``OUT/JPEGImages/``, ``OUT/ImageSets/Main/{train,val,test}.txt`` and ``OUT/labels.txt``.
 
 Files with identical content (sha1 of the bytes) are grouped and always land in the same split, so an
 image copied under two names cannot leak from training into validation. Files are hard-linked when
@@ -31,10 +36,15 @@ import numpy as np
 from sscma.utils.errors import DatasetError
 
 from .coco_detection import ROBOFLOW_ANN, find_coco_split, load_coco_json
+from .file_checks import image_size, inside_root
 from .image_folder import IMG_EXTENSIONS, SPLIT_ALIASES, _class_dirs, read_labels_json
+from .voc_detection import VocLayout, parse_voc_xml, voc_class_names
+from .yolo_detection import (is_yolo_root, parse_yolo_labels, yolo_label_path, yolo_split_files,
+                             yolo_split_names)
 
 FOLDER_SPLITS = ('training', 'validation', 'test')  # Sony layout
 COCO_SPLITS = ('train', 'valid', 'test')  # Roboflow export
+YOLO_SPLITS = ('train', 'val', 'test')  # Ultralytics; also the VOC ImageSets names
 EMPTY_STRATUM = '(no objects)'
 
 
@@ -43,11 +53,11 @@ class SplitReport:
     """What :func:`split_dataset` wrote.
 
     Attributes:
-        kind (str): ``'folder'`` or ``'coco'``.
+        kind (str): ``'folder'``, ``'coco'``, ``'yolo'`` or ``'voc'``.
         out (str): The output folder.
         splits (list[str]): Output split folder names, in order.
         rows (list[tuple[str, dict]]): Summary table rows: a label and ``{split: count}``.
-        classes (list[str]): Class names (folder) or category names ordered by id (COCO).
+        classes (list[str]): Class names (folder, YOLO, VOC) or category names ordered by id (COCO).
         num_files (int): Source files (images) placed.
         duplicates (int): Files whose content equals an earlier file (each kept with its twin's split).
         duplicate_groups (int): Sets of identical files.
@@ -148,14 +158,17 @@ class _Output:
         self.tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.', dir=osp.dirname(out))
         self._names: Dict[str, set] = defaultdict(set)
 
-    def place(self, src: str, folder: str) -> str:
-        """Hard-link (or copy) ``src`` into ``folder`` (relative), renaming on a name clash; return the name."""
-        stem, ext = osp.splitext(osp.basename(src))
-        name, k = stem + ext, 1
-        while name.lower() in self._names[folder]:
-            k += 1
-            name = f'{stem}_{k}{ext}'
-        self._names[folder].add(name.lower())
+    def place(self, src: str, folder: str, name: Optional[str] = None, unique_stem: bool = False) -> str:
+        """Hard-link (or copy) ``src`` into ``folder`` (relative) as ``name`` (default: its own name, renamed
+        on a clash of names, or of stems with ``unique_stem``, as a label file beside it needs); return it."""
+        if name is None:
+            stem, ext = osp.splitext(osp.basename(src))
+            key = (lambda n: osp.splitext(n)[0].lower()) if unique_stem else (lambda n: n.lower())
+            name, k = stem + ext, 1
+            while key(name) in self._names[folder]:
+                k += 1
+                name = f'{stem}_{k}{ext}'
+            self._names[folder].add(key(name))
         dst_dir = osp.join(self.tmp, folder)
         os.makedirs(dst_dir, exist_ok=True)
         dst = osp.join(dst_dir, name)
@@ -166,6 +179,12 @@ class _Output:
         except OSError:
             shutil.copy2(src, dst)
         return name
+
+    def write_text(self, rel: str, text: str) -> None:
+        path = osp.join(self.tmp, rel)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
 
     def write_json(self, rel: str, data: Any) -> None:
         path = osp.join(self.tmp, rel)
@@ -332,12 +351,128 @@ def _split_coco(sources: List[Tuple[str, str]], out: _Output, ratios, seed: int)
                        sum(len(g) > 1 for g in groups), conflicts)
 
 
+# ------------------------------------------------------------------------------------------- YOLO / VOC
+@dataclass
+class _BoxImage:
+    """One image of a YOLO or VOC source: its file, its annotation file (or None) and its class ids."""
+    path: str
+    ann: Optional[str]
+    labels: List[int]
+
+
+def _yolo_sources(src: str) -> Tuple[List[str], List[_BoxImage]]:
+    names, items, seen = None, [], set()
+    for split in yolo_split_names(src):
+        split_names, images, source = yolo_split_files(src, split)
+        names = names or split_names
+        for img in images:
+            if osp.realpath(img) in seen:  # a split listing another split's images
+                continue
+            seen.add(osp.realpath(img))
+            label = yolo_label_path(img)
+            labels = []
+            if osp.lexists(label):
+                inside_root(src, label, f'label of {img}')
+                width, height = image_size(img)
+                labels = [c for c, _ in parse_yolo_labels(label, len(names), width, height)]
+            items.append(_BoxImage(img, label if osp.isfile(label) else None, labels))
+    if not items:
+        raise DatasetError(f'no images in the YOLO dataset {src}')
+    return names, items
+
+
+def _voc_sources(src: str) -> Tuple[List[str], List[_BoxImage]]:
+    layout = VocLayout(src)
+    names, _, _ = voc_class_names(src, layout)
+    if layout.kind == 'single':
+        splits = ['']
+    elif layout.kind == 'imagesets':
+        splits = sorted({n for d in layout.roots for n in layout.split_files(d)})
+    else:
+        splits = [osp.basename(r) for r in layout.roots]
+    items, seen = [], set()
+    for split in splits:
+        for xml, img_dirs in layout.split_items(split):
+            if osp.realpath(xml) in seen:  # VOC's trainval.txt repeats train.txt and val.txt
+                continue
+            seen.add(osp.realpath(xml))
+            record = parse_voc_xml(xml, img_dirs, src)
+            unknown = sorted({i['label'] for i in record['instances']} - set(names))
+            if unknown:
+                raise DatasetError(f'{xml}: classes {unknown} are not in the class list {names}')
+            items.append(_BoxImage(record['img_path'], xml, [names.index(i['label']) for i in record['instances']]))
+    if not items:
+        raise DatasetError(f'no VOC annotations in {src}')
+    return names, items
+
+
+def _split_boxes(kind: str, names: List[str], items: List[_BoxImage], out: _Output, ratios,
+                 seed: int) -> SplitReport:
+    """Place a YOLO or VOC source into ``out`` in the same format."""
+    def stratum(item: _BoxImage) -> Hashable:
+        return _majority(item.labels) if item.labels else EMPTY_STRATUM
+
+    groups, dupes = _hash_groups([it.path for it in items])
+    conflicts = sum(len({stratum(items[i]) for i in g}) > 1 for g in groups)
+    assigned = assign_groups([(_majority([stratum(items[i]) for i in g]), len(g)) for g in groups], ratios, seed)
+    splits = [s for s, r in zip(YOLO_SPLITS, ratios) if r > 0]
+    per_split: Dict[str, List[int]] = defaultdict(list)
+    for g, s in zip(groups, assigned):
+        per_split[YOLO_SPLITS[s]] += g
+    n_images, n_empty, n_objects = Counter(), Counter(), defaultdict(Counter)
+    for split in splits:
+        ids = []
+        for i in sorted(per_split[split]):
+            item = items[i]
+            if kind == 'yolo':
+                name = out.place(item.path, osp.join('images', split), unique_stem=True)
+                if item.ann:
+                    out.place(item.ann, osp.join('labels', split), osp.splitext(name)[0] + '.txt')
+            else:
+                name = out.place(item.path, 'JPEGImages', unique_stem=True)
+                _write_voc_xml(out, item.ann, name)
+            ids.append(osp.splitext(name)[0])
+            n_images[split] += 1
+            n_empty[split] += int(not item.labels)
+            for c in item.labels:
+                n_objects[c][split] += 1
+        if kind == 'voc':
+            out.write_text(osp.join('ImageSets', 'Main', f'{split}.txt'), ''.join(f'{i}\n' for i in ids))
+    if kind == 'yolo':
+        import yaml
+        data = {s: f'images/{s}' for s in splits}
+        data.update(nc=len(names), names=list(names))
+        out.write_text('data.yaml', yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    else:
+        out.write_text('labels.txt', ''.join(f'{n}\n' for n in names))
+    rows = [('images', dict(n_images)), (f'images {EMPTY_STRATUM}', dict(n_empty))]
+    rows += [(f'{n} objects', dict(n_objects[c])) for c, n in enumerate(names) if n_objects[c]]
+    return SplitReport(kind, out.out, splits, rows, list(names), len(items), dupes,
+                       sum(len(g) > 1 for g in groups), conflicts)
+
+
+def _write_voc_xml(out: _Output, xml: str, image_name: str) -> None:
+    """The annotation under ``Annotations/`` named after its image, ``<filename>`` updated if it was renamed."""
+    import xml.etree.ElementTree as ET
+    stem = osp.splitext(image_name)[0]
+    with open(xml, 'rb') as f:
+        root = ET.fromstring(f.read())  # already checked by parse_voc_xml
+    node = root.find('filename')
+    if node is None or node.text != image_name:
+        if node is None:
+            node = ET.SubElement(root, 'filename')
+        node.text = image_name
+        out.write_text(osp.join('Annotations', f'{stem}.xml'), ET.tostring(root, encoding='unicode'))
+    else:
+        out.place(xml, 'Annotations', f'{stem}.xml')
+
+
 def split_dataset(src: str, out: str, ratios: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
                   images_dir: Optional[str] = None, link: bool = True) -> SplitReport:
     """Split ``src`` into ``out`` (see the module docstring for the layouts).
 
     Args:
-        src (str): Class-folder dataset, COCO json file, Roboflow export or COCO folder.
+        src (str): Class-folder dataset, COCO json file, Roboflow export, COCO folder, YOLO or VOC dataset.
         out (str): New output folder; it must not exist or be empty.
         ratios (Sequence[float]): Fractions for train, validation and (optionally) test; they sum to 1.
             A zero fraction leaves that split out.
@@ -353,10 +488,20 @@ def split_dataset(src: str, out: str, ratios: Sequence[float] = (0.7, 0.15, 0.15
         raise DatasetError(f'output {out} is inside the source {src}; write it elsewhere')
     if osp.isfile(src) and not src.lower().endswith('.json'):
         raise DatasetError(f'source {src} is a file but not a COCO .json')
-    coco = _coco_sources(src, images_dir)  # empty: a folder without COCO json, read as class folders
+    coco = _coco_sources(src, images_dir)  # empty: a folder without COCO json
+    boxes = None
+    if not coco and is_yolo_root(src):
+        boxes = ('yolo', *_yolo_sources(src))
+    elif not coco and VocLayout(src).kind is not None:
+        boxes = ('voc', *_voc_sources(src))
     writer = _Output(out, link=link)
     try:
-        report = _split_coco(coco, writer, ratios, seed) if coco else _split_folders(src, writer, ratios, seed)
+        if coco:
+            report = _split_coco(coco, writer, ratios, seed)
+        elif boxes:
+            report = _split_boxes(*boxes, writer, ratios, seed)
+        else:
+            report = _split_folders(src, writer, ratios, seed)
         writer.commit()
     except BaseException:
         writer.discard()

@@ -52,7 +52,7 @@ class VocLayout:
             if osp.isdir(base):
                 candidates += [osp.join(base, d) for d in sorted(os.listdir(base)) if d.upper().startswith('VOC')]
         voc = [d for d in candidates if osp.isdir(osp.join(d, 'Annotations'))]
-        with_sets = [d for d in voc if self._split_files(d)]
+        with_sets = [d for d in voc if self.split_files(d)]
         if with_sets:
             return 'imagesets', with_sets
         names = [n for names in SPLIT_ALIASES.values() for n in names]
@@ -66,7 +66,7 @@ class VocLayout:
         return None, []
 
     @staticmethod
-    def _split_files(voc_dir: str) -> List[str]:
+    def split_files(voc_dir: str) -> List[str]:
         """Split lists in ``ImageSets/Main`` (``train.txt``...; not the per-class ``<class>_train.txt``)."""
         main = osp.join(voc_dir, 'ImageSets', 'Main')
         if not osp.isdir(main):
@@ -103,7 +103,7 @@ class VocLayout:
         items = []
         names = list(_alias_group(split)) + (['trainval'] if split in ('train', 'training') else [])
         for voc_dir in self.roots:
-            present = self._split_files(voc_dir)
+            present = self.split_files(voc_dir)
             name = next((n for n in names if n in present), None)
             if name is None:
                 continue
@@ -118,7 +118,7 @@ class VocLayout:
                 items.append((xml, self._image_dirs(voc_dir)))
         if not items:
             raise DatasetError(f'no ImageSets/Main/{names[0]}.txt for split "{split}" in {self.roots} (looked for '
-                               f'{names}; found {sorted({n for d in self.roots for n in self._split_files(d)})})')
+                               f'{names}; found {sorted({n for d in self.roots for n in self.split_files(d)})})')
         return items
 
     @staticmethod

@@ -8,7 +8,7 @@ label file, or with an empty one, is a background image.
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
@@ -276,13 +276,11 @@ def load_yolo_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], 
     return names, records, source
 
 
-def yolo_split_names(data_root: str) -> Sequence[str]:
-    """Splits a YOLO dataset at ``data_root`` has (``train``, ``valid``, ``test``), for the splitter."""
-    found = []
-    for split in ('train', 'valid', 'test'):
-        try:
-            yolo_split_files(data_root, split)
-        except DatasetError:
-            continue
-        found.append(split)
-    return found
+def yolo_split_names(data_root: str) -> List[str]:
+    """Splits (``train``, ``valid``, ``test``) that the YOLO dataset at ``data_root`` declares or has folders for."""
+    yaml_path = find_yolo_yaml(data_root)
+    if yaml_path:
+        data = read_data_yaml(yaml_path)
+        return [s for s, keys in YAML_KEYS.items() if any(data.get(k) not in (None, '') for k in keys)]
+    return [s for s in YAML_KEYS if any(osp.isdir(osp.join(data_root, *parts)) for n in _alias_group(s)
+                                        for parts in (('images', n), (n, 'images')))]

@@ -197,3 +197,75 @@ def test_tool_prints_table(folder_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', ['dataset_split.py', folder_root, out])
     with pytest.raises(SystemExit, match=r'^error: output .* already exists'):
         runpy.run_path(osp.join(REPO, 'tools', 'dataset_split.py'), run_name='__main__')
+
+
+# ------------------------------------------------------------------------------------------ YOLO and VOC
+def _scene_boxes(ds):
+    """{image content sha1: sorted (label, rounded box)} of a DetectionDataset."""
+    return {file_sha1(d['img_path']): sorted((i['bbox_label'], tuple(round(v, 2) for v in i['bbox']))
+                                             for i in d['instances']) for d in ds}
+
+
+@pytest.mark.parametrize('fmt', ['yolo_roboflow', 'yolo', 'voc', 'labelimg'])
+def test_yolo_and_voc_keep_their_format(fmt, tmp_path):
+    from sscma.datasets import DetectionDataset
+
+    from ..detection_data import CLASSES, write_detection_scenes
+    src = str(tmp_path / 'src')
+    write_detection_scenes(src, fmt, dict(train=12, valid=6, test=6))
+    yolo = fmt.startswith('yolo')
+    # plant a byte-identical copy (with its annotation) of a train image into valid under a new name
+    if fmt == 'yolo_roboflow':
+        img, lbl = osp.join(src, 'train', 'images', 'train_001.jpg'), osp.join(src, 'train', 'labels', 'train_001.txt')
+        shutil.copy(img, osp.join(src, 'valid', 'images', 'copy.jpg'))
+        shutil.copy(lbl, osp.join(src, 'valid', 'labels', 'copy.txt'))
+    elif fmt == 'labelimg':
+        shutil.copy(osp.join(src, 'train', 'train_001.jpg'), osp.join(src, 'valid', 'copy.jpg'))
+        shutil.copy(osp.join(src, 'train', 'train_001.xml'), osp.join(src, 'valid', 'copy.xml'))
+    splits_in = ('train', 'valid', 'test')
+    before = {}
+    for s in splits_in:
+        before.update(_scene_boxes(DetectionDataset(data_root=src, split=s, test_mode=True)))
+    out = str(tmp_path / 'out')
+    report = split_dataset(src, out, (0.5, 0.25, 0.25), seed=0)
+    planted = fmt in ('yolo_roboflow', 'labelimg')
+    assert report.kind == ('yolo' if yolo else 'voc') and report.num_files == 24 + planted
+    assert report.duplicates == int(planted) and report.splits == ['train', 'val', 'test']
+    assert report.classes == list(CLASSES)
+    if yolo:
+        assert sorted(os.listdir(out)) == ['data.yaml', 'images', 'labels']
+        assert sorted(os.listdir(osp.join(out, 'images'))) == ['test', 'train', 'val']
+    else:
+        assert sorted(os.listdir(out)) == ['Annotations', 'ImageSets', 'JPEGImages', 'labels.txt']
+    after, counts = {}, {}
+    for s in ('train', 'val', 'test'):
+        ds = DetectionDataset(data_root=out, split=s, test_mode=True)
+        assert ds.format == ('yolo' if yolo else 'voc') and ds.metainfo['classes'] == CLASSES
+        boxes = _scene_boxes(ds)
+        assert not set(boxes) & set(after)  # identical files never in two splits
+        after.update(boxes)
+        counts[s] = len(ds)
+    assert after == before  # every image kept once, with exactly its objects
+    assert sum(counts.values()) == 24 + planted  # the planted copy is kept, in its twin's split (same sha1 key)
+    assert dict(report.rows)['images (no objects)'] == dict(zip(('train', 'val', 'test'),
+                                                                 split_targets(5, (0.5, 0.25, 0.25))))
+    assert not [f for f in os.listdir(tmp_path) if f.startswith('.out.')]
+
+
+def test_voc_single_set_and_yolo_errors(tmp_path):
+    from ..detection_data import write_detection_scenes
+    src = tmp_path / 'one'
+    write_detection_scenes(src, 'labelimg', dict(train=8))
+    for f in os.listdir(src / 'train'):  # a labelImg folder: images and xml side by side, no splits
+        shutil.move(str(src / 'train' / f), str(src / f))
+    os.rmdir(src / 'train')
+    report = split_dataset(str(src), str(tmp_path / 'out'), (0.75, 0.25), seed=0)
+    assert report.kind == 'voc' and report.num_files == 8 and report.splits == ['train', 'val']
+    ids = [open(tmp_path / 'out' / 'ImageSets' / 'Main' / f'{s}.txt').read().split() for s in ('train', 'val')]
+    assert sorted(ids[0] + ids[1]) == [f'train_{i:03d}' for i in range(8)] and len(ids[1]) >= 1
+    bad = tmp_path / 'bad'
+    write_detection_scenes(bad, 'yolo', dict(train=4, valid=2))
+    (bad / 'labels' / 'val' / 'valid_000.txt').write_text('7 0.5 0.5 0.1 0.1\n')
+    with pytest.raises(DatasetError, match=r"valid_000\.txt:1: class '7' is not an integer id in 0\.\.2"):
+        split_dataset(str(bad), str(tmp_path / 'out2'))
+    assert not osp.exists(tmp_path / 'out2')
