@@ -252,3 +252,32 @@ def test_export_mistakes(ckpt, extra, pattern, ckpts, folder_root, tmp_path):
                     f'data_root={folder_root}', 'num_classes=3', *FAST, *extra)
     assert_error(line, pattern)
     assert snapshot(osp.dirname(path)) == before  # no export/ folder, no file
+
+
+# ------------------------------------------------------------------------------------- YOLO and VOC data
+@pytest.mark.parametrize('fmt, case, pattern', [
+    ('yolo', 'class_id', r"labels/train/train_000\.txt:1: class '5' is not an integer id in 0\.\.2 \(3 names\)"),
+    ('yolo', 'pixels', r'labels/train/train_000\.txt:1: coordinates must be normalised to \[0, 1\]'),
+    ('yolo', 'no_objects', r'data\.yaml: no annotations in the training split "train"'),
+    ('labelimg', 'flipped', r'train/train_000\.xml: object 1 \(block\): box needs xmax > xmin'),
+])
+def test_yolo_voc_mistakes(fmt, case, pattern, tmp_path):
+    from .detection_data import write_detection_scenes
+    root = tmp_path / 'export'
+    write_detection_scenes(root, fmt, dict(train=4, valid=2, test=2))
+    if case == 'class_id':
+        (root / 'labels' / 'train' / 'train_000.txt').write_text('5 0.5 0.5 0.2 0.2\n')
+    elif case == 'pixels':
+        (root / 'labels' / 'train' / 'train_000.txt').write_text('0 64 64 20 20\n')
+    elif case == 'no_objects':
+        for f in (root / 'labels' / 'train').iterdir():
+            f.write_text('')
+    elif case == 'flipped':
+        xml = root / 'train' / 'train_000.xml'
+        xml.write_text(xml.read_text().replace('<xmax>32</xmax>', '<xmax>1</xmax>'))
+    before = snapshot(str(root))
+    work = tmp_path / 'work'
+    line = run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', f'data_root={root}', 'num_classes=3', *FAST)
+    assert_error(line, pattern)
+    assert not work.exists()
+    assert snapshot(str(root)) == before
