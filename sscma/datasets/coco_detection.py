@@ -3,7 +3,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 

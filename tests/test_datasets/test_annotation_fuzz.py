@@ -13,15 +13,11 @@ within 0.01 of the image border). Any other exception is a failure.
 import copy
 import json
 import math
-import os
-import os.path as osp
 import random
-import shutil
 import traceback
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-import pytest
 import yaml
 
 from sscma.datasets import DetectionDataset, read_labels_json
