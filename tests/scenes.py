@@ -70,20 +70,52 @@ def draw_scene(scene: Scene, w: int, h: int, seed: int = 0, gray: bool = False) 
     return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if gray else img
 
 
-def write_coco_scenes(root: str, splits: Dict[str, Sequence[Scene]], size: Tuple[int, int],
-                      ext: str = '.jpg') -> str:
-    """A Roboflow COCO export (``<split>/_annotations.coco.json``) of the scenes at ``size`` = (w, h).
+def _pil(bgr: np.ndarray):
+    from PIL import Image
+    return Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
 
-    PNG (lossless) is used when ``ext`` is ``.png``; JPEG at quality 95 otherwise.
+
+def _save_exif_rotated(path: str, bgr: np.ndarray) -> None:
+    """Store the pixels turned 90 degrees counter-clockwise with EXIF orientation 6 ("rotate 90 CW to
+    view"), as a phone held upright does: a viewer that honours EXIF shows ``bgr``."""
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _pil(np.rot90(bgr, 1)).save(path, quality=95, exif=exif.tobytes())
+
+
+# How an image file is written: name suffix and writer(path, bgr). All show the same picture.
+IMAGE_KINDS = {
+    'jpg': ('.jpg', lambda p, im: cv2.imwrite(p, im, [cv2.IMWRITE_JPEG_QUALITY, 95])),
+    'png': ('.png', lambda p, im: cv2.imwrite(p, im)),
+    'gray_jpg': ('.jpg', lambda p, im: cv2.imwrite(p, cv2.cvtColor(im, cv2.COLOR_BGR2GRAY))),
+    'rgba_png': ('.png', lambda p, im: _pil(im).convert('RGBA').save(p)),
+    'palette_png': ('.png', lambda p, im: _pil(im).quantize(64).save(p)),
+    'png16': ('.png', lambda p, im: cv2.imwrite(p, im.astype(np.uint16) * 257)),
+    'exif_rotated_jpg': ('.jpg', _save_exif_rotated),
+    'bmp': ('.bmp', lambda p, im: cv2.imwrite(p, im)),
+}
+
+
+def write_coco_scenes(root: str, splits: Dict[str, Sequence[Scene]], size,
+                      ext: str = '.jpg', kind: str = None) -> str:
+    """A Roboflow COCO export (``<split>/_annotations.coco.json``) of the scenes at ``size`` = (w, h) (or a
+    list of sizes, cycled per image).
+
+    Images are PNG (lossless) when ``ext`` is ``.png``, else JPEG at quality 95, or of ``kind`` (a key of
+    :data:`IMAGE_KINDS`, cycled per image when a list). Annotations are in the upright picture's pixels.
     """
-    w, h = size
+    sizes = [tuple(size)] if isinstance(size[0], int) else [tuple(v) for v in size]
+    kinds = [kind] if isinstance(kind, str) else list(kind or ['png' if ext == '.png' else 'jpg'])
     for split, scenes in splits.items():
         folder = osp.join(root, split)
         os.makedirs(folder, exist_ok=True)
         images, anns = [], []
         for i, scene in enumerate(scenes):
-            name = f'{split}_{i:03d}{ext}'
-            cv2.imwrite(osp.join(folder, name), draw_scene(scene, w, h, seed=i), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            w, h = sizes[i % len(sizes)]
+            suffix, write = IMAGE_KINDS[kinds[i % len(kinds)]]
+            name = f'{split}_{i:03d}{suffix}'
+            write(osp.join(folder, name), draw_scene(scene, w, h, seed=i))
             images.append(dict(id=i, file_name=name, width=w, height=h))
             for x0, y0, x1, y1, label in scene_boxes(scene, w, h):
                 anns.append(dict(id=len(anns) + 1, image_id=i, category_id=int(label) + 1, iscrowd=0,

@@ -48,9 +48,10 @@ def explain_unregistered(message: str) -> str:
 
 def user_error_message(error: BaseException) -> Optional[str]:
     """The one-line message for an error the user caused; ``None`` for anything else (a bug keeps its traceback)."""
-    if isinstance(error, (SSCMAError, FileNotFoundError)):
-        return str(error)
     text = str(error.args[0]) if error.args else str(error)
+    if isinstance(error, (SSCMAError, FileNotFoundError)):
+        # raised in a DataLoader worker, torch re-raises it with the worker's traceback in the message
+        return text.strip().splitlines()[-1].split(': ', 1)[-1] if 'Original Traceback' in text else str(error)
     if isinstance(error, KeyError) and _NOT_REGISTERED.search(text):
         return explain_unregistered(text)
     m = _UNEXPECTED_ARG.search(text) if isinstance(error, TypeError) else None

@@ -271,3 +271,22 @@ def test_keep_ratio_letterbox_pipelines_score_right(tmp_path, fomo_model, rtmdet
         assert tuple(dataset[0]['inputs'].shape[-2:]) == (96, 96)  # padded
         res = _evaluate(cfg.val_evaluator, dataset, predict(model))
         assert res[key] == pytest.approx(1.0), (cfg_file, res)
+
+
+def test_prediction_pngs_draw_ground_truth_on_the_objects(tmp_path, fomo_model):
+    """The validation PNG of a 320x240 file draws each true box around its object (drawn at 192 px)."""
+    from types import SimpleNamespace
+
+    from sscma.engine.hooks.prediction_vis_hook import PALETTE, PredictionVisHook
+    scenes = [[(0, 0.3, 0.4, 0.1), (1, 0.7, 0.6, 0.1)]]
+    write_coco_scenes(str(tmp_path), {'valid': scenes}, (320, 240), ext='.png')
+    dataset, _ = _dataset(FOMO_CFG, tmp_path)
+    hook = PredictionVisHook(max_images=1)
+    runner = SimpleNamespace(val_dataloader=SimpleNamespace(dataset=dataset), rank=0)
+    batch = next(_batches(dataset))
+    hook.after_val_iter(runner, 0, batch, _fomo_predict(fomo_model)(batch))
+    tile = hook._tiles[0]
+    assert tile.shape[:2] == (144, 192)
+    for x0, y0, x1, y1, label in scene_boxes(scenes[0], 320, 240) * [0.6, 0.6, 0.6, 0.6, 1]:
+        edge = tile[int(round(y0)), int(round(x0)) + 2:int(round(x1)) - 2]  # the box's top edge
+        assert (np.abs(edge.astype(int) - PALETTE[int(label)]).sum(1) < 10).mean() > 0.9, (label, edge[:3])

@@ -53,7 +53,7 @@ def test_train_test_and_recomputed_f1_agree(tmp_path, size):
                                                      'test': make_scenes(8, seed=4)}, size)
     work = str(tmp_path / 'work')
     opts = [f'data_root={root}', 'num_classes=2', 'workers=0', 'batch=8']
-    run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', *opts, 'epochs=4', 'lr=0.01')
+    run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', *opts, 'epochs=6', 'lr=0.01')
     results = json.load(open(osp.join(work, 'results.json')))
     best = results['best']
     assert best['metric'] == 'fomo/f1'
@@ -68,4 +68,4 @@ def test_train_test_and_recomputed_f1_agree(tmp_path, size):
     assert (test['fomo/tp'], test['fomo/fp'], test['fomo/fn']) == (tp, fp, fn)
     assert test['fomo/f1'] == pytest.approx(f1, abs=1e-9) == pytest.approx(train_f1, abs=1e-9)
     assert f'{f1:.4f}' in proc.stdout + proc.stderr  # what the tool prints
-    assert tp > 0.5 * (tp + fn), (tp, fp, fn)  # it learnt something: the equality is not 0 == 0
+    assert tp >= 5, (tp, fp, fn)  # it learnt something: the equality is not 0 == 0

@@ -12,6 +12,12 @@ from sscma.utils.errors import DatasetError
 class LoadImage(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with a policy for corrupt, truncated or missing images.
 
+    Images are decoded as mmcv does: EXIF orientation applied (``color_type='color'``, the upright picture
+    that Roboflow, CVAT in a browser and Ultralytics annotate), grayscale / RGBA / palette / 16-bit files
+    converted to 8-bit BGR (or to one channel for ``'grayscale'``). When the dataset states the image's size
+    (``width`` / ``height`` of a COCO, YOLO or VOC annotation) and the decoded picture differs, its boxes
+    would land in the wrong place: that is a :class:`DatasetError` naming the file, whatever ``on_error``.
+
     Args:
         on_error (str): ``'skip'`` logs a warning naming the file and lets the dataset draw another sample
             (mmengine's refetch); ``'fail'`` raises :class:`DatasetError` naming the file. Defaults to
@@ -33,7 +39,6 @@ class LoadImage(LoadImageFromFile):
             out = super().transform(results)
             if out is None or out.get('img') is None:
                 raise ValueError('decoder returned nothing')
-            return out
         except Exception as e:  # cv2/PIL raise many types for broken files
             if self.on_error == 'fail':
                 raise DatasetError(f'cannot read image {path}: {e}') from None
@@ -42,3 +47,20 @@ class LoadImage(LoadImageFromFile):
                 f'skipping unreadable image {path} ({type(e).__name__}: {e}); {LoadImage.skipped} skipped so far '
                 'in this process (set on_error="fail" in LoadImage to stop instead)')
             return None
+        self._check_stated_size(out)
+        return out
+
+    def _check_stated_size(self, results: Dict) -> None:
+        stated = results.get('width'), results.get('height')
+        if not all(isinstance(v, (int, float)) for v in stated):
+            return
+        h, w = results['img'].shape[:2]
+        if (w, h) == tuple(int(v) for v in stated):
+            return
+        hint = ''
+        if (h, w) == tuple(int(v) for v in stated):
+            hint = (' (width and height swapped: the file has an EXIF orientation that the annotation tool '
+                    "ignored, as labelImg does; load with LoadImage(color_type='color_ignore_orientation') if "
+                    'all files were annotated that way, or re-export them upright)')
+        raise DatasetError(f'{results.get("img_path")}: the image is {w}x{h} as loaded but its annotation says '
+                           f'{int(stated[0])}x{int(stated[1])}{hint}; boxes would not land on the objects')
