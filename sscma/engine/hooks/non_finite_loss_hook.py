@@ -34,4 +34,4 @@ class NonFiniteLossHook(Hook):
         keep = f'the last good checkpoint is {last}' if last else 'no checkpoint had been saved yet'
         raise TrainingDiverged(
             f'training loss became {value} at epoch {runner.epoch + 1}, iteration {batch_idx + 1}; stopped '
-            f'({keep}). Lower lr (e.g. --cfg-options lr=...) or check the data for broken labels.')
+            f'({keep}). Lower base_lr (e.g. --cfg-options base_lr=...) or check the data for broken labels.')
