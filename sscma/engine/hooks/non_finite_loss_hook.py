@@ -26,7 +26,7 @@ class NonFiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is None:
             return
-        value = float(loss)
+        value = float(loss.detach() if hasattr(loss, 'detach') else loss)
         if math.isfinite(value):
             return
         last_file = osp.join(runner.work_dir, 'last_checkpoint')
