@@ -46,10 +46,11 @@ mmcv_build_progress() {
     # under $1 exist (torch's cpp_extension writes build/temp.*/build.ninja, one `build X.o: ...` per source).
     local dir=$1 interval=${SSCMA_PROGRESS_INTERVAL:-30} t0=$SECONDS ninja total done_
     while sleep "$interval"; do
-        ninja="$(find "$dir" -name build.ninja -path '*temp*' 2>/dev/null | head -n1)"
+        # `|| true`: under set -e a failed find (no tree yet) must not end the ticker
+        ninja="$(find "$dir" -name build.ninja -path '*temp*' 2>/dev/null | head -n1 || true)"
         if [ -n "$ninja" ]; then
             total="$(grep -c '^build .*\.o: ' "$ninja" || true)"
-            done_="$(find "$(dirname "$ninja")" -name '*.o' 2>/dev/null | wc -l)"
+            done_="$(find "$(dirname "$ninja")" -name '*.o' 2>/dev/null | wc -l || true)"
             log "compiling mmcv ops: $done_/$total objects, $(duration $((SECONDS - t0))) elapsed"
         else
             log "preparing the mmcv build: $(duration $((SECONDS - t0))) elapsed"
