@@ -147,13 +147,15 @@ def test_ddp_resume_continues(ddp_setup, ddp_run, tmp_path):
 
 
 def test_ddp_two_nodes_on_one_machine(ddp_setup, tmp_path):
-    """torchrun's multi-node path: --nnodes 2, one process per node, the nodes meeting at 127.0.0.1."""
+    """torchrun's multi-node path: --nnodes 2, one process per node, the nodes meeting at 127.0.0.1; with
+    --auto-scale-lr the lr follows the total batch (batch 4 x 2 processes)."""
     work = tmp_path / 'work'
     port = str(free_port())
     procs = []
     for node_rank in (0, 1):
         cmd, env = torchrun(ddp_setup, work, '--nnodes', '2', '--nproc_per_node', '1', '--node_rank',
-                            str(node_rank), '--master_addr', '127.0.0.1', '--master_port', port)
+                            str(node_rank), '--master_addr', '127.0.0.1', '--master_port', port,
+                            extra=['--auto-scale-lr'])
         procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
     outputs = []
@@ -166,6 +168,8 @@ def test_ddp_two_nodes_on_one_machine(ddp_setup, tmp_path):
             raise
     for node_rank, (p, out) in enumerate(zip(procs, outputs)):
         assert p.returncode == 0, f'node {node_rank} failed:\n{out[-3000:]}'
+    # mmengine's Runner.scale_lr: real batch = batch x world size; the classifier's base_batch_size is 32
+    assert 'the current batch size is 8. Scaling the original LR by 0.25' in outputs[0]
     assert_disjoint_halves(work, ddp_setup, epoch=0)
     assert_one_checkpoint_set(work, 1)
 

@@ -10,8 +10,10 @@ FOMO = 'configs/fomo/fomo_mobnetv2.py'
 
 
 def test_max_epochs_and_base_lr_propagate():
-    """The card's words: max_epochs and base_lr drive train_cfg, the optimizer and every scheduler bound."""
-    cfg = load_config(FOMO, {'max_epochs': 3, 'base_lr': 0.01})
+    """The card's words: max_epochs and base_lr drive train_cfg, the optimizer and every scheduler bound
+    (what ``tools/train.py FOMO --cfg-options max_epochs=3 base_lr=0.01`` hands to the Runner)."""
+    from sscma.apis import prepare_train_config
+    cfg = prepare_train_config(FOMO, cfg_options={'max_epochs': 3, 'base_lr': 0.01})
     assert cfg.max_epochs == cfg.train_cfg.max_epochs == 3
     assert cfg.base_lr == cfg.optim_wrapper.optimizer.lr == 0.01
     warmup, cosine = cfg.param_scheduler
