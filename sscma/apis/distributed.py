@@ -57,16 +57,26 @@ def init_distributed(launcher: str, backend: Optional[str] = None, timeout_s: Op
                             world_size=int(os.environ['WORLD_SIZE']), **kwargs)
 
 
+def _freezes_parameters(cfg: Config) -> bool:
+    """Whether a hook of ``cfg`` switches ``requires_grad`` off during training (``FreezeBackboneHook``)."""
+    return any(str(h.get('type', '')).split('.')[-1] == 'FreezeBackboneHook' and h.get('freeze_epochs', 5) > 0
+               for h in cfg.get('custom_hooks') or [])
+
+
 def configure_distributed(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher`` and start the process group, so that mmengine's Runner finds one.
 
     The backend comes from ``env_cfg.dist_cfg.backend`` when a config names one, else it follows the
     device (gloo on CPU, nccl on GPU). On CPU the DDP wrapper gets ``device_ids=None`` (mmengine would pass
-    ``[LOCAL_RANK]``, which torch accepts for GPU modules only).
+    ``[LOCAL_RANK]``, which torch accepts for GPU modules only). A config that freezes parameters during
+    training (``FreezeBackboneHook``) gets ``find_unused_parameters=True``, which DDP needs then.
     """
     cfg.launcher = launcher
     if launcher == 'none':
         return
+    if 'find_unused_parameters' not in cfg and _freezes_parameters(cfg):
+        # parameters frozen after DDP was built get no gradient: DDP must look for unused ones
+        cfg.find_unused_parameters = True
     dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
     init_distributed(launcher, dist_cfg.get('backend'), dist_cfg.get('timeout'))
     if not torch.cuda.is_available():

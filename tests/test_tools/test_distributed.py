@@ -227,3 +227,20 @@ def test_cpu_threads_split_between_local_processes(monkeypatch):
     monkeypatch.setattr(hook_module, 'omp_threads_at_start', lambda: '3')  # the user's choice
     hook_module.CpuThreadsHook().before_run(runner)
     assert set_to == [8]
+
+
+def test_frozen_backbone_makes_ddp_look_for_unused_parameters(monkeypatch):
+    """FreezeBackboneHook turns requires_grad off after DDP was built; without find_unused_parameters DDP
+    stops at the second step ("Expected to have finished reduction in the prior iteration"; seen with
+    torchrun on configs/classification/mobilenetv2_1.0_transfer.py)."""
+    from mmengine.config import Config
+
+    import sscma.apis.distributed as distributed
+    monkeypatch.setattr(distributed, 'init_distributed', lambda *a: None)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    frozen = Config(dict(custom_hooks=[dict(type='FreezeBackboneHook', freeze_epochs=2)]))
+    distributed.configure_distributed(frozen, 'pytorch')
+    assert frozen.find_unused_parameters is True and frozen.model_wrapper_cfg.find_unused_parameters is True
+    plain = Config(dict(custom_hooks=[dict(type='FreezeBackboneHook', freeze_epochs=0)]))
+    distributed.configure_distributed(plain, 'pytorch')
+    assert 'find_unused_parameters' not in plain and plain.model_wrapper_cfg.find_unused_parameters is False
