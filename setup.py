@@ -15,5 +15,7 @@ setup(
     description='Train tiny vision models and ship them quantized to microcontrollers and NPUs',
     packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
     python_requires='>=3.11',
+    # `sscma train|test|export|split|transfer-learn ...`: the same functions as tools/*.py (sscma/cli)
+    entry_points={'console_scripts': ['sscma=sscma.cli:main']},
     license='Apache-2.0',
 )

@@ -96,7 +96,7 @@ def _config_files(tmp_path):
     (CLS, ['lr=-0.1'], r'lr=-0.1 \(--cfg-options\): expected a positive number'),
     (CLS, ['imgsz=96'], r'imgsz=96 \(--cfg-options\): expected \(width, height\)'),
     (CLS, ['num_classes=0'], r'num_classes=0 \(--cfg-options\): expected a positive integer'),
-    (CLS, ['epoch=3'], r"--cfg-options epoch=3: .*digits\.py has no variable or key 'epoch'; did you mean epochs\?"),
+    (CLS, ['epoch=3'], r"--cfg-options epoch=3: .*digits\.py has no variable or key 'epoch'; did you mean max_epochs\?"),
     (CLS, ['model.haed.num_classes=3'], r"model has no key 'haed' \(it has .*head.*\); did you mean head\?"),
     (CLS, ['model.head.num_clases=3'], r"LinearClsHead takes no argument 'num_clases'"),
     (CLS, ['model.head.type=mmpretrain.LinearClsHed'],

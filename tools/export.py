@@ -11,51 +11,8 @@ for colour models) and normalise them inside; see ``export_report.md`` for input
 PyTorch, latency and the test metric of every file. Evaluate a file again with
 ``python tools/test.py CONFIG FILE``.
 """
-import argparse
-
 import sscma  # noqa: F401  (sets up protobuf for ppq before anything imports it)
-from sscma.utils import CfgOptionsAction, run_cli
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Export a trained model (ONNX / TorchScript / TFLite / vela; fp32 / fp16 / int8)')
-    parser.add_argument('config', help='the config the checkpoint was trained with')
-    parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
-    parser.add_argument('--targets', nargs='+', default=['onnx', 'torchscript', 'tflite', 'vela'],
-                        help='onnx, torchscript, tflite, vela (Ethos-U, compiled from the int8 TFLite); default: all')
-    parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
-                        help='float32, float16, int8 (int8: ppq PTQ for ONNX, TFLite full-integer for tflite/vela)')
-    parser.add_argument('--calib-batches', type=int, default=8,
-                        help='train-dataloader batches used to calibrate int8 (default 8)')
-    parser.add_argument('--input-shape', nargs='+', type=int, metavar='N',
-                        help='H W (or C H W) of the exported input; default: the config\'s imgsz. It also '
-                        'sets imgsz, so validation/test images are resized to it')
-    parser.add_argument('--work-dir', help='output folder (default: <checkpoint folder>/export)')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
-                        help='override settings as for training, e.g. data_root=/data num_classes=2')
-    parser.add_argument('--vela-accelerator', default='ethos-u55-128',
-                        help='Ethos-U configuration vela compiles for (default ethos-u55-128)')
-    parser.add_argument('--no-eval', action='store_true', help='skip evaluating the exported files on the test split')
-    parser.add_argument('--latency-runs', type=int, default=50, help='timed runs per file (0: no latency)')
-    return parser.parse_args()
-
-
-def main() -> None:
-    args = parse_args()
-    from sscma.deploy import export_model
-    report = export_model(args.config, args.checkpoint, targets=args.targets, precisions=args.precisions,
-                          calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
-                          cfg_options=args.cfg_options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
-                          vela_accelerator=args.vela_accelerator)
-    with open(report['report_files']['markdown'], encoding='utf-8') as f:
-        print(f.read())
-    print(f'report: {report["report_files"]["json"]}')
-    if report['failed']:
-        from sscma.utils import ExportError
-        failed = ', '.join(f'{f["target"]} {f["precision"]}' for f in report['failed'])
-        raise ExportError(f'{failed} could not be exported (the other files are written; reasons in '
-                          f'{report["report_files"]["markdown"]})')
-
+from sscma.cli import run_command
 
 if __name__ == '__main__':
-    run_cli(main)
+    run_command('export')  # the same as `sscma export` (sscma/cli/export.py)

@@ -17,7 +17,8 @@ custom_hooks = [dict(type='RunSummaryHook'), dict(type='NonFiniteLossHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='gloo'),
+    # DDP (--launcher): gloo on CPU, nccl on GPUs (sscma.apis.distributed); dist_cfg.backend forces one
+    dist_cfg=dict(timeout=1800),
 )
 
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]

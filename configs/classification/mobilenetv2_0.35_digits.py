@@ -5,8 +5,8 @@ _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py',
 
 num_classes = 10
 imgsz = (32, 32)
-epochs = 30
-lr = 0.004
+max_epochs = 30
+base_lr = 0.004
 widen_factor = 0.35
 mean = [127.5, 127.5, 127.5]
 std = [127.5, 127.5, 127.5]

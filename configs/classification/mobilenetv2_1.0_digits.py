@@ -1,4 +1,4 @@
 _base_ = ['./mobilenetv2_0.35_digits.py']
 
 widen_factor = 1.0
-lr = 0.002
+base_lr = 0.002

@@ -6,8 +6,8 @@ _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py',
 num_classes = 2
 imgsz = (96, 96)
 batch = 16
-epochs = 60
-lr = 0.003
+max_epochs = 60
+base_lr = 0.003
 widen_factor = 0.35
 in_channels = 3  # 1 for grayscale (see fomo_mobnetv2_gray.py)
 

@@ -1,4 +1,4 @@
 _base_ = ['./fomo_mobnetv2.py']
 
 widen_factor = 1.0
-lr = 0.002
+base_lr = 0.002

@@ -7,8 +7,8 @@ _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py',
 num_classes = 2
 imgsz = (192, 192)
 batch = 16
-epochs = 40
-lr = 0.002
+max_epochs = 40
+base_lr = 0.002
 weight_decay = 0.05
 deepen_factor = 0.33
 widen_factor = 0.25
@@ -38,7 +38,7 @@ model = dict(
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.001, nms=dict(type='nms', iou_threshold=0.65),
                   max_per_img=100),
 )
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=lr, weight_decay=weight_decay),
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=base_lr, weight_decay=weight_decay),
                      paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True))
 val_evaluator = dict(type='mmdet.CocoMetric', metric='bbox', classwise=True)
 test_evaluator = val_evaluator

@@ -3,4 +3,4 @@
 _base_ = ['./rtmdet_nano_192.py']
 
 imgsz = (96, 96)
-epochs = 80
+max_epochs = 80

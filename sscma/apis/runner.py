@@ -6,6 +6,8 @@ from mmengine.config import Config
 
 from sscma.utils import ConfigError, load_config, register_all_modules
 
+from .distributed import configure_distributed
+
 
 def _default_work_dir(config: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
@@ -19,6 +21,36 @@ def add_hook(cfg: Config, hook_type: str, **kwargs) -> None:
     cfg.custom_hooks = hooks
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), which ``--amp`` on CPU needs."""
+    import torch
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def apply_amp(cfg: Config) -> None:
+    """``--amp``: fp16 autocast with dynamic loss scaling on GPUs (mmengine's ``AmpOptimWrapper``), bfloat16
+    autocast on CPUs that compute it natively (:class:`~sscma.engine.CpuBf16OptimWrapper`).
+
+    Raises:
+        ConfigError: no GPU and no bfloat16 CPU, or a config whose optimizer wrapper is not the plain one.
+    """
+    import torch
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'CpuBf16OptimWrapper'):
+        raise ConfigError(f'--amp needs optim_wrapper.type OptimWrapper, the config has {wrapper}')
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif cpu_has_bf16():
+        cfg.optim_wrapper.type = 'CpuBf16OptimWrapper'
+    else:
+        raise ConfigError('--amp needs a GPU (fp16) or a CPU with native bfloat16 (AVX512-BF16 or AMX); this '
+                          'machine has neither: train without --amp')
+
+
 def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
                          resume: Optional[str] = None, amp: bool = False, auto_scale_lr: bool = False,
                          launcher: str = 'none', load_from: Optional[str] = None, qat: bool = False) -> Config:
@@ -29,15 +61,15 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
         work_dir (str, optional): Output folder; default ``work_dirs/<config name>``.
         cfg_options (dict, optional): Overrides; top-level variables propagate (see ``load_config``).
         resume (str, optional): ``'auto'`` resumes from the work dir's last checkpoint, a path from that file.
-        amp (bool): Mixed precision (``AmpOptimWrapper``).
+        amp (bool): Mixed precision (:func:`apply_amp`: fp16 on GPUs, bfloat16 on CPUs that have it).
         auto_scale_lr (bool): Scale the lr by real batch size / ``auto_scale_lr.base_batch_size``.
-        launcher (str): ``'none'`` or ``'pytorch'`` (torchrun).
+        launcher (str): ``'none'``, ``'pytorch'`` (torchrun; the process group is started here, see
+            :func:`~sscma.apis.distributed.configure_distributed`), ``'slurm'`` or ``'mpi'``.
         load_from (str, optional): Checkpoint whose weights initialise the model (transfer learning).
         qat (bool): Quantisation-aware fine-tuning of ``load_from`` (``QuantizationAwareTrainingHook``).
     """
     register_all_modules()
     cfg = load_config(config, cfg_options)
-    cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
     add_hook(cfg, 'CpuThreadsHook')  # torch threads + data workers <= cores on CPU (see the hook)
     if load_from:
@@ -63,20 +95,17 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     if qat:
         if not (load_from or resume):
             raise ConfigError('--qat fine-tunes a trained float model: give its checkpoint with --load-from '
-                              '(e.g. --qat --load-from work_dirs/<run>/best_*.pth --cfg-options epochs=10)')
+                              '(e.g. --qat --load-from work_dirs/<run>/best_*.pth --cfg-options max_epochs=10)')
         if amp:
             raise ConfigError('--qat and --amp cannot be combined: fake int8 rounding needs float32 training')
         add_hook(cfg, 'QuantizationAwareTrainingHook')
     if amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ConfigError(f'--amp needs optim_wrapper.type OptimWrapper, the config has {wrapper}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        apply_amp(cfg)
     if auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {config}')
-        cfg.auto_scale_lr.enable = True
+        cfg.auto_scale_lr.enable = True  # mmengine scales by batch_size x world size / base_batch_size
+    configure_distributed(cfg, launcher)
     return cfg
 
 
@@ -108,11 +137,13 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     if not osp.isfile(checkpoint):
         raise ConfigError(f'checkpoint file not found: {checkpoint}')
     cfg = load_config(config, cfg_options)
-    cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
     add_hook(cfg, 'CpuThreadsHook')
     from sscma.deploy.backend_model import backend_kind, config_input_hw
     if backend_kind(checkpoint):
+        if launcher != 'none':
+            raise ConfigError(f'--launcher {launcher}: an exported file ({checkpoint}) is evaluated in one '
+                              'process; run tools/test.py without torchrun')
         cfg.model = dict(type='BackendModel', model=cfg.model, backend_file=checkpoint,
                          input_hw=config_input_hw(cfg))
         cfg.load_from = None
@@ -126,4 +157,5 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
             raise ConfigError(f'--out {out}: expected a .json file for the predictions')
         metrics = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(metrics) + [dict(type='PredictionDump', out_file=out)]
+    configure_distributed(cfg, launcher)
     return cfg

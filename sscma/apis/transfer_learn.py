@@ -279,7 +279,8 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
     source = conf.source_model or imagenet_mobilenet_v2_checkpoint()
     ckpt = _load_checkpoint(source)
     height, width = conf.input_hw
-    options = dict(num_classes=len(conf.classes), imgsz=(width, height), batch=conf.batch_size, epochs=conf.epochs)
+    options = dict(num_classes=len(conf.classes), imgsz=(width, height), batch=conf.batch_size,
+                   max_epochs=conf.epochs)
     options.update(source_model_settings(ckpt))
     options.update(cfg_options or {})
     cfg = prepare_train_config(config, conf.output_dir, options, load_from=source)

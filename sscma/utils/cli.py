@@ -120,6 +120,6 @@ class CfgOptionsAction(DictAction):
             key = kv.split('=', 1)[0]
             if '=' not in kv or not key or not re.fullmatch(r'[\w.]+', key):
                 raise argparse.ArgumentError(
-                    self, f'{kv!r} is not KEY=VALUE (e.g. epochs=10 lr=0.01 imgsz="(96,96)" '
+                    self, f'{kv!r} is not KEY=VALUE (e.g. max_epochs=10 base_lr=0.01 imgsz="(96,96)" '
                     'model.head.num_classes=3; no spaces around "=")')
         super().__call__(parser, namespace, values, option_string)

@@ -1,10 +1,12 @@
 """Config loading with top-level variable overrides.
 
-OpenMMLab configs derive many fields from a few top-level variables (``epochs`` -> ``train_cfg.max_epochs``
-and the scheduler's ``end``; ``num_classes`` -> the head; ``imgsz`` -> every resize). mmengine evaluates a
-config file once, so ``--cfg-options epochs=2`` would only change the ``epochs`` key. Here a top-level
-override is written into the *source* of every file of the ``_base_`` chain that assigns that variable, and
-the chain is evaluated again, so every derived field follows.
+OpenMMLab configs derive many fields from a few top-level variables (``max_epochs`` ->
+``train_cfg.max_epochs`` and the scheduler's ``end``; ``base_lr`` -> the optimizer's ``lr`` and the cosine
+floor; ``num_classes`` -> the head; ``imgsz`` -> every resize). mmengine evaluates a config file once, so
+``--cfg-options max_epochs=2`` would only change the ``max_epochs`` key. Here a top-level override is written
+into the *source* of every file of the ``_base_`` chain that assigns that variable, and the chain is
+evaluated again, so every derived field follows. ``epochs`` and ``lr`` (this project's earlier names) are
+accepted as aliases of ``max_epochs`` and ``base_lr``.
 """
 import ast
 import difflib
@@ -16,8 +18,13 @@ import tempfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from .errors import ConfigError
+
+# Earlier names of top-level variables -> the names the configs use (the OpenMMLab / SSCMA words).
+VARIABLE_ALIASES: Dict[str, str] = {'epochs': 'max_epochs', 'lr': 'base_lr'}
+_aliases_reported: set = set()
 
 
 def _base_files(path: str) -> List[str]:
@@ -80,11 +87,11 @@ def _positive_number(v: Any) -> bool:
 
 # What the documented top-level variables must hold; checked on the config's values and the overrides alike.
 VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
-    'epochs': ('a positive integer', _positive_int),
+    'max_epochs': ('a positive integer', _positive_int),
     'num_classes': ('a positive integer', _positive_int),
     'batch': ('a positive integer', _positive_int),
     'workers': ('an integer >= 0', lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
-    'lr': ('a positive number', _positive_number),
+    'base_lr': ('a positive number', _positive_number),
     'widen_factor': ('a positive number', _positive_number),
     'imgsz': ('(width, height), two positive integers, e.g. imgsz="(96,96)"',
               lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_positive_int, v))),
@@ -107,7 +114,7 @@ def _suggest(name: str, choices: Any) -> str:
 def check_option_keys(cfg: Config, options: Dict[str, Any], path: str) -> None:
     """Raise :class:`ConfigError` for an override whose key the config does not have.
 
-    mmengine would silently add such a key (``epoch=3`` next to ``epochs``; ``model.haed.x`` beside
+    mmengine would silently add such a key (``epoch=3`` next to ``max_epochs``; ``model.haed.x`` beside
     ``model.head``), and the run would ignore it. A new last component of a dotted key is allowed (a new
     argument of an existing component); so are top-level keys that ``Runner`` reads (``load_from``, ...).
     """
@@ -148,7 +155,7 @@ def top_level_variables(path: str) -> Dict[str, Any]:
                 continue
             try:
                 found[name] = ast.literal_eval(node.value)
-            except ValueError:  # an expression (``lr = base_lr * 2``) or a dict of fields: not a variable
+            except ValueError:  # an expression (``head_lr = base_lr * 2``) or a dict of fields: not a variable
                 continue
     return found
 
@@ -156,23 +163,24 @@ def top_level_variables(path: str) -> Dict[str, Any]:
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
     """Load a config file so that top-level variables propagate through the ``_base_`` chain.
 
-    A literal top-level variable (``epochs = 30``) set in a config, or given in ``cfg_options``, replaces
+    A literal top-level variable (``max_epochs = 30``) set in a config, or given in ``cfg_options``, replaces
     that variable in every file of the chain that assigns it, before mmengine evaluates them; fields that a
-    base derives from it (``train_cfg.max_epochs = epochs``) therefore follow. Other ``cfg_options`` keys
+    base derives from it (``train_cfg = dict(max_epochs=max_epochs)``) therefore follow. Other ``cfg_options`` keys
     (``train_dataloader.batch_size``) are merged with :meth:`Config.merge_from_dict` as in mmengine. Values of
     the documented variables (:data:`VARIABLE_RULES`) and the keys of overrides are checked first, so that
-    ``epochs=-1`` or a misspelt key stops here with the key and value at fault.
+    ``max_epochs=-1`` or a misspelt key stops here with the key and value at fault. ``epochs`` and ``lr``
+    set ``max_epochs`` and ``base_lr`` (:data:`VARIABLE_ALIASES`) in configs that do not define them.
 
     Args:
         path (str): The config file.
-        cfg_options (dict, optional): e.g. ``{'epochs': 2, 'train_dataloader.batch_size': 8}``.
+        cfg_options (dict, optional): e.g. ``{'max_epochs': 2, 'train_dataloader.batch_size': 8}``.
     """
     if not osp.isfile(path):
         raise ConfigError(f'config file not found: {path}')
     files = _base_files(path)
     variables = top_level_variables(path)
-    options = dict(cfg_options or {})
     assigned = set().union(*[_assigned_names(_parse(f)) for f in files])
+    options = resolve_aliases(dict(cfg_options or {}), assigned)
     var_opts = {k: v for k, v in options.items() if '.' not in k and k in assigned}
     rest = {k: v for k, v in options.items() if k not in var_opts}
     variables.update(var_opts)
@@ -185,6 +193,28 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
         except Exception as e:  # mmengine raises bare TypeErrors/KeyErrors on bad keys
             raise ConfigError(f'cannot apply --cfg-options {rest} to {path}: {e}') from None
     return cfg
+
+
+def resolve_aliases(options: Dict[str, Any], assigned: Any) -> Dict[str, Any]:
+    """Rename alias keys of ``options`` (``epochs``, ``lr``) to the variables the config assigns.
+
+    An alias is renamed only when the config chain assigns its target and not the alias itself (a user's
+    own config with an ``epochs`` variable keeps it). Each renaming is logged once per process.
+    """
+    renamed = {}
+    for key, value in options.items():
+        target = VARIABLE_ALIASES.get(key)
+        if target and key not in assigned and target in assigned:
+            if target in options:
+                raise ConfigError(f'--cfg-options {key}={value!r} and {target}={options[target]!r}: {key} is '
+                                  f'another name for {target}; give one of them')
+            if key not in _aliases_reported:
+                _aliases_reported.add(key)
+                print_log(f'--cfg-options {key}={value!r} sets {target} (the config\'s name for it; {key} is '
+                          'accepted as an alias)', logger='current')
+            key = target
+        renamed[key] = value
+    return renamed
 
 
 def _fromfile(path: str, shown_as: Optional[str] = None) -> Config:

@@ -1,9 +1,56 @@
+import glob
+
 import pytest
 
 from sscma.utils import ConfigError, load_config, top_level_variables
+from sscma.utils import config as config_module
 
 CLS = 'configs/classification/mobilenetv2_0.35_digits.py'
 FOMO = 'configs/fomo/fomo_mobnetv2.py'
+
+
+def test_max_epochs_and_base_lr_propagate():
+    """The card's words: max_epochs and base_lr drive train_cfg, the optimizer and every scheduler bound
+    (what ``tools/train.py FOMO --cfg-options max_epochs=3 base_lr=0.01`` hands to the Runner)."""
+    from sscma.apis import prepare_train_config
+    cfg = prepare_train_config(FOMO, cfg_options={'max_epochs': 3, 'base_lr': 0.01})
+    assert cfg.max_epochs == cfg.train_cfg.max_epochs == 3
+    assert cfg.base_lr == cfg.optim_wrapper.optimizer.lr == 0.01
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.begin == 0 and warmup.end == cosine.begin == 1  # min(3, max(3 // 10, 1))
+    assert cosine.end == 3 and cosine.T_max == 2
+    assert cosine.eta_min == pytest.approx(0.01 * 0.01)
+
+
+def test_every_config_has_the_card_variables():
+    for path in sorted(glob.glob('configs/**/*.py', recursive=True)):
+        if '_base_/' in path:
+            continue
+        cfg = load_config(path)
+        assert cfg.train_cfg.max_epochs == cfg.max_epochs, path
+        assert cfg.optim_wrapper.optimizer.lr == cfg.base_lr, path
+        assert cfg.param_scheduler[-1].end == max(cfg.max_epochs, cfg.param_scheduler[-1].begin + 1), path
+        assert 'epochs' not in cfg and 'lr' not in cfg, path
+
+
+def test_epochs_and_lr_are_aliases(capsys, monkeypatch):
+    monkeypatch.setattr(config_module, '_aliases_reported', set())
+    cfg = load_config(CLS, {'epochs': 2, 'lr': 0.01})
+    load_config(CLS, {'epochs': 3})
+    out = capsys.readouterr()
+    said = [line for line in (out.out + out.err).splitlines() if 'accepted as an alias' in line]
+    assert len(said) == 2, said  # once per alias, not once per load
+    assert 'epochs=2 sets max_epochs' in said[0] and 'lr=0.01 sets base_lr' in said[1]
+    assert cfg.max_epochs == 2 and cfg.base_lr == 0.01 and 'epochs' not in cfg
+    with pytest.raises(ConfigError, match='epochs is another name for max_epochs'):
+        load_config(CLS, {'epochs': 2, 'max_epochs': 3})
+
+
+def test_own_epochs_variable_is_not_renamed(tmp_path):
+    cfg_file = tmp_path / 'own.py'
+    cfg_file.write_text("epochs = 5\nmax_epochs = 1\ntrain_cfg = dict(max_epochs=epochs)\n")
+    cfg = load_config(str(cfg_file), {'epochs': 7})
+    assert cfg.train_cfg.max_epochs == 7 and cfg.max_epochs == 1
 
 
 def test_epochs_and_lr_propagate():
@@ -18,7 +65,7 @@ def test_epochs_and_lr_propagate():
 
 def test_defaults_without_overrides():
     cfg = load_config(CLS)
-    assert cfg.train_cfg.max_epochs == cfg.epochs == 30
+    assert cfg.train_cfg.max_epochs == cfg.max_epochs == 30
     assert cfg.optim_wrapper.optimizer.lr == 0.004
     assert cfg.param_scheduler[1].end == 30
 
@@ -49,7 +96,7 @@ def test_dotted_options_merge_as_in_mmengine():
 
 def test_top_level_variables_lists_literals():
     variables = top_level_variables(FOMO)
-    assert variables['epochs'] == 60 and variables['num_classes'] == 2
+    assert variables['max_epochs'] == 60 and variables['base_lr'] == 0.003 and variables['num_classes'] == 2
     assert 'model' not in variables
 
 

@@ -39,7 +39,7 @@ def main() -> None:
     if result.warning:
         print(f'warning: {result.warning}')
     print(f'plot: {files["png"]}  data: {files["json"]}')
-    print(f'use it: --cfg-options lr={result.suggested_lr:.2e}')
+    print(f'use it: --cfg-options base_lr={result.suggested_lr:.2e}')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Training-speed benchmark: img/s, seconds per epoch and the final metric of a config on this machine.
 
-    python tools/benchmarks/train_benchmark.py configs/fomo/fomo_mobnetv2.py [--cfg-options epochs=10]
+    python tools/benchmarks/train_benchmark.py configs/fomo/fomo_mobnetv2.py [--cfg-options max_epochs=10] [--amp]
 
 Prints one table and writes ``benchmark.json`` in the work dir, so later changes can be compared.
 """
@@ -43,12 +43,13 @@ def main() -> None:
     parser.add_argument('config')
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={})
+    parser.add_argument('--amp', action='store_true', help='mixed precision, as tools/train.py --amp')
     args = parser.parse_args()
     from mmengine.runner import Runner
 
     from sscma.apis import prepare_train_config
     work_dir = args.work_dir or osp.join('work_dirs', 'benchmark', osp.splitext(osp.basename(args.config))[0])
-    cfg = prepare_train_config(args.config, work_dir, args.cfg_options)
+    cfg = prepare_train_config(args.config, work_dir, args.cfg_options, amp=args.amp)
     runner = Runner.from_cfg(cfg)
     timer = EpochTimer()
     runner.register_hook(timer)
@@ -59,7 +60,7 @@ def main() -> None:
     results = json.load(open(osp.join(runner.work_dir, 'results.json')))
     best = results.get('best', {})
     report = dict(
-        config=args.config, overrides=args.cfg_options, machine=platform.processor() or platform.machine(),
+        config=args.config, overrides=args.cfg_options, amp=args.amp, machine=platform.processor() or platform.machine(),
         cpu_cores=os.cpu_count(), torch_threads=torch.get_num_threads(), sscma=sscma.__version__,
         epochs=len(timer.train), train_images=n_train, total_s=round(total, 1),
         train_s_per_epoch=round(sum(timer.train) / max(len(timer.train), 1), 2),

@@ -26,7 +26,7 @@ class NonFiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is None:
             return
-        value = float(loss)
+        value = float(loss.detach() if hasattr(loss, 'detach') else loss)
         if math.isfinite(value):
             return
         last_file = osp.join(runner.work_dir, 'last_checkpoint')
@@ -34,4 +34,4 @@ class NonFiniteLossHook(Hook):
         keep = f'the last good checkpoint is {last}' if last else 'no checkpoint had been saved yet'
         raise TrainingDiverged(
             f'training loss became {value} at epoch {runner.epoch + 1}, iteration {batch_idx + 1}; stopped '
-            f'({keep}). Lower lr (e.g. --cfg-options lr=...) or check the data for broken labels.')
+            f'({keep}). Lower base_lr (e.g. --cfg-options base_lr=...) or check the data for broken labels.')

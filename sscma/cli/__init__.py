@@ -1,0 +1,65 @@
+"""One console command for the tools: ``sscma train ...`` runs what ``python tools/train.py ...`` runs.
+
+Each command is a module with ``DESCRIPTION``, ``add_arguments(parser)`` and ``main(args)``; ``tools/*.py``
+and the ``sscma`` entry point (``setup.py``) both call :func:`run_command`, so the two spellings take the
+same arguments and run the same function. A new command is a module and a row of :data:`COMMANDS`.
+"""
+import argparse
+import importlib
+import sys
+from types import ModuleType
+from typing import List, Optional
+
+# name -> module; a new command is one row here.
+COMMANDS = {
+    'train': 'sscma.cli.train',
+    'test': 'sscma.cli.test',
+    'export': 'sscma.cli.export',
+    'split': 'sscma.cli.dataset_split',
+    'transfer-learn': 'sscma.cli.transfer_learn',
+}
+# Commands users expect (Ultralytics' `yolo predict`) that have no implementation yet: name -> what to use now.
+NOT_AVAILABLE_YET = {
+    'predict': 'image/video inference comes with tools/inference.py (issue 12); until then evaluate with sscma test',
+}
+
+
+def command_module(name: str) -> ModuleType:
+    """The module implementing command ``name`` (a key of :data:`COMMANDS`)."""
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser(name: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser of command ``name``; ``prog`` is how usage lines name it."""
+    module = command_module(name)
+    parser = argparse.ArgumentParser(prog=prog, description=module.DESCRIPTION)
+    module.add_arguments(parser)
+    return parser
+
+
+def run_command(name: str, argv: Optional[List[str]] = None, prog: Optional[str] = None) -> None:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) for command ``name`` and run it; user errors end in one line."""
+    from sscma.utils import run_cli
+    args = build_parser(name, prog).parse_args(argv)
+    run_cli(lambda: command_module(name).main(args))
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = [f'  {name:<{width}}  {command_module(name).DESCRIPTION}' for name in COMMANDS]
+    return ('usage: sscma COMMAND [ARGS ...]   (sscma COMMAND --help for its arguments)\n\ncommands:\n' +
+            '\n'.join(rows) + '\n')
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """``sscma COMMAND ...`` (the console script)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        print(_usage(), end='')
+        return
+    name = argv[0]
+    if name in NOT_AVAILABLE_YET:
+        sys.exit(f'sscma {name}: not available yet: {NOT_AVAILABLE_YET[name]}')
+    if name not in COMMANDS:
+        sys.exit(f'sscma: unknown command {name!r}; commands: {", ".join(COMMANDS)}')
+    run_command(name, argv[1:], prog=f'sscma {name}')

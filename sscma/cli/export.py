@@ -1,0 +1,50 @@
+"""``sscma export`` / ``tools/export.py``: export a checkpoint and measure the exported files.
+
+Writes ``<checkpoint stem>_<precision>.onnx|.pt|.tflite``, ``<stem>_int8_vela.tflite``, ``export_report.json``
+and ``export_report.md`` to the work dir (default: ``<checkpoint folder>/export``). The exported graphs take
+raw pixels (float NCHW, 0..255, RGB for colour models) and normalise them inside; see ``export_report.md`` for
+inputs, outputs, parity with PyTorch, latency and the test metric of every file. Evaluate a file again with
+``sscma test CONFIG FILE``.
+"""
+import argparse
+
+from sscma.utils import CfgOptionsAction
+
+DESCRIPTION = 'Export a trained model (ONNX / TorchScript / TFLite / vela; fp32 / fp16 / int8)'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
+    parser.add_argument('--targets', nargs='+', default=['onnx', 'torchscript', 'tflite', 'vela'],
+                        help='onnx, torchscript, tflite, vela (Ethos-U, compiled from the int8 TFLite); default: all')
+    parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
+                        help='float32, float16, int8 (int8: ppq PTQ for ONNX, TFLite full-integer for tflite/vela)')
+    parser.add_argument('--calib-batches', type=int, default=8,
+                        help='train-dataloader batches used to calibrate int8 (default 8)')
+    parser.add_argument('--input-shape', nargs='+', type=int, metavar='N',
+                        help='H W (or C H W) of the exported input; default: the config\'s imgsz. It also '
+                        'sets imgsz, so validation/test images are resized to it')
+    parser.add_argument('--work-dir', help='output folder (default: <checkpoint folder>/export)')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
+                        help='override settings as for training, e.g. data_root=/data num_classes=2')
+    parser.add_argument('--vela-accelerator', default='ethos-u55-128',
+                        help='Ethos-U configuration vela compiles for (default ethos-u55-128)')
+    parser.add_argument('--no-eval', action='store_true', help='skip evaluating the exported files on the test split')
+    parser.add_argument('--latency-runs', type=int, default=50, help='timed runs per file (0: no latency)')
+
+
+def main(args: argparse.Namespace) -> None:
+    from sscma.deploy import export_model
+    from sscma.utils import ExportError
+    report = export_model(args.config, args.checkpoint, targets=args.targets, precisions=args.precisions,
+                          calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
+                          cfg_options=args.cfg_options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
+                          vela_accelerator=args.vela_accelerator)
+    with open(report['report_files']['markdown'], encoding='utf-8') as f:
+        print(f.read())
+    print(f'report: {report["report_files"]["json"]}')
+    if report['failed']:
+        failed = ', '.join(f'{f["target"]} {f["precision"]}' for f in report['failed'])
+        raise ExportError(f'{failed} could not be exported (the other files are written; reasons in '
+                          f'{report["report_files"]["markdown"]})')

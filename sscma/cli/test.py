@@ -1,0 +1,38 @@
+"""``sscma test`` / ``tools/test.py``: evaluate a checkpoint or an exported model on the config's test split.
+
+CHECKPOINT may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``); it is then
+run with onnxruntime / torch.jit behind the config's own test pipeline, post-processing and metric.
+"""
+import argparse
+import os
+
+from sscma.utils import CfgOptionsAction, no_partial_output
+
+DESCRIPTION = 'Evaluate a trained model on the config\'s test split'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt) to evaluate')
+    parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
+    parser.add_argument('--out', help='also write every image\'s predictions to this .json file')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='"pytorch" under torchrun: the test split is divided between the processes')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+
+
+def main(args: argparse.Namespace) -> None:
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    from mmengine.runner import Runner
+
+    from sscma.apis import check_checkpoint_fits, prepare_test_config
+    cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
+                              args.out)
+    with no_partial_output(cfg.work_dir):
+        runner = Runner.from_cfg(cfg)
+        if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
+            runner.cfg.load_from = args.checkpoint
+        else:
+            check_checkpoint_fits(runner.model, args.checkpoint, args.config)
+        runner.test()

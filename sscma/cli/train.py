@@ -1,0 +1,41 @@
+"""``sscma train`` / ``tools/train.py``: train a model from a config."""
+import argparse
+import os
+
+from sscma.utils import CfgOptionsAction, no_partial_output
+
+DESCRIPTION = 'Train a model'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='config file, e.g. configs/fomo/fomo_mobnetv2.py')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
+                        help='override settings, e.g. max_epochs=2 base_lr=0.01 data_root=/data imgsz="(160,160)"; '
+                        'top-level variables update every field derived from them')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from PATH, or from the work dir\'s last checkpoint when no PATH is given')
+    parser.add_argument('--load-from', help='initialise from this checkpoint (transfer learning / fine-tuning)')
+    parser.add_argument('--qat', action='store_true',
+                        help='quantisation-aware fine-tuning of the --load-from checkpoint (int8 simulated); export '
+                        'the result with tools/export.py as usual')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (fp16 with dynamic loss scaling; needs a GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale lr by the real total batch size (batch x processes) over '
+                        'auto_scale_lr.base_batch_size')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='"pytorch" under torchrun (DDP, CPU or GPU, one or several machines); "slurm" / "mpi": '
+                        'GPUs only (docs/distributed.md)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+
+
+def main(args: argparse.Namespace) -> None:
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    from mmengine.runner import Runner
+
+    from sscma.apis import prepare_train_config
+    cfg = prepare_train_config(args.config, args.work_dir, args.cfg_options, args.resume, args.amp,
+                               args.auto_scale_lr, args.launcher, args.load_from, qat=args.qat)
+    with no_partial_output(cfg.work_dir):
+        Runner.from_cfg(cfg).train()

@@ -1,0 +1,65 @@
+"""The `sscma` console command: declared in setup.py, one parser per command shared with tools/*.py."""
+import ast
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from sscma.cli import COMMANDS, NOT_AVAILABLE_YET, build_parser, main
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = {'train': 'train.py', 'test': 'test.py', 'export': 'export.py', 'split': 'dataset_split.py',
+         'transfer-learn': 'transfer_learn.py'}
+
+
+def test_setup_declares_the_console_script():
+    tree = ast.parse(open(osp.join(REPO, 'setup.py')).read())
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', '') == 'setup')
+    entry_points = ast.literal_eval(next(k.value for k in call.keywords if k.arg == 'entry_points'))
+    assert entry_points == {'console_scripts': ['sscma=sscma.cli:main']}
+
+
+def test_train_help_from_both_spellings():
+    """`python -m sscma.cli train --help` (what the console script runs) and tools/train.py --help."""
+    cli = subprocess.run([sys.executable, '-m', 'sscma.cli', 'train', '--help'], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    tool = subprocess.run([sys.executable, 'tools/train.py', '--help'], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert cli.returncode == tool.returncode == 0, cli.stderr + tool.stderr
+    assert cli.stdout.startswith('usage: sscma train ') and tool.stdout.startswith('usage: train.py ')
+    for option in ('--launcher', '--amp', '--auto-scale-lr', '--resume', '--cfg-options'):
+        assert option in cli.stdout and option in tool.stdout
+
+
+@pytest.mark.parametrize('name', sorted(COMMANDS))
+def test_every_tool_runs_its_command(name):
+    """tools/<tool>.py is thin: it runs the command of the same table, so both take the same arguments."""
+    tree = ast.parse(open(osp.join(REPO, 'tools', TOOLS[name])).read())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', '') == 'run_command']
+    assert [ast.literal_eval(c.args[0]) for c in calls] == [name]
+    parser = build_parser(name, prog=f'sscma {name}')
+    assert parser.format_help().startswith(f'usage: sscma {name} ')
+    assert parser.description
+
+
+def test_usage_lists_every_command(capsys):
+    main([])
+    out = capsys.readouterr().out
+    assert all(f'  {name} ' in out for name in COMMANDS)
+
+
+def test_predict_not_available_yet_and_unknown_commands():
+    with pytest.raises(SystemExit, match=r'sscma predict: not available yet: .*tools/inference\.py'):
+        main(['predict', 'x.jpg'])
+    assert 'predict' in NOT_AVAILABLE_YET and 'predict' not in COMMANDS
+    with pytest.raises(SystemExit, match="unknown command 'trian'; commands: train, test"):
+        main(['trian'])
+
+
+def test_split_runs_through_the_command(tmp_path, capsys):
+    from tests.conftest import write_class_folders
+    src = write_class_folders(tmp_path / 'src', ['a', 'b'], per_class=10, splits=('training', ))
+    main(['split', str(src), str(tmp_path / 'out'), '--ratios', '0.6', '0.2', '0.2'])
+    assert '20 images from' in capsys.readouterr().out
+    assert osp.isdir(tmp_path / 'out' / 'validation' / 'a')
