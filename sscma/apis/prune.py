@@ -8,7 +8,7 @@ int8 kernels of CMSIS-NN / Ethos-U like). The head is never pruned (FOMO's class
 fc, PFLD's outputs keep their outputs; their *inputs* follow the backbone).
 
 How the pruned architecture is stored: as **config data**, not as a pickled module. The pruned widths are
-written into a new config file, ``<work dir>/<config name>_pruned.py``, that inherits the original
+written into a new config file, ``<work dir>/config/<config name>_pruned.py``, that inherits the original
 (``_base_``) and sets ``model.backbone.channels`` (one width per layer, see
 :class:`~sscma.models.backbones.MobileNetV2`). That file + a state dict rebuild the pruned model exactly, so
 ``tools/test.py``, ``tools/export.py``, ``tools/train.py --resume`` take it like any other config, every
@@ -16,7 +16,9 @@ checkpoint loads with ``weights_only=True``, and top-level variables (``data_roo
 propagate through the inherited chain. The price: only backbones whose widths a config can state are
 prunable (sscma's MobileNetV2: FOMO, the MobileNetV2 classifiers, PFLD); others are refused in one line.
 """
+import contextlib
 import copy
+import io
 import itertools
 import json
 import os
@@ -127,7 +129,7 @@ def backbone_channels(backbone: nn.Module) -> List:
 def count_macs_params(model: nn.Module, shape: Tuple[int, int, int]) -> Tuple[int, int]:
     """MACs (torch-pruning's ``count_ops_and_params``, batch 1) and parameters of ``model.forward`` in tensor mode."""
     tp = import_torch_pruning()
-    with torch.no_grad():
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):  # its ptflops-style warnings
         macs, params = tp.utils.count_ops_and_params(model.eval(), torch.zeros(1, *shape))
     return int(macs), int(params)
 
@@ -272,11 +274,19 @@ def save_state(model: nn.Module, path: str, meta: Dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ evaluation
+def _own_instances(cfg: Config, name: str) -> None:
+    """A logger and a visualizer of its own for each runner of this process (mmengine keeps them by name; the
+    configs name the visualizer 'visualizer', so a second runner would write into the first one's log folder)."""
+    cfg.experiment_name = name
+    if isinstance(cfg.get('visualizer'), dict):
+        cfg.visualizer['name'] = name
+
+
 def _test(config: str, checkpoint: str, work_dir: str, name: str) -> Dict[str, Any]:
     """``tools/test.py config checkpoint`` in this process: the config's test split, pipeline and evaluator."""
     from mmengine.runner import Runner
     cfg = prepare_test_config(config, checkpoint, work_dir)
-    cfg.experiment_name = f'prune_{name}_{os.getpid()}_{next(_RUNS)}'
+    _own_instances(cfg, f'prune_{name}_{os.getpid()}_{next(_RUNS)}')
     runner = Runner.from_cfg(cfg)
     check_checkpoint_fits(runner.model, checkpoint, config)
     metrics = runner.test() or {}
@@ -346,8 +356,7 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
         report['target_macs'] = target
         print(f'prune: --target-macs {target:,} ({target / float_macs:.1%} of {float_macs:,}) -> ratio {ratio}')
     report['ratio'] = ratio
-    if latency_runs:
-        report['float']['latency_ms'] = measure_latency(model, shape, latency_runs)
+    float_model = copy.deepcopy(model)
 
     head_has_in_channels = isinstance(cfg.model.get('head'), dict) and 'in_channels' in cfg.model.head
     steps, removed_before = [], 0.0
@@ -365,7 +374,9 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
         head_in = channels[-1][-1] if isinstance(channels[-1], list) else channels[-1]  # the backbone's output
         note = (f'{config} ({checkpoint}) with {removed:.0%} of the backbone channels removed '
                 f'(step {step}/{iterative}, torch-pruning MetaPruner, GroupMagnitudeImportance, round_to={ROUND_TO})')
-        pruned_config = write_pruned_config(osp.join(step_dir, f'{stem}_pruned.py'), config, options, channels,
+        # in a folder of its own: mmengine dumps the resolved config of every run as <work dir>/<config name>
+        pruned_config = write_pruned_config(osp.join(step_dir, 'config', f'{stem}_pruned.py'), config, options,
+                                            channels,
                                             head_in if head_has_in_channels else None,
                                             finetune_epochs or None, note)
         # the written config must rebuild exactly this model: build it and load the pruned weights strictly
@@ -389,8 +400,11 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
     report['pruned'] = dict(config=final['config'], checkpoint=final['checkpoint'], channels=final['channels'],
                             macs=final['macs'], params=final['params'])
     final_model = load_model(load_config(final['config']), final['checkpoint'], final['config'])
-    if latency_runs:
-        report['pruned']['latency_ms'] = measure_latency(final_model, shape, latency_runs)
+    if latency_runs:  # alternating rounds, so that load from other processes hits both models alike
+        rounds = [(measure_latency(float_model, shape, latency_runs), measure_latency(final_model, shape, latency_runs))
+                  for _ in range(5)]
+        report['float']['latency_ms'] = statistics.median(r[0] for r in rounds)
+        report['pruned']['latency_ms'] = statistics.median(r[1] for r in rounds)
     if evaluate:
         print('prune: testing the float model, the pruned model before and after fine-tuning (test split)')
         float_eval = _test(config_with_options(config, options, work_dir), checkpoint,
@@ -430,7 +444,7 @@ def finetune(pruned_config: str, init_checkpoint: str, work_dir: str) -> str:
 
     from sscma.utils import no_partial_output
     cfg = prepare_train_config(pruned_config, work_dir, load_from=init_checkpoint)
-    cfg.experiment_name = f'prune_finetune_{os.getpid()}_{next(_RUNS)}'
+    _own_instances(cfg, f'prune_finetune_{os.getpid()}_{next(_RUNS)}')
     with no_partial_output(cfg.work_dir):
         Runner.from_cfg(cfg).train()
     return _best_checkpoint(work_dir)
@@ -473,7 +487,7 @@ def markdown(report: Dict[str, Any]) -> str:
              f'channels (round_to={report["round_to"]}), {report["iterative"]} step(s), {report["finetune_epochs"]} '
              'fine-tuning epoch(s) per step; the head is not pruned',
              f'- MACs: torch-pruning `count_ops_and_params`, batch 1, input {"x".join(map(str, report["input_shape"]))}; '
-             'latency: PyTorch eager, batch 1, one thread', '']
+             'latency: PyTorch eager, batch 1, one thread, median of 5 alternating rounds', '']
     keys = _summary_metrics(report) if f.get('metrics') else []
     header = ['model', 'params', 'MACs', 'MACs vs float', 'latency median (ms)', 'latency vs float'] + keys
     lines += ['| ' + ' | '.join(header) + ' |', '| --- ' * len(header) + '|']
