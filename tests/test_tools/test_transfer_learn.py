@@ -172,5 +172,7 @@ def test_end_to_end_from_keras_mobilenet_v2(sony_root, tmp_path):
     assert 0.0 <= results['top1'] <= 100.0 and results['classes'] == ['cat', 'dog', 'fox']
     ckpt = torch.load(results['checkpoint'], map_location='cpu')
     assert ckpt['state_dict']['backbone.features.0.0.weight'].shape == (16, 3, 3, 3)  # alpha 0.35
-    cfg = ckpt['meta']['cfg']
-    assert 'tf_padding=True' in cfg.replace(' ', '') and 'mean=[127.5,127.5,127.5]' in cfg.replace(' ', '')
+    from mmengine.config import Config
+    cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')  # the training config: Keras padding and scaling kept
+    assert cfg.model.backbone.tf_padding is True and cfg.model.backbone.widen_factor == 0.35
+    assert list(cfg.model.data_preprocessor.mean) == [127.5] * 3 and list(cfg.model.data_preprocessor.std) == [127.5] * 3
