@@ -13,8 +13,10 @@ The keys are those of the AITRIOS "Model Training" transfer-learning notebook::
       "evaluate_result_dir": "./evaluate_result"       # results.json of the final model on the validation set
     }
 
-``source_keras_model`` is accepted as another name of ``source_model``; Keras files themselves are not. Every
-key is checked before anything is trained. Relative paths are relative to the folder of ``configuration.json``.
+``source_model`` / ``source_keras_model`` may also name a Keras MobileNetV2 (``.h5``, ``.keras`` or a SavedModel
+folder; any alpha, with or without top), as the AITRIOS spec allows: its weights are converted to sscma's
+MobileNetV2 (:mod:`sscma.models.utils.keras_mobilenet_v2`) and its top dropped. Every key is checked before
+anything is trained. Relative paths are relative to the folder of ``configuration.json``.
 """
 import ast
 import difflib
@@ -28,7 +30,7 @@ import numpy as np
 from mmengine.config import Config
 
 from sscma.datasets.image_folder import IMG_EXTENSIONS, _class_dirs, read_labels_json
-from sscma.utils import ConfigError, SSCMAError, register_all_modules
+from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
 
 from .runner import prepare_train_config
 
@@ -38,7 +40,7 @@ SOURCE_KEYS = ('source_model', 'source_keras_model')
 REQUIRED_KEYS = ('dataset_training_dir', 'dataset_validation_dir', 'batch_size', 'input_tensor_size', 'epochs',
                  'output_dir', 'evaluate_result_dir')
 CONFIGURATION_KEYS = SOURCE_KEYS + REQUIRED_KEYS
-KERAS_SUFFIXES = ('.h5', '.hdf5', '.keras', '.pb', '.tflite')
+NOT_TRAINABLE_SUFFIXES = ('.pb', '.tflite')  # a graph without Keras layers / an int8 deployment file
 MIN_INPUT_SIZE = 32  # MobileNetV2 downsamples by 32
 
 
@@ -60,6 +62,7 @@ class TransferConfiguration:
     evaluate_result_dir: str
     classes: List[str]
     labels_file: str
+    source_key: str = 'source_model'
 
 
 def _resolve(base: str, value: str) -> str:
@@ -109,10 +112,17 @@ def _check_source(conf: Dict[str, Any], base: str, errors: List[str]) -> str:
         errors.append(f'{key} must be a checkpoint path (a string), got {value!r}')
         return ''
     path = _resolve(base, value)
-    if value.lower().endswith(KERAS_SUFFIXES) or osp.isfile(osp.join(path, 'saved_model.pb')):
-        errors.append(f'{key}={value!r}: Keras/TensorFlow models are not supported; give an sscma .pth checkpoint '
-                      f'(from tools/train.py) or leave {key} empty for the ImageNet MobileNetV2')
+    from sscma.models.utils.keras_mobilenet_v2 import SUPPORTED, is_keras_model
+    if value.lower().endswith(NOT_TRAINABLE_SUFFIXES):
+        errors.append(f'{key}={value!r}: a {osp.splitext(value)[1]} file cannot be trained from; give {SUPPORTED} '
+                      f'(for a .pb: its SavedModel folder), an sscma .pth checkpoint, or leave {key} empty for the '
+                      'ImageNet MobileNetV2')
         return ''
+    if is_keras_model(path):
+        if not osp.exists(path):
+            errors.append(f'{key}={value!r}: no such Keras model {path}')
+            return ''
+        return path  # read (and checked to be a MobileNetV2) when the training config is prepared
     if not osp.isfile(path):
         errors.append(f'{key}={value!r}: no such checkpoint file {path}')
         return ''
@@ -233,7 +243,9 @@ def load_transfer_configuration(path: str) -> TransferConfiguration:
     return TransferConfiguration(path=path, source_model=source, training_dir=train[0], validation_dir=val[0],
                                  batch_size=conf['batch_size'], input_hw=input_hw, epochs=conf['epochs'],
                                  output_dir=outputs['output_dir'], evaluate_result_dir=outputs['evaluate_result_dir'],
-                                 classes=classes, labels_file=labels_file)
+                                 classes=classes, labels_file=labels_file,
+                                 source_key=next((k for k in SOURCE_KEYS if conf.get(k) not in (None, '')),
+                                                 SOURCE_KEYS[0]))
 
 
 def source_model_settings(ckpt: dict) -> Dict[str, Any]:
@@ -245,8 +257,15 @@ def source_model_settings(ckpt: dict) -> Dict[str, Any]:
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     if not isinstance(meta, dict):
         return {}
-    if 'widen_factor' in meta:
-        return dict(widen_factor=float(meta['widen_factor']))
+    if 'widen_factor' in meta:  # converted weights (ImageNet, Keras): their metadata says what they expect
+        found: Dict[str, Any] = dict(widen_factor=float(meta['widen_factor']))
+        found.update({k: list(meta[k]) for k in ('mean', 'std') if k in meta})
+        if meta.get('tf_padding'):
+            found['model.backbone.tf_padding'] = True
+        if meta.get('channels'):
+            found['model.backbone.channels'] = meta['channels']
+            found['model.head.in_channels'] = meta['channels'][-1]
+        return found
     try:
         tree = ast.parse(meta.get('cfg') or '')
     except (SyntaxError, ValueError, TypeError):
@@ -274,9 +293,12 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
     """
     from sscma.engine.hooks import match_state_dict
     from sscma.models.pretrained import imagenet_mobilenet_v2_checkpoint
+    from sscma.models.utils.keras_mobilenet_v2 import is_keras_model
     from sscma.registry import MODELS
     register_all_modules()
     source = conf.source_model or imagenet_mobilenet_v2_checkpoint()
+    if is_keras_model(source):
+        source = convert_keras_source(conf, config)
     ckpt = _load_checkpoint(source)
     height, width = conf.input_hw
     options = dict(num_classes=len(conf.classes), imgsz=(width, height), batch=conf.batch_size,
@@ -299,6 +321,35 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
                           f'{cfg.model.backbone.type}(widen_factor={cfg.model.backbone.get("widen_factor")}) of '
                           f'{config} (e.g. {", ".join(shown)}); give a checkpoint of that backbone')
     return cfg
+
+
+def convert_keras_source(conf: TransferConfiguration, config: str) -> str:
+    """Convert the Keras MobileNetV2 of ``conf`` to ``output_dir/source_keras_model.pth`` and return that path.
+
+    Raises:
+        ConfigError: the model is unreadable or not a MobileNetV2, TensorFlow is missing, or ``config`` has
+            another backbone than sscma's MobileNetV2.
+    """
+    import torch
+
+    from sscma.models.utils.keras_mobilenet_v2 import convert_keras_mobilenet_v2
+    key = conf.source_key
+    backbone = str(load_config(config).model.get('backbone', {}).get('type', '')).split('.')[-1]
+    if backbone != 'MobileNetV2':
+        raise ConfigError(f'{conf.path}: {key}: a Keras MobileNetV2 converts to sscma\'s MobileNetV2 only; {config} '
+                          f'has the backbone {backbone!r}')
+    try:
+        ckpt = convert_keras_mobilenet_v2(conf.source_model)
+    except SSCMAError as e:
+        raise ConfigError(f'{conf.path}: {key}: {e}') from None
+    if ckpt['meta']['in_channels'] != 3:
+        raise ConfigError(f'{conf.path}: {key}: the Keras model takes {ckpt["meta"]["in_channels"]}-channel images; '
+                          'class folders are read as RGB (3 channels)')
+    os.makedirs(conf.output_dir, exist_ok=True)
+    out = osp.join(conf.output_dir, 'source_keras_model.pth')
+    torch.save(ckpt, out + '.tmp')
+    os.replace(out + '.tmp', out)
+    return out
 
 
 def write_evaluation(conf: TransferConfiguration) -> Dict[str, Any]:

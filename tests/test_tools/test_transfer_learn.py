@@ -64,9 +64,10 @@ def test_valid_configuration(sony_root):
      r"training and validation classes differ: only in training \['fox'\], only in validation \['owl'\]"),
     (dict(dataset_training_dir=5), 'dataset_training_dir must be a folder path .*got 5'),
     (dict(batchsize=8), "unknown key 'batchsize'; did you mean 'batch_size'?"),
-    (dict(source_model='model.h5'), r"source_model='model.h5': Keras/TensorFlow models are not supported; give an "
-     r'sscma .pth'),
-    (dict(source_model='', source_keras_model='model.h5'), 'source_keras_model=.*Keras/TensorFlow models are not'),
+    (dict(source_model='model.tflite'), r"source_model='model.tflite': a .tflite file cannot be trained from; give a "
+     r'keras.applications MobileNetV2'),
+    (dict(source_model='', source_keras_model='missing.h5'), r"source_keras_model='missing.h5': no such Keras model"),
+    (dict(source_keras_model='saved_model.pb'), r"a .pb file cannot be trained from; .*its SavedModel folder"),
     (dict(source_model='missing.pth'), r"source_model='missing.pth': no such checkpoint file"),
     (dict(source_model='notes.pth'), r"source_model='notes.pth': not a PyTorch checkpoint"),
     (dict(source_model='a.pth', source_keras_model='b.pth'), 'give one of source_model / source_keras_model'),
@@ -82,7 +83,7 @@ def test_each_bad_key_gives_one_line(sony_root, changes, message):
 
 
 def test_all_problems_reported_together_by_the_tool(sony_root, tmp_path):
-    path = _configuration(sony_root, batch_size=0, epochs=..., source_model='model.h5',
+    path = _configuration(sony_root, batch_size=0, epochs=..., source_model='missing.keras',
                           output_dir=str(tmp_path / 'out'), evaluate_result_dir=str(tmp_path / 'eval'))
     proc = subprocess.run([sys.executable, 'tools/transfer_learn.py', path], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
@@ -132,3 +133,46 @@ def test_source_model_that_does_not_fit(sony_root, tmp_path):
     with pytest.raises(ConfigError, match=r'has no backbone tensor that fits MobileNetV2\(widen_factor=1.0\).*'
                        r'backbone.features.0.0.weight \[8, 3, 3, 3\] vs \[32, 3, 3, 3\]'):
         prepare_transfer_config(conf)
+
+
+def _save_keras_mobilenet_v2(path, alpha=0.35, include_top=True):
+    from sscma.models.utils.keras_mobilenet_v2 import import_tensorflow
+    import_tensorflow()  # triton before TensorFlow (see there)
+    tf_keras = pytest.importorskip('tf_keras')
+    model = tf_keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=alpha, weights=None,
+                                              include_top=include_top, classes=4)
+    model.save(path)
+    return path
+
+
+def test_keras_source_that_is_not_a_mobilenet_v2(sony_root, tmp_path):
+    from sscma.apis.transfer_learn import prepare_transfer_config
+    pytest.importorskip('tensorflow')
+    conf = load_transfer_configuration(_configuration(sony_root, source_keras_model='model.h5',
+                                                      output_dir=str(tmp_path / 'out')))
+    with pytest.raises(ConfigError) as info:  # sony_root/model.h5 is 4 bytes of HDF5 signature
+        prepare_transfer_config(conf)
+    assert len(str(info.value).splitlines()) == 1
+    assert "source_keras_model: " in str(info.value) and 'not a Keras model that tf_keras or Keras 3 can load' in str(
+        info.value)
+
+
+def test_end_to_end_from_keras_mobilenet_v2(sony_root, tmp_path):
+    """configuration.json naming a Keras MobileNetV2 0.35 with top (.h5): converted, top dropped, trained."""
+    src = _save_keras_mobilenet_v2(str(tmp_path / 'mobilenet_v2_0.35.h5'))
+    path = _configuration(sony_root, source_model='', source_keras_model=src, output_dir=str(tmp_path / 'out'),
+                          evaluate_result_dir=str(tmp_path / 'eval'))
+    proc = subprocess.run([sys.executable, 'tools/transfer_learn.py', path, '--cfg-options', 'workers=0'],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    report = [line for line in log.splitlines() if 'load_from' in line and 'tensors of the model' in line]
+    assert len(report) == 1 and 'source_keras_model.pth' in report[0] and 'head.fc.weight' in report[0], report
+    results = json.load(open(tmp_path / 'eval' / 'results.json'))
+    assert 0.0 <= results['top1'] <= 100.0 and results['classes'] == ['cat', 'dog', 'fox']
+    ckpt = torch.load(results['checkpoint'], map_location='cpu')
+    assert ckpt['state_dict']['backbone.features.0.0.weight'].shape == (16, 3, 3, 3)  # alpha 0.35
+    from mmengine.config import Config
+    cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')  # the training config: Keras padding and scaling kept
+    assert cfg.model.backbone.tf_padding is True and cfg.model.backbone.widen_factor == 0.35
+    assert list(cfg.model.data_preprocessor.mean) == [127.5] * 3 and list(cfg.model.data_preprocessor.std) == [127.5] * 3

@@ -1,7 +1,8 @@
 """MobileNetV2 whose layers are named like torchvision's, so its ImageNet checkpoint loads as is."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
@@ -17,28 +18,51 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
     return new
 
 
+class TFSameConv2d(nn.Conv2d):
+    """Conv2d padded like TensorFlow's ``padding='same'``: for stride 2 on an even size, one row/column at the
+    bottom/right only (Keras' MobileNetV2 also pads so before its stride-2 depthwise convs), instead of
+    PyTorch's one on each side. The weights are those of a plain ``nn.Conv2d`` (same state-dict keys)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):  # W, then H
+            total = max(k - s, 0) if int(size) % s == 0 else max(k - int(size) % s, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads) if any(pads) else x)
+
+
 class ConvBNReLU6(nn.Sequential):
     """Conv2d + BatchNorm2d + ReLU6 (torchvision's ``Conv2dNormActivation`` layout)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
-                      bias=False), nn.BatchNorm2d(out_channels), nn.ReLU6(inplace=True))
+                 groups: int = 1, tf_padding: bool = False) -> None:
+        if tf_padding and stride > 1:
+            conv = TFSameConv2d(in_channels, out_channels, kernel_size, stride, 0, groups=groups, bias=False)
+        else:
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
+                             bias=False)
+        super().__init__(conv, nn.BatchNorm2d(out_channels), nn.ReLU6(inplace=True))
 
 
 class InvertedResidual(nn.Module):
-    """Expand (1x1) -> depthwise (3x3) -> project (1x1, linear), with a skip when shapes allow."""
+    """Expand (1x1) -> depthwise (3x3) -> project (1x1, linear), with a skip when shapes allow.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int) -> None:
+    ``hidden`` (the expanded width) defaults to ``in_channels * expand_ratio``; a pruned network gives it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int,
+                 hidden: Optional[int] = None, residual: Optional[bool] = None, tf_padding: bool = False) -> None:
         super().__init__()
-        hidden = int(round(in_channels * expand_ratio))
-        self.use_res_connect = stride == 1 and in_channels == out_channels
+        hidden = int(round(in_channels * expand_ratio)) if hidden is None else int(hidden)
+        self.use_res_connect = stride == 1 and in_channels == out_channels if residual is None else residual
+        if self.use_res_connect and (stride != 1 or in_channels != out_channels):
+            raise ValueError(f'a skip connection needs stride 1 and in_channels == out_channels, got stride {stride}, '
+                             f'{in_channels} -> {out_channels}')
         layers: List[nn.Module] = []
         if expand_ratio != 1:
             layers.append(ConvBNReLU6(in_channels, hidden, kernel_size=1))
         layers += [
-            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
+            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden, tf_padding=tf_padding),
             nn.Conv2d(hidden, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
@@ -62,6 +86,13 @@ class MobileNetV2(BaseModule):
         in_channels (int): Image channels (3 for RGB, 1 for grayscale). Defaults to 3.
         frozen_stages (int): Stages 0..frozen_stages-1 (and the stem) are frozen; -1 freezes nothing.
         norm_eval (bool): Keep BatchNorm in eval mode while training. Defaults to False.
+        channels (Sequence, optional): Explicit widths, one entry per layer of ``features``: an int for the stem
+            and the final 1x1 conv, ``[hidden, out]`` for each inverted residual (``hidden`` = its expanded
+            width). ``tools/prune.py`` writes this for a pruned network; ``widen_factor`` is then ignored for
+            widths. A block with a skip connection must keep ``out`` equal to its input width, and a block
+            without expansion (the first) has ``hidden`` equal to its input width. Defaults to None.
+        tf_padding (bool): Pad stride-2 convolutions like TensorFlow's ``'same'`` (bottom/right first), as
+            Keras' MobileNetV2 does, so that converted Keras weights give the same features. Defaults to False.
         init_cfg (dict, optional): mmengine initialisation config, e.g. a ``Pretrained`` checkpoint.
     """
     # expand ratio, channels, blocks, first stride
@@ -69,7 +100,9 @@ class MobileNetV2(BaseModule):
                      [6, 160, 3, 2], [6, 320, 1, 1]]
 
     def __init__(self, widen_factor: float = 1.0, out_indices: Sequence[int] = (7, ), in_channels: int = 3,
-                 frozen_stages: int = -1, norm_eval: bool = False, init_cfg: Optional[dict] = None) -> None:
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 channels: Optional[Sequence[Union[int, Sequence[int]]]] = None, tf_padding: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if widen_factor <= 0:
             raise ValueError(f'widen_factor={widen_factor} must be positive')
@@ -81,24 +114,89 @@ class MobileNetV2(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
 
-        channels = make_divisible(32 * widen_factor)
-        features: List[nn.Module] = [ConvBNReLU6(in_channels, channels, stride=2)]
+        self.tf_padding = tf_padding
+        widths = self.nominal_channels(widen_factor, out_indices)
+        if channels is not None:
+            widths = self._check_channels(channels, widths)
+        self.channels = widths
+
+        skips = self._skip_connections(self.nominal_channels(widen_factor, out_indices))
+        width = widths[0]
+        features: List[nn.Module] = [ConvBNReLU6(in_channels, width, stride=2, tf_padding=tf_padding)]
         self.stage_ends: List[int] = []  # index into ``features`` of each stage's last layer
         self.out_channels: List[int] = []
         for t, c, n, s in self.arch_settings[:max(out_indices) + 1]:
-            out = make_divisible(c * widen_factor)
             for i in range(n):
-                features.append(InvertedResidual(channels, out, s if i == 0 else 1, t))
-                channels = out
+                hidden, out = widths[len(features)]
+                features.append(InvertedResidual(width, out, s if i == 0 else 1, t, hidden=hidden,
+                                                 residual=skips[len(features)], tf_padding=tf_padding))
+                width = out
             self.stage_ends.append(len(features) - 1)
-            self.out_channels.append(out)
+            self.out_channels.append(width)
         if 7 in out_indices:
-            last = make_divisible(1280 * max(1.0, widen_factor))
-            features.append(ConvBNReLU6(channels, last, kernel_size=1))
+            last = widths[len(features)]
+            features.append(ConvBNReLU6(width, last, kernel_size=1))
             self.stage_ends.append(len(features) - 1)
             self.out_channels.append(last)
         self.features = nn.Sequential(*features)
         self._freeze_stages()
+
+    @classmethod
+    def nominal_channels(cls, widen_factor: float, out_indices: Sequence[int] = (7, )) -> List:
+        """The ``channels`` list that ``widen_factor`` gives (stem, ``[hidden, out]`` per block, final conv)."""
+        width = make_divisible(32 * widen_factor)
+        widths: List = [width]
+        for t, c, n, _ in cls.arch_settings[:max(out_indices) + 1]:
+            out = make_divisible(c * widen_factor)
+            for _ in range(n):
+                widths.append([int(round(width * t)), out])
+                width = out
+        if 7 in out_indices:
+            widths.append(make_divisible(1280 * max(1.0, widen_factor)))
+        return widths
+
+    def _check_channels(self, channels: Sequence, nominal: List) -> List:
+        """Validate explicit ``channels`` against the layout of ``nominal`` and return them as plain lists."""
+        def fail(why: str) -> None:
+            raise ValueError(f'channels={list(channels)!r}: {why} (expected the layout of {nominal!r})')
+
+        channels = [list(c) if isinstance(c, (list, tuple)) else c for c in channels]
+        if len(channels) != len(nominal):
+            fail(f'{len(channels)} entries for a network of {len(nominal)} layers (out_indices={self.out_indices})')
+        for i, (got, want) in enumerate(zip(channels, nominal)):
+            values = got if isinstance(got, list) else [got]
+            if isinstance(got, list) != isinstance(want, list) or len(values) != (2 if isinstance(want, list) else 1):
+                fail(f'entry {i} is {got!r}; layer {i} takes {"[hidden, out]" if isinstance(want, list) else "an int"}')
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+                fail(f'entry {i} is {got!r}; widths must be positive integers')
+        skips = self._skip_connections(nominal)
+        width, layer = channels[0], 1
+        for t, _, n, _ in self.arch_settings[:max(self.out_indices) + 1]:
+            for _ in range(n):
+                hidden, out = channels[layer]
+                if t == 1 and hidden != width:
+                    fail(f'block {layer} has no expansion, so its hidden width must equal its input {width}')
+                if skips[layer] and out != width:
+                    fail(f'block {layer} has a skip connection, so its output must equal its input {width}')
+                width, layer = out, layer + 1
+        return channels
+
+    @classmethod
+    def _skip_connections(cls, nominal: List) -> List[bool]:
+        """Whether each layer of ``features`` adds its input (stride 1, same width in the un-pruned network).
+
+        Taken from the nominal widths so that a pruned network keeps exactly the skips it was trained with,
+        even where pruning makes a block's input and output widths equal by chance.
+        """
+        skips, width, layer = [False], nominal[0], 1
+        for _, _, n, s in cls.arch_settings:
+            for b in range(n):
+                if layer >= len(nominal) or not isinstance(nominal[layer], list):
+                    return skips + [False] * (len(nominal) - len(skips))
+                out = nominal[layer][1]
+                skips.append((s if b == 0 else 1) == 1 and out == width)
+                width, layer = out, layer + 1
+        return skips + [False] * (len(nominal) - len(skips))
 
     @property
     def feature_channels(self) -> List[int]:
