@@ -1,0 +1,132 @@
+"""TensorFlow Lite Micro, the runtime microcontrollers run, driven from Python through the ``tflite-micro`` wheel.
+
+What it answers that LiteRT on x86 cannot: the exact tensor-arena size the model needs (the recording
+allocator's total, read from the C-level stderr that ``print_allocations`` writes to: there is no Python
+getter), whether every op of the file exists in TFLM, and the model's outputs as the board computes them
+(TFLM's reference int8 kernels, not XNNPACK's).
+"""
+import contextlib
+import importlib.util
+import os
+import re
+import tempfile
+import threading
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from sscma.utils import ExportError
+
+TFLM_VERSION = '0.dev20261023182759'
+TFLM_INSTALL = f'pip install tflite-micro=={TFLM_VERSION} (in requirements/export.txt)'
+_STDERR_LOCK = threading.Lock()
+_MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
+
+
+def tflm_unavailable() -> Optional[str]:
+    """Why TFLM cannot run here (the wheel is missing: Linux x86_64, CPython 3.10-3.13 only), or ``None``."""
+    if importlib.util.find_spec('tflite_micro') is None:
+        return f'TensorFlow Lite Micro needs the tflite-micro wheel; install it with {TFLM_INSTALL}'
+    return None
+
+
+@contextlib.contextmanager
+def captured_c_stderr():
+    """Collect what C code writes to file descriptor 2 into ``out['text']``."""
+    out = {'text': ''}
+    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out['text'] = tmp.read().decode(errors='replace')
+
+
+def _interpreter(path: str, arena_size: int):
+    """A TFLM interpreter with the recording allocator (the firmware's memory plan, plus the bookkeeping that
+    ``print_allocations`` reports; ``kPreserveAllTensors`` would keep every tensor and need ~2.5x the arena)."""
+    from tflite_micro import runtime
+    config = runtime.InterpreterConfig.kAllocationRecording  # keyword misspelt upstream
+    with captured_c_stderr() as log:
+        try:
+            return runtime.Interpreter.from_file(path, arena_size=arena_size, intrepreter_config=config)
+        except Exception as e:  # RuntimeError from the C++ side, with the reason on stderr
+            error = e
+    missing = sorted(set(_MISSING_OP.findall(log['text'])))
+    if missing:
+        raise ExportError(f'{path}: TensorFlow Lite Micro has no kernel for {", ".join(missing)}; a firmware cannot '
+                          'run this model') from None
+    raise ExportError(f'{path}: TensorFlow Lite Micro cannot load it ({error}; '
+                      f'{log["text"].strip().splitlines()[-1] if log["text"].strip() else "no detail"})') from None
+
+
+def measure_arena(path: str, upper_bytes: int = 64 << 20) -> Dict[str, int]:
+    """The tensor arena TFLM allocates for ``path``: ``arena_bytes`` (what ``kTensorArenaSize`` must be at
+    least, on this build: 64-bit pointers make some persistent structs larger than on a 32-bit MCU),
+    ``head_bytes`` (activations, planned) and ``tail_bytes`` (persistent)."""
+    unavailable = tflm_unavailable()
+    if unavailable:
+        raise ExportError(unavailable)
+    interpreter = _interpreter(path, upper_bytes)
+    details = interpreter.get_input_details(0)
+    interpreter.set_input(np.zeros(details['shape'], details['dtype']), 0)
+    interpreter.invoke()
+    with captured_c_stderr() as log:
+        interpreter.print_allocations()
+    found = {k: int(v) for k, v in re.findall(r'Arena allocation (total|head|tail) (\d+) bytes', log['text'])}
+    if 'total' not in found:
+        raise ExportError(f'{path}: TFLM printed no arena allocation ({log["text"][-300:]!r})')
+    return dict(arena_bytes=found['total'], head_bytes=found.get('head', 0), tail_bytes=found.get('tail', 0))
+
+
+class TFLMBackend:
+    """An int8 (or float) TFLite file run by TensorFlow Lite Micro, behind the NCHW float interface of the other
+    backends (raw pixels in; outputs dequantised, 4-D ones back to NCHW). Batches run image by image.
+
+    Args:
+        path (str): The ``.tflite`` file.
+        arena_size (int, optional): Tensor arena bytes; default: :func:`measure_arena` plus 1 KiB.
+    """
+
+    def __init__(self, path: str, arena_size: Optional[int] = None) -> None:
+        unavailable = tflm_unavailable()
+        if unavailable:
+            raise ExportError(unavailable)
+        self.path = path
+        self.arena = measure_arena(path)
+        self.interpreter = _interpreter(path, arena_size or self.arena['arena_bytes'] + 1024)
+        self.input = self.interpreter.get_input_details(0)
+        self.output = self.interpreter.get_output_details(0)
+        n, h, w, c = [int(v) for v in self.input['shape']]
+        self.input_shape = [n, c, h, w]
+
+    @staticmethod
+    def _quantization(detail) -> tuple:
+        q = detail.get('quantization_parameters') or {}
+        scales, zero_points = q.get('scales', []), q.get('zero_points', [])
+        return (float(scales[0]), int(zero_points[0])) if len(scales) else (0.0, 0)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim != 4:
+            raise ExportError(f'{self.path} takes NCHW image batches, got shape {images.shape}')
+        dtype = self.input['dtype']
+        scale, zero_point = self._quantization(self.input)
+        out_scale, out_zero_point = self._quantization(self.output)
+        outs: List[np.ndarray] = []
+        for img in np.transpose(images, (0, 2, 3, 1)):
+            x = img[None].astype(np.float32)
+            if np.issubdtype(dtype, np.integer):
+                info = np.iinfo(dtype)
+                x = np.clip(np.rint(x / scale) + zero_point, info.min, info.max)
+            self.interpreter.set_input(x.astype(dtype), 0)
+            self.interpreter.invoke()
+            out = np.array(self.interpreter.get_output(0))
+            if np.issubdtype(out.dtype, np.integer) and out_scale:
+                out = (out.astype(np.float32) - out_zero_point) * out_scale
+            outs.append(out.astype(np.float32))
+        out = np.concatenate(outs)
+        return np.transpose(out, (0, 3, 1, 2)) if out.ndim == 4 else out
