@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 import threading
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -46,14 +46,18 @@ def captured_c_stderr():
             out['text'] = tmp.read().decode(errors='replace')
 
 
-def _interpreter(path: str, arena_size: int):
-    """A TFLM interpreter with the recording allocator (the firmware's memory plan, plus the bookkeeping that
-    ``print_allocations`` reports; ``kPreserveAllTensors`` would keep every tensor and need ~2.5x the arena)."""
+def _interpreter(model: Union[str, bytes], arena_size: int, path: str = ''):
+    """A TFLM interpreter for a file path or the model's bytes, with the recording allocator (the firmware's
+    memory plan, plus the bookkeeping ``print_allocations`` reports; ``kPreserveAllTensors`` would keep every
+    tensor and need ~2.5x the arena)."""
     from tflite_micro import runtime
-    config = runtime.InterpreterConfig.kAllocationRecording  # keyword misspelt upstream
+    config = runtime.InterpreterConfig.kAllocationRecording
+    path = path or (model if isinstance(model, str) else 'model bytes')
     with captured_c_stderr() as log:
         try:
-            return runtime.Interpreter.from_file(path, arena_size=arena_size, intrepreter_config=config)
+            if isinstance(model, str):  # the keyword is misspelt upstream
+                return runtime.Interpreter.from_file(model, arena_size=arena_size, intrepreter_config=config)
+            return runtime.Interpreter.from_bytes(model, arena_size=arena_size, intrepreter_config=config)
         except Exception as e:  # RuntimeError from the C++ side, with the reason on stderr
             error = e
     missing = sorted(set(_MISSING_OP.findall(log['text'])))
@@ -64,7 +68,7 @@ def _interpreter(path: str, arena_size: int):
                       f'{log["text"].strip().splitlines()[-1] if log["text"].strip() else "no detail"})') from None
 
 
-def measure_arena(path: str, upper_bytes: int = 64 << 20) -> Dict[str, int]:
+def measure_arena(path: Union[str, bytes], upper_bytes: int = 64 << 20) -> Dict[str, int]:
     """The tensor arena TFLM allocates for ``path``: ``arena_bytes`` (what ``kTensorArenaSize`` must be at
     least, on this build: 64-bit pointers make some persistent structs larger than on a 32-bit MCU),
     ``head_bytes`` (activations, planned) and ``tail_bytes`` (persistent)."""
@@ -79,7 +83,8 @@ def measure_arena(path: str, upper_bytes: int = 64 << 20) -> Dict[str, int]:
         interpreter.print_allocations()
     found = {k: int(v) for k, v in re.findall(r'Arena allocation (total|head|tail) (\d+) bytes', log['text'])}
     if 'total' not in found:
-        raise ExportError(f'{path}: TFLM printed no arena allocation ({log["text"][-300:]!r})')
+        raise ExportError(f'TFLM printed no arena allocation for {path if isinstance(path, str) else "the model"} '
+                          f'({log["text"][-300:]!r})')
     return dict(arena_bytes=found['total'], head_bytes=found.get('head', 0), tail_bytes=found.get('tail', 0))
 
 
@@ -88,21 +93,29 @@ class TFLMBackend:
     backends (raw pixels in; outputs dequantised, 4-D ones back to NCHW). Batches run image by image.
 
     Args:
-        path (str): The ``.tflite`` file.
+        model (str | bytes): The ``.tflite`` file, or the model's bytes.
         arena_size (int, optional): Tensor arena bytes; default: :func:`measure_arena` plus 1 KiB.
+        name (str): What to call the model in messages (default: the path).
     """
 
-    def __init__(self, path: str, arena_size: Optional[int] = None) -> None:
+    def __init__(self, model: Union[str, bytes], arena_size: Optional[int] = None, name: str = '') -> None:
         unavailable = tflm_unavailable()
         if unavailable:
             raise ExportError(unavailable)
-        self.path = path
-        self.arena = measure_arena(path)
-        self.interpreter = _interpreter(path, arena_size or self.arena['arena_bytes'] + 1024)
+        self.path = name or (model if isinstance(model, str) else 'model bytes')
+        self.arena = measure_arena(model)
+        self.interpreter = _interpreter(model, arena_size or self.arena['arena_bytes'] + 1024, self.path)
         self.input = self.interpreter.get_input_details(0)
         self.output = self.interpreter.get_output_details(0)
         n, h, w, c = [int(v) for v in self.input['shape']]
         self.input_shape = [n, c, h, w]
+
+    def tensor_detail(self, which: str) -> Dict:
+        """``dtype``, ``shape`` (NHWC), ``scale`` and ``zero_point`` of the ``'input'`` or ``'output'`` tensor."""
+        detail = self.input if which == 'input' else self.output
+        scale, zero_point = self._quantization(detail)
+        return dict(dtype=np.dtype(detail['dtype']).name, shape=[int(v) for v in detail['shape']], scale=scale,
+                    zero_point=zero_point)
 
     @staticmethod
     def _quantization(detail) -> tuple:
@@ -130,3 +143,10 @@ class TFLMBackend:
             outs.append(out.astype(np.float32))
         out = np.concatenate(outs)
         return np.transpose(out, (0, 3, 1, 2)) if out.ndim == 4 else out
+
+
+def tflm_ops(path: str) -> List[str]:
+    """The builtin ops of a ``.tflite`` file (what a firmware's ``MicroMutableOpResolver`` registers), read with
+    LiteRT's op details; :func:`measure_arena` / :class:`TFLMBackend` fail, naming them, on ops TFLM lacks."""
+    from sscma.deploy.tflite import _interpreter as litert_interpreter
+    return sorted({d['op_name'] for d in litert_interpreter(path, plain_ops=True)._get_ops_details()})
