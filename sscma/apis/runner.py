@@ -6,6 +6,7 @@ from mmengine.config import Config
 
 from sscma.utils import ConfigError, load_config, register_all_modules
 
+from .distillation import resolve_teacher
 from .distributed import configure_distributed
 
 
@@ -106,6 +107,7 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {config}')
         cfg.auto_scale_lr.enable = True  # mmengine scales by batch_size x world size / base_batch_size
     configure_distributed(cfg, launcher)
+    cfg.model = resolve_teacher(cfg.model)  # a distillation config names its teacher's config file
     return cfg
 
 
