@@ -1,8 +1,9 @@
 """Registries of the ``sscma`` scope.
 
-Every registry of a kind mmengine knows is a child of mmengine's, so configs with ``default_scope='sscma'`` find our components
-first and reach other packages' ones as ``mmdet.X``, ``mmpose.X`` or ``mmpretrain.X``. ``locations``
-lets the registry import our modules lazily the first time it is asked for something.
+Every registry of a kind mmengine knows is a child of mmengine's, so configs with ``default_scope='sscma'``
+find our components first and reach other packages' ones as ``mmdet.X``, ``mmpose.X`` or ``mmpretrain.X``.
+``locations`` lets the registry import our modules lazily the first time it is asked for something. The
+deploy registries (export targets, task adapters) have no mmengine counterpart and stand alone.
 """
 import importlib
 import sys

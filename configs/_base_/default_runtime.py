@@ -15,7 +15,6 @@ default_hooks = dict(
     # stops at the first NaN / inf loss, keeping the last good checkpoint
     non_finite_loss=dict(type='NonFiniteLossHook'),
 )
-custom_hooks = []
 
 env_cfg = dict(
     cudnn_benchmark=False,
