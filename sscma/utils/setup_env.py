@@ -45,9 +45,12 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     ``sscma.datasets`` ...), imported as mmengine would import them lazily on a first lookup; naming them
     there, not here, keeps ``sscma.utils`` below every other subpackage (no import cycle).
     """
+    import importlib
+
     from sscma import registry
-    for name in registry.__all__:
-        getattr(registry, name).import_from_location()
+    locations = dict.fromkeys(loc for name in registry.__all__ for loc in getattr(registry, name)._locations)
+    for location in locations:  # imported directly: mmengine's import_from_location would create its logger
+        importlib.import_module(location)
 
     allow_checkpoint_globals()
     if init_default_scope:
