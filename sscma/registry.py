@@ -1,8 +1,9 @@
 """Registries of the ``sscma`` scope.
 
-Every registry is a child of mmengine's, so configs with ``default_scope='sscma'`` find our components
-first and reach other packages' ones as ``mmdet.X``, ``mmpose.X`` or ``mmpretrain.X``. ``locations``
-lets the registry import our modules lazily the first time it is asked for something.
+Every registry of a kind mmengine knows is a child of mmengine's, so configs with ``default_scope='sscma'``
+find our components first and reach other packages' ones as ``mmdet.X``, ``mmpose.X`` or ``mmpretrain.X``.
+``locations`` lets the registry import our modules lazily the first time it is asked for something. The
+deploy registries (export targets, task adapters) have no mmengine counterpart and stand alone.
 """
 import importlib
 import sys
@@ -31,7 +32,8 @@ from mmengine.registry import Registry as MMEngineRegistry
 __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS'
+    'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS', 'EXPORT_TARGETS',
+    'TASK_ADAPTERS'
 ]
 
 # Packages whose components an unscoped name may fall back to, in this order after the caller's package.
@@ -103,3 +105,9 @@ EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['sscma.e
 
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['sscma.visualization'])
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['sscma.visualization'])
+
+# Deploy components have no mmengine counterpart: plain registries of the sscma scope.
+# EXPORT_TARGETS: one kind of exported file each (``--targets onnx``), see sscma.deploy.targets.base.ExportTarget.
+EXPORT_TARGETS = MMEngineRegistry('export target', scope='sscma', locations=['sscma.deploy.targets'])
+# TASK_ADAPTERS: keyed by model class name (``Fomo``, ``ImageClassifier``), see sscma.deploy.tasks.TaskAdapter.
+TASK_ADAPTERS = MMEngineRegistry('task adapter', scope='sscma', locations=['sscma.deploy.tasks'])

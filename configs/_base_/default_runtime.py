@@ -10,9 +10,11 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # load_from: tensors whose shape differs (a new num_classes) stay freshly initialised, reported in one line
     load_matching=dict(type='LoadMatchingWeightsHook'),
+    # results.json, the loss curve and the confusion matrix, and the end-of-run summary
+    summary=dict(type='RunSummaryHook'),
+    # stops at the first NaN / inf loss, keeping the last good checkpoint
+    non_finite_loss=dict(type='NonFiniteLossHook'),
 )
-# Writes results.json, the loss curve and the confusion matrix, and prints the end-of-run summary.
-custom_hooks = [dict(type='RunSummaryHook'), dict(type='NonFiniteLossHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

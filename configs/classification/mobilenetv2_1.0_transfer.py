@@ -14,8 +14,6 @@ mean = [123.675, 116.28, 103.53]
 std = [58.395, 57.12, 57.375]
 
 custom_hooks = [
-    dict(type='RunSummaryHook'),
-    dict(type='NonFiniteLossHook'),
     dict(type='FreezeBackboneHook', freeze_epochs=freeze_epochs),
 ]
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=backbone_lr_mult)}))

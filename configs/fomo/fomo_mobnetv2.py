@@ -23,7 +23,5 @@ test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(save_best='fomo/f1', rule='greater'))
 auto_scale_lr = dict(base_batch_size=16, enable=False)
 custom_hooks = [
-    dict(type='RunSummaryHook'),
-    dict(type='NonFiniteLossHook'),
     dict(type='PredictionVisHook', max_images=16),
 ]

@@ -45,7 +45,5 @@ test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP_50', rule='greater'))
 val_interval = 5
 custom_hooks = [
-    dict(type='RunSummaryHook'),
-    dict(type='NonFiniteLossHook'),
     dict(type='PredictionVisHook', max_images=16, score_thr=0.3),
 ]

@@ -1,3 +1,4 @@
+from .distillation import resolve_teacher
 from .runner import check_checkpoint_fits, prepare_test_config, prepare_train_config
 
-__all__ = ['check_checkpoint_fits', 'prepare_test_config', 'prepare_train_config']
+__all__ = ['check_checkpoint_fits', 'prepare_test_config', 'prepare_train_config', 'resolve_teacher']

@@ -6,6 +6,7 @@ from mmengine.config import Config
 
 from sscma.utils import ConfigError, load_config, register_all_modules
 
+from .distillation import resolve_teacher
 from .distributed import configure_distributed
 
 
@@ -106,6 +107,7 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {config}')
         cfg.auto_scale_lr.enable = True  # mmengine scales by batch_size x world size / base_batch_size
     configure_distributed(cfg, launcher)
+    cfg.model = resolve_teacher(cfg.model)  # a distillation config names its teacher's config file
     return cfg
 
 
@@ -117,7 +119,7 @@ def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
     """
     from mmengine.model import is_model_wrapper
 
-    from sscma.deploy.exporter import check_checkpoint_fits as check_fits
+    from sscma.utils.checkpoint import check_checkpoint_fits as check_fits
     check_fits(model.module if is_model_wrapper(model) else model, checkpoint, config, error=ConfigError)
 
 
@@ -129,9 +131,9 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     With ``out`` (a ``.json`` path), every image's predictions are also written there
     (:class:`~sscma.evaluation.PredictionDump`, original-image pixels).
 
-    ``checkpoint`` may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``): the
-    model then becomes ``BackendModel`` (the config's model for structure and post-processing, the file for
-    inference) and nothing is loaded as a checkpoint.
+    ``checkpoint`` may also be a file exported by ``tools/export.py`` (any registered export target: ``.onnx``,
+    TorchScript ``.pt``, ``.tflite`` ...): the model then becomes ``BackendModel`` (the config's model for
+    structure and post-processing, the file for inference) and nothing is loaded as a checkpoint.
     """
     register_all_modules()
     if not osp.isfile(checkpoint):
@@ -139,7 +141,7 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
     add_hook(cfg, 'CpuThreadsHook')
-    from sscma.deploy.backend_model import backend_kind, config_input_hw
+    from sscma.deploy import backend_kind, config_input_hw
     if backend_kind(checkpoint):
         if launcher != 'none':
             raise ConfigError(f'--launcher {launcher}: an exported file ({checkpoint}) is evaluated in one '

@@ -136,16 +136,12 @@ def _check_source(conf: Dict[str, Any], base: str, errors: List[str]) -> str:
 
 
 def _load_checkpoint(path: str) -> dict:
-    import torch
-    register_all_modules()  # allow-lists the types mmengine checkpoints hold (weights_only=True)
+    from sscma.utils.checkpoint import CheckpointError, read_checkpoint, state_dict_of
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001  (pickle / zip errors of all kinds)
-        raise SSCMAError(f'not a PyTorch checkpoint that loads with weights_only=True ({type(e).__name__}: '
-                         f'{str(e).splitlines()[0] if str(e) else ""})') from None
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SSCMAError('holds no state dict of tensors')
+        ckpt = read_checkpoint(path)
+        state_dict_of(ckpt)
+    except CheckpointError as e:
+        raise SSCMAError(str(e)) from None
     return ckpt
 
 
@@ -291,10 +287,10 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
     Raises:
         ConfigError: the source checkpoint has no backbone tensor that fits the model.
     """
-    from sscma.engine.hooks import match_state_dict
     from sscma.models.pretrained import imagenet_mobilenet_v2_checkpoint
     from sscma.models.utils.keras_mobilenet_v2 import is_keras_model
     from sscma.registry import MODELS
+    from sscma.utils.checkpoint import match_state_dict, state_dict_of
     register_all_modules()
     source = conf.source_model or imagenet_mobilenet_v2_checkpoint()
     if is_keras_model(source):
@@ -311,8 +307,7 @@ def prepare_transfer_config(conf: TransferConfiguration, config: str = TRANSFER_
         cfg[loader].dataset.update(data_root=folder, split='', builtin=None,
                                    labels_file=conf.labels_file or 'labels.json')
 
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in ckpt.get('state_dict', ckpt).items()}
+    state = state_dict_of(ckpt)
     model_state = MODELS.build(cfg.model).state_dict()
     _, report = match_state_dict(model_state, state)
     if not any(k.startswith('backbone.') for k in report['loaded']):

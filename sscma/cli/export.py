@@ -1,7 +1,10 @@
 """``sscma export`` / ``tools/export.py``: export a checkpoint and measure the exported files.
 
-Writes ``<checkpoint stem>_<precision>.onnx|.pt|.tflite``, ``<stem>_int8_vela.tflite``, ``export_report.json``
-and ``export_report.md`` to the work dir (default: ``<checkpoint folder>/export``). The exported graphs take
+Targets are :data:`sscma.registry.EXPORT_TARGETS` components; a plug-in module that registers more is loaded
+with ``--cfg-options custom_imports.imports="['my_package.my_target']"`` (OpenMMLab's ``custom_imports``).
+Writes ``<checkpoint stem>_<precision><suffix>`` per target (``.onnx``, ``.pt``, ``.tflite``,
+``_vela.tflite`` ...), ``export_report.json`` and ``export_report.md`` to the work dir (default:
+``<checkpoint folder>/export``). The exported graphs take
 raw pixels (float NCHW, 0..255, RGB for colour models) and normalise them inside; see ``export_report.md`` for
 inputs, outputs, parity with PyTorch, latency and the test metric of every file. Evaluate a file again with
 ``sscma test CONFIG FILE``.
@@ -16,8 +19,9 @@ DESCRIPTION = 'Export a trained model (ONNX / TorchScript / TFLite / vela; fp32 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', help='the config the checkpoint was trained with')
     parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
-    parser.add_argument('--targets', nargs='+', default=['onnx', 'torchscript', 'tflite', 'vela'],
-                        help='onnx, torchscript, tflite, vela (Ethos-U, compiled from the int8 TFLite); default: all')
+    parser.add_argument('--targets', nargs='+',
+                        help='registered export targets: onnx, torchscript, tflite, vela (Ethos-U, compiled from the '
+                        'int8 TFLite) and plug-ins; default: the built-in four')
     parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
                         help='float32, float16, int8 (int8: ppq PTQ for ONNX, TFLite full-integer for tflite/vela)')
     parser.add_argument('--calib-batches', type=int, default=8,

@@ -1,7 +1,8 @@
 """``sscma test`` / ``tools/test.py``: evaluate a checkpoint or an exported model on the config's test split.
 
-CHECKPOINT may also be a model exported by ``tools/export.py`` (``.onnx`` or TorchScript ``.pt``); it is then
-run with onnxruntime / torch.jit behind the config's own test pipeline, post-processing and metric.
+CHECKPOINT may also be a file exported by ``tools/export.py`` (``.onnx``, TorchScript ``.pt``, ``.tflite`` or a
+plug-in target's); it is then run by its target's backend (onnxruntime, torch.jit, LiteRT ...) behind the
+config's own test pipeline, post-processing and metric.
 """
 import argparse
 import os
@@ -13,7 +14,8 @@ DESCRIPTION = 'Evaluate a trained model on the config\'s test split'
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt) to evaluate')
+    parser.add_argument('checkpoint',
+                        help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt, .tflite) to evaluate')
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
     parser.add_argument('--out', help='also write every image\'s predictions to this .json file')

@@ -1,13 +1,18 @@
-"""Model export (ONNX / TorchScript, float32 / float16 / int8) and evaluation of exported models.
+"""Model export and evaluation of exported models.
 
-Model code never imports this package; ``tools/export.py`` and ``tools/test.py`` (for ``.onnx`` / TorchScript
-files) do.
+Export targets (ONNX, TorchScript, TFLite, vela, plug-ins) are :data:`~sscma.registry.EXPORT_TARGETS`
+components (:mod:`sscma.deploy.targets`); what a model's exported output means is its task adapter's
+(:data:`~sscma.registry.TASK_ADAPTERS`, :mod:`sscma.deploy.tasks`). Model code never imports this package;
+``tools/export.py`` and ``tools/test.py`` (for exported files) do.
 """
-from .backend_model import BackendModel, backend_kind, config_input_hw, load_backend, postprocess, task_of
-from .exporter import PRECISIONS, TARGETS, export_model
+from .backend_model import BackendModel, config_input_hw, postprocess
+from .exporter import export_model
+from .targets import ExportTarget, all_precisions, backend_kind, get_target, load_backend, target_names
+from .tasks import TaskAdapter, task_adapter
 from .wrapper import RawInputWrapper, raw_pixel_preprocessor, wrap_for_export
 
 __all__ = [
-    'BackendModel', 'backend_kind', 'config_input_hw', 'load_backend', 'postprocess', 'task_of', 'PRECISIONS',
-    'TARGETS', 'export_model', 'RawInputWrapper', 'raw_pixel_preprocessor', 'wrap_for_export'
+    'BackendModel', 'config_input_hw', 'postprocess', 'export_model', 'ExportTarget', 'all_precisions',
+    'backend_kind', 'get_target', 'load_backend', 'target_names', 'TaskAdapter', 'task_adapter', 'RawInputWrapper',
+    'raw_pixel_preprocessor', 'wrap_for_export'
 ]

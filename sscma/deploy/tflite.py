@@ -1,24 +1,20 @@
-"""TFLite export for microcontrollers and Ethos-U NPUs: ONNX -> TensorFlow (onnx2tf) -> TFLite -> vela.
+"""The TFLite tool chain for microcontrollers and Ethos-U NPUs: ONNX -> TensorFlow (onnx2tf) -> TFLite.
 
 The float ONNX graph (batch 1, shapes folded by onnxsim) is converted to a TensorFlow SavedModel by onnx2tf,
 which also turns NCHW into NHWC. ``tf.lite.TFLiteConverter`` then writes float32 or full-integer int8
 TFLite, the latter calibrated on the same training images as the ppq int8 ONNX, with int8 input and output
 (input scale ~1, zero point -128: a camera's uint8 pixel minus 128). vela (``ethos-u-vela``) compiles the
-int8 file for an Ethos-U NPU and its performance summary goes into the export report.
+int8 file for an Ethos-U NPU (:mod:`sscma.deploy.targets.vela`).
 
 These tools come from ``requirements/export.txt`` (tensorflow-cpu, onnx2tf, ai-edge-litert, ethos-u-vela).
 """
 import contextlib
-import csv
-import glob
 import importlib.util
 import io
 import os
 import os.path as osp
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -26,8 +22,6 @@ import numpy as np
 
 from sscma.utils import ExportError
 
-VELA_ACCELERATORS = ('ethos-u55-32', 'ethos-u55-64', 'ethos-u55-128', 'ethos-u55-256', 'ethos-u65-256',
-                     'ethos-u65-512', 'ethos-u85-128', 'ethos-u85-256', 'ethos-u85-512')
 INSTALL_HINT = ('pip install -r requirements/export.txt (tensorflow-cpu, onnx2tf, tf_keras, onnx-graphsurgeon, '
                 'sng4onnx, ai-edge-litert, ethos-u-vela)')
 
@@ -185,37 +179,6 @@ def peak_activation_bytes(interpreter) -> int:
         live = [t for t in activations if first_def.get(t, len(ops)) <= i <= last_use.get(t, first_def.get(t, -1))]
         peak = max(peak, sum(nbytes(t) for t in live))
     return peak
-
-
-def compile_vela(tflite_path: str, out_path: str, accelerator: str = 'ethos-u55-128') -> Dict[str, Any]:
-    """Compile an int8 TFLite file with vela; returns its performance summary."""
-    if accelerator not in VELA_ACCELERATORS:
-        raise ExportError(f'--vela-accelerator {accelerator}: choose from {", ".join(VELA_ACCELERATORS)}')
-    try:
-        import ethosu.vela  # noqa: F401
-    except ImportError as e:
-        raise ExportError(f'vela compilation needs ethos-u-vela ({e}); install it with {INSTALL_HINT}') from None
-    with tempfile.TemporaryDirectory(prefix='sscma_vela_') as tmp:
-        proc = subprocess.run([sys.executable, '-m', 'ethosu.vela', '--accelerator-config', accelerator,
-                               '--output-dir', tmp, tflite_path], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise ExportError(f'vela failed on {tflite_path}: {(proc.stderr or proc.stdout).strip()[-1500:]}')
-        compiled = glob.glob(osp.join(tmp, '*_vela.tflite'))
-        summaries = glob.glob(osp.join(tmp, '*_summary_*.csv'))
-        if not compiled or not summaries:
-            raise ExportError(f'vela wrote no compiled model for {tflite_path}: {proc.stdout[-1500:]}')
-        os.replace(compiled[0], out_path)
-        with open(summaries[0], newline='') as f:
-            row = next(csv.DictReader(f))
-    npu, cpu = (re.search(rf'{kind} operators = (\d+)', proc.stdout) for kind in ('NPU', 'CPU'))
-    unsupported = sorted(set(re.findall(r'Warning \(supported operators\) operator: (\w+)', proc.stdout)))
-    return dict(accelerator=row['accelerator_configuration'], system_config=row['system_config'],
-                memory_mode=row['memory_mode'], clock_mhz=float(row['core_clock']) / 1e6,
-                inference_ms=float(row['inference_time']) * 1000,
-                inferences_per_second=float(row['inferences_per_second']),
-                sram_kib=float(row['sram_memory_used']), off_chip_flash_kib=float(row['off_chip_flash_memory_used']),
-                npu_ops=int(npu.group(1)) if npu else None, cpu_ops=int(cpu.group(1)) if cpu else None,
-                ops_on_cpu=unsupported, macs=int(float(row['nn_macs'])))
 
 
 class TFLiteBackend:

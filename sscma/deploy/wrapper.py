@@ -12,6 +12,9 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .tasks import task_adapter
+from .tasks.detection import pack_detections, unpack_detections  # noqa: F401  (the packed detection output)
+
 
 def preprocessor_norm(preprocessor: nn.Module) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """``(mean, std)`` as ``(C,)`` tensors of an mmengine/mmdet/mmpretrain image preprocessor, or ``(None, None)``
@@ -44,7 +47,8 @@ def raw_pixel_preprocessor(preprocessor: nn.Module) -> nn.Module:
 
 
 class RawInputWrapper(nn.Module):
-    """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``.
+    """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``, as the model's task adapter
+    shapes it into one tensor (:meth:`~sscma.deploy.tasks.TaskAdapter.graph_output`).
 
     Args:
         model (nn.Module): An mmengine ``BaseModel`` (``Fomo``, ``mmpretrain.ImageClassifier`` ...).
@@ -55,6 +59,7 @@ class RawInputWrapper(nn.Module):
                  std: Optional[torch.Tensor] = None) -> None:
         super().__init__()
         self.model = model
+        self.adapter = task_adapter(model)  # what the graph returns (e.g. RTMDet's packed levels)
         self.normalize = mean is not None
         if self.normalize:
             self.register_buffer('mean', mean.float().view(1, -1, 1, 1))
@@ -66,53 +71,7 @@ class RawInputWrapper(nn.Module):
         x = images.to(dtype)
         if self.normalize:
             x = (x - self.mean) / self.std
-        out = self.model(x, mode='tensor')
-        if is_dense_detector(self.model):
-            return pack_detections(out, images.shape[-2:])
-        if isinstance(out, (tuple, list)):  # single-output models only (FOMO, classifiers)
-            out = out[-1]
-        return out.float()
-
-
-def is_dense_detector(model: nn.Module) -> bool:
-    """An mmdet single-stage detector whose head decodes per-level class / box maps (RTMDet, YOLOX, ...)."""
-    head = getattr(model, 'bbox_head', None)
-    return head is not None and hasattr(head, 'predict_by_feat') and hasattr(head, 'prior_generator')
-
-
-def pack_detections(out, input_hw) -> torch.Tensor:
-    """One ``(B, N, C + 4)`` tensor from a dense head's per-level ``(cls_scores, bbox_preds)`` maps.
-
-    N runs over the levels' cells (row-major, finest level first). Class scores go through the sigmoid and
-    box distances are divided by the input size, so that every value lies in about [0, 1] and one int8
-    scale fits the whole output. :func:`unpack_detections` inverts it.
-    """
-    cls_scores, bbox_preds = out[0], out[1]
-    h, w = int(input_hw[0]), int(input_hw[1])
-    size = torch.tensor([w, h, w, h], dtype=torch.float32).view(1, 4, 1, 1)
-    # classes and boxes are joined per level while still 4-D: onnx2tf (TFLite) mislays 3-D concatenations
-    levels = [torch.cat([c.float().sigmoid(), b.float() / size], dim=1).flatten(2)
-              for c, b in zip(cls_scores, bbox_preds)]
-    return torch.cat(levels, dim=2).transpose(1, 2)
-
-
-def unpack_detections(packed: torch.Tensor, level_hw, input_hw):
-    """Per-level ``(cls_logits, bbox_preds)`` maps, as the head's ``predict_by_feat`` takes them."""
-    h, w = int(input_hw[0]), int(input_hw[1])
-    num_classes = packed.shape[2] - 4
-    size = torch.tensor([w, h, w, h], dtype=packed.dtype, device=packed.device).view(1, 1, 4)
-    cls = torch.logit(packed[..., :num_classes].clamp(1e-6, 1 - 1e-6))
-    box = packed[..., num_classes:] * size
-    cls_scores, bbox_preds, start = [], [], 0
-    for lh, lw in level_hw:
-        end = start + lh * lw
-        cls_scores.append(cls[:, start:end].transpose(1, 2).reshape(-1, num_classes, lh, lw))
-        bbox_preds.append(box[:, start:end].transpose(1, 2).reshape(-1, 4, lh, lw))
-        start = end
-    if start != packed.shape[1]:
-        raise ValueError(f'detection output has {packed.shape[1]} cells, the levels {list(level_hw)} '
-                         f'of a {h}x{w} input have {start}')
-    return cls_scores, bbox_preds
+        return self.adapter.graph_output(self.model, self.model(x, mode='tensor'), images)
 
 
 def wrap_for_export(model: nn.Module) -> RawInputWrapper:

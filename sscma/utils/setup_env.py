@@ -39,12 +39,18 @@ def allow_checkpoint_globals() -> None:
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every sscma module so that its components are registered, and make ``sscma`` the scope."""
-    import sscma.datasets  # noqa: F401
-    import sscma.engine  # noqa: F401
-    import sscma.evaluation  # noqa: F401
-    import sscma.models  # noqa: F401
-    import sscma.visualization  # noqa: F401
+    """Import every sscma module that registers components, and make ``sscma`` the default scope.
+
+    The modules are the ``locations`` of the registries in :mod:`sscma.registry` (``sscma.models``,
+    ``sscma.datasets`` ...), imported as mmengine would import them lazily on a first lookup; naming them
+    there, not here, keeps ``sscma.utils`` below every other subpackage (no import cycle).
+    """
+    import importlib
+
+    from sscma import registry
+    locations = dict.fromkeys(loc for name in registry.__all__ for loc in getattr(registry, name)._locations)
+    for location in locations:  # imported directly: mmengine's import_from_location would create its logger
+        importlib.import_module(location)
 
     allow_checkpoint_globals()
     if init_default_scope:

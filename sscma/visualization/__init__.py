@@ -1,3 +1,6 @@
+from .drawing import PALETTE, draw_detections, draw_keypoints, make_grid
 from .plots import plot_confusion_matrix, plot_training_curves, read_scalars
+from .sample_visualizer import SampleGridVisualizer
 
-__all__ = ['plot_confusion_matrix', 'plot_training_curves', 'read_scalars']
+__all__ = ['PALETTE', 'draw_detections', 'draw_keypoints', 'make_grid', 'plot_confusion_matrix',
+           'plot_training_curves', 'read_scalars', 'SampleGridVisualizer']

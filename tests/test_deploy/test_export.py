@@ -298,6 +298,7 @@ def test_test_tool_rejects_export_of_other_size(fomo_export, roboflow_root, tmp_
 def test_target_that_fails_keeps_the_others(folder_root, tmp_path, monkeypatch):
     """A model onnx2tf cannot convert: the ONNX file is still written, the TFLite/vela failures are reported."""
     from sscma.deploy import exporter
+    from sscma.deploy.targets import tflite as tflite_target
     from sscma.utils import ExportError
     calls = []
 
@@ -305,7 +306,7 @@ def test_target_that_fails_keeps_the_others(folder_root, tmp_path, monkeypatch):
         calls.append(onnx_path)
         raise ExportError('onnx2tf cannot convert model.onnx to TensorFlow (near ops Einsum)')
 
-    monkeypatch.setattr(exporter, 'onnx_to_saved_model', refuse)
+    monkeypatch.setattr(tflite_target, 'onnx_to_saved_model', refuse)
     opts = [f'data_root={folder_root}', 'num_classes=3', 'workers=0', 'batch=4', 'widen_factor=0.1']
     ckpt = str(tmp_path / 'cls.pth')
     save_random_model(CLS, opts, ckpt, size=32)

@@ -8,6 +8,7 @@ import torch
 from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.structures import DataSample
 
+from sscma.apis import resolve_teacher
 from sscma.registry import MODELS
 from sscma.utils import ConfigError, load_config, register_all_modules
 
@@ -50,7 +51,7 @@ def build_kd(teacher_files, **kwargs):
     cfg.update(type='KnowledgeDistillationClassifier', teacher_config=config, teacher_checkpoint=checkpoint,
                alpha=0.5, distill_loss=dict(type='DistillationKLLoss', temperature=2.0))
     cfg.update(kwargs)
-    return MODELS.build(cfg)
+    return MODELS.build(resolve_teacher(cfg))
 
 
 def samples(labels):
@@ -169,7 +170,7 @@ def test_teacher_checkpoint_errors(teacher_files, tmp_path):
     with pytest.raises(ConfigError, match='num_classes=4 but the student has num_classes=3'):
         cfg = classifier_cfg(0.1, 3)
         cfg.update(type='KnowledgeDistillationClassifier', teacher_config=config, teacher_checkpoint=checkpoint)
-        MODELS.build(cfg)
+        MODELS.build(resolve_teacher(cfg))
     # a checkpoint of another model (a teacher config overridden to 3 classes): named, with the fix
     with pytest.raises(ConfigError, match='does not fit the model of.*size mismatch'):
         build_kd(teacher_files, teacher_cfg_options={'num_classes': 3})
@@ -182,11 +183,16 @@ def test_distillation_config(teacher_files, tmp_path):
     torch.save(dict(state_dict=teacher.state_dict()), path)
     cfg = load_config(KD_CONFIG, {'teacher_checkpoint': path})
     assert cfg.model.teacher_checkpoint == path and cfg.model.type == 'KnowledgeDistillationClassifier'
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(resolve_teacher(cfg.model))
     assert model.backbone.widen_factor == 0.1 and model.teacher.backbone.widen_factor == 1.0
     assert torch.equal(model.teacher.head.fc.weight, teacher.head.fc.weight)
     # num_classes reaches the teacher's config too, so a 10-class teacher checkpoint no longer fits
     cfg = load_config(KD_CONFIG, {'teacher_checkpoint': path, 'num_classes': 5})
     assert cfg.model.teacher_cfg_options == {'num_classes': 5} and cfg.model.head.num_classes == 5
     with pytest.raises(ConfigError, match='does not fit the model of'):
-        MODELS.build(cfg.model)
+        MODELS.build(resolve_teacher(cfg.model))
+    # testing and export build the student alone: no teacher checkpoint needed, and loss says what is missing
+    student = MODELS.build(cfg.model)
+    assert student.teacher is None and set(student.state_dict()) == set(model.state_dict())
+    with pytest.raises(ConfigError, match='built without its teacher.*resolve_teacher'):
+        student.loss(torch.randn(2, 3, 32, 32), samples([0, 1]))

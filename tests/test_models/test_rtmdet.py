@@ -102,7 +102,7 @@ def test_backend_model_detections_equal_pytorch(model, tmp_path):
     from mmdet.structures import DetDataSample
 
     from sscma.deploy.backend_model import BackendModel
-    from sscma.deploy.exporter import export_onnx_fp32
+    from sscma.deploy.targets.onnx import export_onnx_fp32
     from sscma.deploy.wrapper import wrap_for_export
     torch.manual_seed(0)
     for m in model.modules():  # a random model with non-trivial BatchNorm statistics and some confident cells

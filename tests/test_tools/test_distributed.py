@@ -50,8 +50,7 @@ def ddp_setup(tmp_path_factory):
     (root / 'ddp_cls.py').write_text(
         f"_base_ = [{base!r}]\n"
         "custom_imports = dict(imports=['sample_recorder'], allow_failed_imports=False)\n"
-        "custom_hooks = [dict(type='RunSummaryHook'), dict(type='NonFiniteLossHook'),\n"
-        "                dict(type='TrainSampleRecorder')]\n"
+        "custom_hooks = [dict(type='TrainSampleRecorder')]  # RunSummaryHook etc. come with default_hooks\n"
         "vis_backends = [dict(type='LocalVisBackend')]  # no TensorBoard: its import costs seconds per process\n"
         "visualizer = dict(type='mmengine.Visualizer', vis_backends=vis_backends, name='visualizer')\n")
     return SimpleNamespace(root=root, data=data, config=str(root / 'ddp_cls.py'))

@@ -107,8 +107,8 @@ def test_early_stopping_ends_training(folder_root, tmp_path):
     """mmengine's EarlyStoppingHook from a config: no improvement for `patience` validations stops the run."""
     cfg = tmp_path / 'early_stop.py'
     cfg.write_text(f"_base_ = ['{osp.join(REPO, CLS)}']\n"
-                   "custom_hooks = [dict(type='RunSummaryHook'),\n"
-                   "                dict(type='EarlyStoppingHook', monitor='accuracy/top1', patience=1, min_delta=1000)]\n")
+                   "custom_hooks = [\n"
+                   "    dict(type='EarlyStoppingHook', monitor='accuracy/top1', patience=1, min_delta=1000)]\n")
     work = tmp_path / 'work'
     run_tool('train.py', str(cfg), '--work-dir', str(work), '--cfg-options', f'data_root={folder_root}',
              'num_classes=3', 'epochs=6', *FAST)

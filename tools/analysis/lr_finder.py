@@ -25,10 +25,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from sscma.apis import resolve_teacher
     from sscma.engine.lr_finder import find_lr, save_lr_finder
     from sscma.utils import load_config, register_all_modules
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
+    cfg.model = resolve_teacher(cfg.model)
     result = find_lr(cfg, args.min_lr, args.max_lr, args.num_iters)
     out = args.out or osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     files = save_lr_finder(result, out, extra=dict(config=args.config, cfg_options=args.cfg_options))

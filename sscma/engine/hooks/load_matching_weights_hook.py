@@ -1,5 +1,4 @@
 """Initialise a model from a checkpoint that only partly fits it (transfer learning), reported in one line."""
-import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Tuple
 
@@ -8,51 +7,17 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from sscma.registry import HOOKS
+from sscma.utils.checkpoint import CheckpointError, few, match_state_dict, state_dict_of
 
 _SHOWN = 4  # names listed per kind of mismatch before "... and N more"
 
 
-def match_state_dict(model_state: Mapping[str, torch.Tensor],
-                     ckpt_state: Mapping[str, torch.Tensor]) -> Tuple[OrderedDict, Dict[str, List]]:
-    """Merge a checkpoint's tensors into a model's state dict wherever the shapes agree.
-
-    Args:
-        model_state (Mapping): ``model.state_dict()`` (its values are kept where the checkpoint does not fit).
-        ckpt_state (Mapping): The checkpoint's state dict, ``module.`` prefixes already removed.
-
-    Returns:
-        tuple: The merged state dict (exactly the model's keys) and a report ``{'loaded': [key],
-        'reshaped': [(key, ckpt_shape, model_shape)], 'missing': [key], 'unexpected': [key]}``;
-        BatchNorm's ``num_batches_tracked`` counters are left out of the report.
-    """
-    merged = OrderedDict()
-    report: Dict[str, List] = dict(loaded=[], reshaped=[], missing=[], unexpected=[])
-    for key, value in model_state.items():
-        counted = not key.endswith('num_batches_tracked')
-        src = ckpt_state.get(key)
-        if src is None:
-            merged[key] = value
-            if counted:
-                report['missing'].append(key)
-        elif tuple(src.shape) != tuple(value.shape):
-            merged[key] = value
-            if counted:
-                report['reshaped'].append((key, tuple(src.shape), tuple(value.shape)))
-        else:
-            merged[key] = src
-            if counted:
-                report['loaded'].append(key)
-    report['unexpected'] = [k for k in ckpt_state if k not in model_state and not k.endswith('num_batches_tracked')]
-    return merged, report
-
-
 def _names(items: List, fmt=str) -> str:
-    shown = ', '.join(fmt(i) for i in items[:_SHOWN])
-    return shown + (f' ... and {len(items) - _SHOWN} more' if len(items) > _SHOWN else '')
+    return few(items, _SHOWN, fmt, more=' ... and {n} more')
 
 
 def describe_match(source: str, report: Dict[str, List]) -> str:
-    """One line saying what :func:`match_state_dict` loaded, re-initialised and ignored."""
+    """One line saying what :func:`~sscma.utils.checkpoint.match_state_dict` loaded, re-initialised and ignored."""
     total = len(report['loaded']) + len(report['reshaped']) + len(report['missing'])
     parts = [f'{source}: loaded {len(report["loaded"])}/{total} tensors of the model']
     if report['reshaped']:
@@ -91,13 +56,12 @@ class LoadMatchingWeightsHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         nested = isinstance(checkpoint.get('state_dict'), Mapping)
         state = checkpoint['state_dict'] if nested else checkpoint
-        revised = OrderedDict()
-        for key, value in state.items():
-            if not isinstance(value, torch.Tensor):
-                return  # not a state dict we understand: leave it to mmengine
-            for pattern, repl in self.revise_keys:
-                key = re.sub(pattern, repl, key)
-            revised[key] = value
+        if not all(isinstance(v, torch.Tensor) for v in state.values()):
+            return  # not a state dict we understand: leave it to mmengine
+        try:
+            revised = state_dict_of(state, self.revise_keys)
+        except CheckpointError:
+            return
         merged, report = match_state_dict(model.state_dict(), revised)
         if not (report['reshaped'] or report['missing'] or report['unexpected']):
             return

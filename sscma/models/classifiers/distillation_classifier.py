@@ -1,7 +1,5 @@
 """Knowledge distillation: a small classifier trained on labels and on a frozen teacher's soft predictions."""
-import glob
-import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import torch
 from mmpretrain.models.classifiers import ImageClassifier
@@ -9,57 +7,30 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from sscma.registry import MODELS
-from sscma.utils import ConfigError, load_config
+from sscma.utils.checkpoint import CheckpointError, few, fit_state_dict, load_state_dict
+from sscma.utils.errors import ConfigError
 
 
-def _find_file(path: str) -> Optional[str]:
-    """``path`` as given (absolute or from the working directory), else from the project root."""
-    if osp.exists(path):
-        return path
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    if not osp.isabs(path) and osp.exists(osp.join(root, path)):
-        return osp.join(root, path)
-    return None
-
-
-def _teacher_checkpoint_file(checkpoint: str, teacher_config: str) -> str:
-    """A checkpoint file, or the single ``best_*.pth`` of a work dir, with an actionable error otherwise."""
-    how = (f'train the teacher first (python tools/train.py {teacher_config} --work-dir DIR) and pass '
-           '--cfg-options teacher_checkpoint=DIR (its best_*.pth is used) or a .pth file')
-    found = _find_file(checkpoint) if checkpoint else None
-    if found is None:
-        raise ConfigError(f'teacher_checkpoint={checkpoint!r}: no such file or work dir; {how}')
-    if osp.isdir(found):
-        best = sorted(glob.glob(osp.join(found, 'best_*.pth')))
-        if len(best) != 1:
-            what = 'no best_*.pth' if not best else f'{len(best)} best_*.pth files ({", ".join(best)})'
-            raise ConfigError(f'teacher_checkpoint={checkpoint!r} is a folder with {what}; '
-                              'name the checkpoint file instead')
-        return best[0]
-    return found
-
-
-def _build_teacher(teacher_config: str, teacher_checkpoint: str, cfg_options: Optional[dict]) -> nn.Module:
-    """Build the model of ``teacher_config`` through the registry and load ``teacher_checkpoint`` strictly."""
-    from mmengine.runner.checkpoint import load_checkpoint
-    config_file = _find_file(teacher_config)
-    if config_file is None or not osp.isfile(config_file):
-        raise ConfigError(f'teacher_config={teacher_config!r}: config file not found (relative paths are '
-                          'taken from the working directory, then from the project root)')
-    cfg = load_config(config_file, cfg_options)
-    if 'model' not in cfg:
-        raise ConfigError(f'teacher_config={teacher_config!r} defines no model')
-    checkpoint = _teacher_checkpoint_file(teacher_checkpoint, teacher_config)
-    teacher = MODELS.build(cfg.model)
+def _load_teacher(teacher: nn.Module, checkpoint: str, teacher_config: Optional[str]) -> None:
+    """Load ``checkpoint`` into ``teacher``, which it must fit exactly."""
+    source = teacher_config or type(teacher).__name__
     try:
-        load_checkpoint(teacher, checkpoint, map_location='cpu', strict=True, logger='silent')
-    except Exception as e:  # missing/unexpected keys, shape mismatch, unreadable file
-        detail = '; '.join(line.strip() for line in str(e).splitlines() if line.strip())
-        detail = detail if len(detail) <= 400 else detail[:400] + ' ...'
-        raise ConfigError(f'teacher_checkpoint {checkpoint} does not fit the model of {teacher_config} '
-                          f'(same config and --cfg-options as the teacher was trained with?): '
-                          f'{type(e).__name__}: {detail}') from None
-    return teacher
+        state = load_state_dict(checkpoint)
+    except CheckpointError as e:
+        raise ConfigError(f'teacher_checkpoint {checkpoint}: {e}') from None
+    merged, fit = fit_state_dict(teacher.state_dict(), state)
+    if not fit.exact:
+        parts = []
+        if fit.reshaped:
+            parts.append('size mismatch for ' + few(fit.reshaped, fmt=lambda r: f'{r[0]}: checkpoint {list(r[1])} '
+                                                     f'vs model {list(r[2])}'))
+        if fit.missing:
+            parts.append(f'missing keys {few(fit.missing)}')
+        if fit.unexpected:
+            parts.append(f'unexpected keys {few(fit.unexpected)}')
+        raise ConfigError(f'teacher_checkpoint {checkpoint} does not fit the model of {source} (same config and '
+                          f'--cfg-options as the teacher was trained with?): {"; ".join(parts)}')
+    teacher.load_state_dict(merged, strict=True)
 
 
 def _normalisation(preprocessor: nn.Module) -> tuple:
@@ -79,27 +50,38 @@ class KnowledgeDistillationClassifier(ImageClassifier):
     built from its own config file through the registry, loaded from its checkpoint, frozen and kept in eval
     mode; it sees the student's preprocessed inputs, so both preprocessors must normalise alike.
 
-    Everything but ``loss`` is the student's: ``predict`` and ``tensor`` modes (what ``tools/test.py`` and
-    ``tools/export.py`` use) never run the teacher, and ``state_dict()`` holds the student's keys only, so a
-    checkpoint of this model loads into the plain student config (``backbone.*``, ``neck.*``, ``head.*``).
+    The teacher comes as a model config (``teacher``) and its weights (``teacher_checkpoint``). A training
+    config names the teacher's *config file* instead (``teacher_config``, ``teacher_cfg_options``): models do
+    not read config files, so :func:`sscma.apis.resolve_teacher` (which ``tools/train.py`` runs) turns it into
+    ``teacher`` first. Built without ``teacher`` the model is the student alone, which is all that ``predict``
+    and ``tensor`` (``tools/test.py``, ``tools/export.py``) use; ``loss`` then says how to add the teacher.
+
+    Everything but ``loss`` is the student's: ``predict`` and ``tensor`` modes never run the teacher, and
+    ``state_dict()`` holds the student's keys only, so a checkpoint of this model loads into the plain student
+    config (``backbone.*``, ``neck.*``, ``head.*``).
 
     Args:
         backbone, neck, head, pretrained, train_cfg, data_preprocessor, init_cfg: The student, as for
             ``mmpretrain.ImageClassifier``.
-        teacher_config (str): Config file of the teacher (its ``model`` is built).
-        teacher_checkpoint (str): The teacher's trained weights, or a work dir holding one ``best_*.pth``.
-        teacher_cfg_options (dict, optional): Overrides applied to ``teacher_config`` (e.g.
-            ``dict(num_classes=5)``), as ``--cfg-options`` would.
+        teacher (dict | nn.Module, optional): The teacher's model config (built through the registry) or the
+            teacher itself. Defaults to None (the student alone).
+        teacher_checkpoint (str, optional): The teacher's trained weights (a ``.pth`` file), loaded into a
+            ``teacher`` built from a config; they must fit it exactly.
+        teacher_config (str, optional): The teacher's config file, as named in a config; read by
+            :func:`sscma.apis.resolve_teacher`, kept here for messages.
+        teacher_cfg_options (dict, optional): Overrides for ``teacher_config`` (e.g. ``dict(num_classes=5)``);
+            read by :func:`sscma.apis.resolve_teacher`.
         alpha (float): Weight of the distillation loss, in [0, 1]. Defaults to 0.5.
         distill_loss (dict): The distillation loss. Defaults to ``DistillationKLLoss`` with ``T=4``.
     """
 
     def __init__(self,
                  backbone: dict,
-                 teacher_config: str,
-                 teacher_checkpoint: str,
+                 teacher: Optional[Union[dict, nn.Module]] = None,
+                 teacher_checkpoint: Optional[str] = None,
                  neck: Optional[dict] = None,
                  head: Optional[dict] = None,
+                 teacher_config: Optional[str] = None,
                  teacher_cfg_options: Optional[dict] = None,
                  alpha: float = 0.5,
                  distill_loss: dict = dict(type='DistillationKLLoss', temperature=4.0),
@@ -109,27 +91,34 @@ class KnowledgeDistillationClassifier(ImageClassifier):
                  init_cfg: Optional[dict] = None) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f'KnowledgeDistillationClassifier: alpha={alpha} must be in [0, 1]')
-        teacher = _build_teacher(teacher_config, teacher_checkpoint, teacher_cfg_options)
+        if isinstance(teacher, dict):
+            teacher = MODELS.build(teacher)
+            if teacher_checkpoint:
+                _load_teacher(teacher, teacher_checkpoint, teacher_config)
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained, train_cfg=train_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not hasattr(self.head, '_get_loss'):
             raise ConfigError(f'KnowledgeDistillationClassifier: the student head {type(self.head).__name__} '
                               'is not an mmpretrain ClsHead (needs _get_loss)')
+        name = teacher_config or type(teacher).__name__
         student_classes = getattr(self.head, 'num_classes', None)
         teacher_classes = getattr(getattr(teacher, 'head', None), 'num_classes', None)
         if student_classes is not None and teacher_classes is not None and student_classes != teacher_classes:
-            raise ConfigError(f'teacher {teacher_config} has num_classes={teacher_classes} but the student has '
+            raise ConfigError(f'teacher {name} has num_classes={teacher_classes} but the student has '
                               f'num_classes={student_classes}; distillation needs the same classes')
         if hasattr(teacher, 'data_preprocessor') and \
                 _normalisation(teacher.data_preprocessor) != _normalisation(self.data_preprocessor):
-            raise ConfigError(f'teacher {teacher_config} preprocesses images differently from the student '
+            raise ConfigError(f'teacher {name} preprocesses images differently from the student '
                               f'(to_rgb, mean, std: {_normalisation(teacher.data_preprocessor)} vs '
                               f'{_normalisation(self.data_preprocessor)}); the teacher sees the student\'s inputs')
+        self.teacher_config = teacher_config
         self.alpha = float(alpha)
         self.distill_loss = MODELS.build(distill_loss)
-        teacher.requires_grad_(False)
-        teacher.is_init = True  # init_weights() must not overwrite the loaded weights
-        self.teacher = teacher.eval()
+        self.teacher = None
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.is_init = True  # init_weights() must not overwrite the loaded weights
+            self.teacher = teacher.eval()
         self.teacher_checkpoint = teacher_checkpoint
         self.register_state_dict_post_hook(_drop_teacher_keys)
         self.register_load_state_dict_pre_hook(_keep_teacher_weights)
@@ -137,12 +126,18 @@ class KnowledgeDistillationClassifier(ImageClassifier):
     def train(self, mode: bool = True) -> 'KnowledgeDistillationClassifier':
         """Switch the student's mode; the teacher stays in eval mode (fixed BatchNorm statistics, no dropout)."""
         super().train(mode)
-        self.teacher.eval()
+        if self.teacher is not None:
+            self.teacher.eval()
         return self
 
     @torch.no_grad()
     def teacher_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """The teacher's class logits for preprocessed ``inputs``."""
+        if self.teacher is None:
+            raise ConfigError(
+                'KnowledgeDistillationClassifier was built without its teacher'
+                + (f' (teacher_config={self.teacher_config!r} is a file: sscma.apis.resolve_teacher reads it, '
+                   'as tools/train.py does)' if self.teacher_config else ' (give teacher=dict(...))'))
         out = self.teacher(inputs, mode='tensor')
         return out[-1] if isinstance(out, (tuple, list)) else out
 
@@ -166,5 +161,7 @@ def _drop_teacher_keys(module: nn.Module, state_dict: dict, prefix: str, local_m
 
 def _keep_teacher_weights(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
     """Load-state-dict pre-hook: a (student-only) checkpoint leaves the loaded teacher as it is."""
+    if module.teacher is None:
+        return
     for key, value in module.teacher.state_dict(prefix=prefix + 'teacher.', keep_vars=True).items():
         state_dict[key] = value.detach()

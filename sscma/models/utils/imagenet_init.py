@@ -27,19 +27,22 @@ class TorchvisionMobileNetV2:
 
     def __call__(self, module: torch.nn.Module) -> None:
         from sscma.models.pretrained import find_torchvision_mobilenet_v2
+        from sscma.utils.checkpoint import CheckpointError, fit_state_dict, load_state_dict
         from sscma.utils.errors import ConfigError
         path = self.checkpoint or find_torchvision_mobilenet_v2()
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        state = state.get('state_dict', state)
+        try:
+            state = load_state_dict(path)
+        except CheckpointError as e:
+            raise ConfigError(f'{path}: {e}') from None
         own = module.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        missing = [k for k in own if k not in fits]
+        merged, fit = fit_state_dict(own, state)
+        missing = fit.missing + [key for key, _, _ in fit.reshaped]
         if missing and not self.allow_partial:
-            raise ConfigError(f'{path} fits {len(fits)} of the {len(own)} tensors of {type(module).__name__} '
+            raise ConfigError(f'{path} fits {len(fit.loaded)} of the {len(own)} tensors of {type(module).__name__} '
                               f'(first missing: {missing[:3]}); torchvision published widen_factor=1.0 only')
-        module.load_state_dict(fits, strict=False)
+        module.load_state_dict(merged, strict=True)
         MMLogger.get_current_instance().info(
-            f'{type(module).__name__}: loaded {len(fits)} ImageNet tensors from {path}'
+            f'{type(module).__name__}: loaded {len(fit.loaded)} ImageNet tensors from {path}'
             + (f'; {len(missing)} left as initialised' if missing else ''))
 
     def __repr__(self) -> str:

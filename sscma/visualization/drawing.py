@@ -1,0 +1,79 @@
+"""Drawing of ground truth and predictions on images with OpenCV (RGB arrays in, RGB arrays out).
+
+Coordinates are original-image pixels (corner convention); every tile is resized so that its longer side is
+``size`` pixels. :class:`~sscma.visualization.SampleGridVisualizer` turns data samples into these calls.
+"""
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+           (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128)]
+
+
+def draw_detections(img: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, points: np.ndarray,
+                    labels: np.ndarray, scores: np.ndarray, classes: Sequence[str], size: int = 192) -> np.ndarray:
+    """Draw ground-truth boxes (thin) and predicted centroids (filled dots + score) on an RGB copy."""
+    h, w = img.shape[:2]
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    scale = size / max(h, w)
+    canvas = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    for box, label in zip(gt_boxes.reshape(-1, 4) * scale, gt_labels):
+        x0, y0, x1, y1 = box.round().astype(int)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), PALETTE[int(label) % len(PALETTE)], 1)
+    for (x, y), label, score in zip(points.reshape(-1, 2) * scale, labels, scores):
+        color = PALETTE[int(label) % len(PALETTE)]
+        cv2.circle(canvas, (int(x), int(y)), 4, color, -1)
+        cv2.circle(canvas, (int(x), int(y)), 4, (255, 255, 255), 1)
+        name = classes[int(label)] if int(label) < len(classes) else str(int(label))
+        cv2.putText(canvas, f'{name} {score:.2f}', (int(x) + 5, int(y) - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                    color, 1, cv2.LINE_AA)
+    return canvas
+
+
+def draw_keypoints(img: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_visible: Optional[np.ndarray] = None,
+                   text: str = '', size: int = 192, link: Sequence[int] = (0, 1)) -> np.ndarray:
+    """Draw ground-truth keypoints (white rings) and predictions (filled dots, one colour per keypoint).
+
+    ``gt`` / ``pred`` are ``(K, 2)`` original-image pixels (corner convention). ``link`` joins two
+    keypoints with a line (the meter's centre and needle tip by default); ``text`` goes in the top-left.
+    """
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h, w = img.shape[:2]
+    scale = size / max(h, w)
+    canvas = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    vis = np.ones(len(gt), bool) if gt_visible is None else np.asarray(gt_visible).reshape(-1) > 0
+
+    def px(p):
+        return int(round((p[0] * scale - 0.5) * 16)), int(round((p[1] * scale - 0.5) * 16))
+
+    a, b = tuple(link) if len(link) == 2 else (None, None)
+    if a is not None and max(a, b) < len(gt) and vis[a] and vis[b]:
+        cv2.line(canvas, px(gt[a]), px(gt[b]), (255, 255, 255), 1, cv2.LINE_AA, 4)
+    if a is not None and max(a, b) < len(pred):
+        cv2.line(canvas, px(pred[a]), px(pred[b]), (255, 255, 0), 1, cv2.LINE_AA, 4)
+    for k, (g, v) in enumerate(zip(gt, vis)):
+        if v:
+            cv2.circle(canvas, px(g), 5 * 16, (255, 255, 255), 1, cv2.LINE_AA, 4)
+    for k, p in enumerate(pred):
+        color = PALETTE[k % len(PALETTE)]
+        cv2.circle(canvas, px(p), 3 * 16, color, -1, cv2.LINE_AA, 4)
+    if text:
+        cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def make_grid(tiles: List[np.ndarray], cols: int = 4) -> np.ndarray:
+    """Tiles in rows of ``cols`` on a white background, 4 pixels apart."""
+    th = max(t.shape[0] for t in tiles)
+    tw = max(t.shape[1] for t in tiles)
+    rows = (len(tiles) + cols - 1) // cols
+    grid = np.full((rows * (th + 4), cols * (tw + 4), 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        grid[r * (th + 4):r * (th + 4) + t.shape[0], c * (tw + 4):c * (tw + 4) + t.shape[1]] = t
+    return grid
