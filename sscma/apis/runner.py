@@ -125,7 +125,7 @@ def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
 
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
                         cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none',
-                        out: Optional[str] = None) -> Config:
+                        out: Optional[str] = None, runtime: Optional[str] = None) -> Config:
     """Load ``config`` for evaluating ``checkpoint`` on the config's test split.
 
     With ``out`` (a ``.json`` path), every image's predictions are also written there
@@ -147,8 +147,10 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
             raise ConfigError(f'--launcher {launcher}: an exported file ({checkpoint}) is evaluated in one '
                               'process; run tools/test.py without torchrun')
         cfg.model = dict(type='BackendModel', model=cfg.model, backend_file=checkpoint,
-                         input_hw=config_input_hw(cfg))
+                         input_hw=config_input_hw(cfg), runtime=runtime)
         cfg.load_from = None
+    elif runtime:
+        raise ConfigError(f'--runtime {runtime}: runs an exported file, not a checkpoint ({checkpoint})')
     else:
         cfg.load_from = checkpoint
     for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):

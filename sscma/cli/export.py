@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
     parser.add_argument('--targets', nargs='+',
                         help='registered export targets: onnx, torchscript, tflite, vela (Ethos-U, compiled from the '
-                        'int8 TFLite) and plug-ins; default: the built-in four')
+                        'int8 TFLite), tflm (TensorFlow Lite Micro C source, exact arena, board verdicts) and plug-ins; default: the '
+                        'built-in five')
     parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
                         help='float32, float16, int8 (int8: ppq PTQ for ONNX, TFLite full-integer for tflite/vela)')
     parser.add_argument('--calib-batches', type=int, default=8,
@@ -34,20 +35,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='override settings as for training, e.g. data_root=/data num_classes=2')
     parser.add_argument('--vela-accelerator', default='ethos-u55-128',
                         help='Ethos-U configuration vela compiles for (default ethos-u55-128)')
+    parser.add_argument('--device', nargs='+', metavar='NAME',
+                        help='boards to check the int8 model against (the tflm target\'s FITS / DOES NOT FIT verdict; '
+                        'exit status 1 when one does not fit); "list" prints the boards. Default: all boards, '
+                        'reported without failing')
     parser.add_argument('--no-eval', action='store_true', help='skip evaluating the exported files on the test split')
     parser.add_argument('--latency-runs', type=int, default=50, help='timed runs per file (0: no latency)')
 
 
 def main(args: argparse.Namespace) -> None:
     from sscma.deploy import export_model
+    from sscma.deploy.devices import device_table, get_device
     from sscma.utils import ExportError
+    if args.device == ['list']:
+        print(device_table())
+        return
+    for name in args.device or []:
+        get_device(name)  # an unknown board is refused before anything is exported
     report = export_model(args.config, args.checkpoint, targets=args.targets, precisions=args.precisions,
                           calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
                           cfg_options=args.cfg_options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
-                          vela_accelerator=args.vela_accelerator)
+                          vela_accelerator=args.vela_accelerator, devices=args.device)
     with open(report['report_files']['markdown'], encoding='utf-8') as f:
         print(f.read())
     print(f'report: {report["report_files"]["json"]}')
+    verdicts = [v for e in report['exports'] for v in (e.get('tflm') or {}).get('devices', [])]
+    if args.device and not any(e['target'] == 'tflm' for e in report['exports']):
+        raise ExportError('--device needs the tflm target (TensorFlow Lite Micro): add it to --targets')
+    misfits = [v['line'] for v in verdicts if not v['fits']]
+    if args.device and misfits:
+        raise ExportError('does not fit: ' + ' | '.join(misfits))
     if report['failed']:
         failed = ', '.join(f'{f["target"]} {f["precision"]}' for f in report['failed'])
         raise ExportError(f'{failed} could not be exported (the other files are written; reasons in '

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
     parser.add_argument('--out', help='also write every image\'s predictions to this .json file')
+    parser.add_argument('--runtime', help='run the exported file with another target\'s runtime: "tflm" runs an '
+                        'int8 .tflite in TensorFlow Lite Micro (what microcontrollers run) instead of LiteRT')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='"pytorch" under torchrun: the test split is divided between the processes')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
@@ -30,7 +32,7 @@ def main(args: argparse.Namespace) -> None:
 
     from sscma.apis import check_checkpoint_fits, prepare_test_config
     cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
-                              args.out)
+                              args.out, args.runtime)
     with no_partial_output(cfg.work_dir):
         runner = Runner.from_cfg(cfg)
         if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded

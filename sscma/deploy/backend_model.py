@@ -51,11 +51,13 @@ class BackendModel(BaseModel):
         num_threads (int, optional): Runtime threads (default: the runtime's choice).
         check_outputs (bool): Run one zero image through the file and the float model and compare the
             output shapes (catches a file exported from another config). Defaults to True.
+        runtime (str, optional): The export target whose runtime runs the file, when not its own
+            (``'tflm'``: an int8 ``.tflite`` in TensorFlow Lite Micro).
     """
 
     def __init__(self, model: Union[dict, nn.Module], backend_file: str, input_hw: Optional[Sequence[int]] = None,
                  num_threads: Optional[int] = None, check_outputs: bool = True, init_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None, runtime: Optional[str] = None) -> None:
         float_model = MODELS.build(model) if isinstance(model, dict) else model
         self.adapter = task_adapter(float_model)
         if not self.adapter.evaluable:
@@ -64,7 +66,7 @@ class BackendModel(BaseModel):
         super().__init__(data_preprocessor=raw_pixel_preprocessor(float_model.data_preprocessor), init_cfg=init_cfg)
         self.model = float_model.eval()
         self.backend_file = backend_file
-        self.backend = load_backend(backend_file, num_threads)
+        self.backend = load_backend(backend_file, num_threads, runtime)
         self.channels = input_channels(float_model)
         self.input_hw = tuple(int(v) for v in input_hw) if input_hw else None
         self._check_input_shape()

@@ -217,7 +217,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
                  precisions: Sequence[str] = ('float32', 'float16', 'int8'), calib_batches: int = 8,
                  input_shape: Optional[Sequence[int]] = None, work_dir: Optional[str] = None,
                  cfg_options: Optional[Dict[str, Any]] = None, run_eval: bool = True, parity_images: int = 64,
-                 latency_runs: int = 50, vela_accelerator: str = 'ethos-u55-128', log=print) -> Dict[str, Any]:
+                 latency_runs: int = 50, vela_accelerator: str = 'ethos-u55-128',
+                 devices: Optional[Sequence[str]] = None, log=print) -> Dict[str, Any]:
     """Export ``checkpoint`` of ``config`` and write ``export_report.json`` / ``.md`` to the work dir.
 
     ``targets`` are names registered in :data:`~sscma.registry.EXPORT_TARGETS` (default: the built-in
@@ -284,7 +285,7 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
 
     tmp = tempfile.mkdtemp(prefix='sscma_export_')
     ctx = ExportContext(model, wrapper, shape, stem, work_dir, tmp, raws, calibrate,
-                        dict(vela_accelerator=vela_accelerator))
+                        dict(vela_accelerator=vela_accelerator, devices=list(devices or [])))
     try:
         for name, precision in pairs:
             target = get_target(name)

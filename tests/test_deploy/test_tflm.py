@@ -84,3 +84,43 @@ def test_fit_verdicts_name_the_numbers_and_the_lever():
     assert all(f'`{name}`' in device_table() for name in DEVICES)
     with pytest.raises(ExportError, match='unknown board; choose from xiao_esp32s3'):
         get_device('esp8266')
+
+
+def test_export_tflm_target_reports_arena_and_verdicts_and_test_runs_tflm(tmp_path, roboflow_root):
+    """tools/export.py --targets tflite tflm on a FOMO (112x84 files, 64x64 input): the C source, its exact arena
+    and verdicts in the report, --device failing for a board it does not fit, and tools/test.py --runtime tflm
+    on the int8 .tflite giving the metric the report gave the .cc (the same bytes, the same runtime)."""
+    import json
+
+    from tests.test_deploy.test_export import FOMO, fomo_opts, save_random_model
+    from tests.test_tools.test_train_test import run_tool
+    ckpt = str(tmp_path / 'fomo.pth')
+    save_random_model(FOMO, fomo_opts(roboflow_root), ckpt)
+    work = str(tmp_path / 'export')
+    proc = run_tool('export.py', FOMO, ckpt, '--targets', 'tflite', 'tflm', '--precisions', 'int8', '--work-dir',
+                    work, '--latency-runs', '2', '--device', 'pico', 'xiao_esp32s3', '--cfg-options',
+                    *fomo_opts(roboflow_root), check=False)
+    report = json.load(open(osp.join(work, 'export_report.json')))
+    entry = next(e for e in report['exports'] if e['target'] == 'tflm')
+    assert entry['file'].endswith('fomo_int8_model_data.cc') and osp.isfile(entry['tflm']['header'])
+    assert entry['tflm']['arena_bytes'] > 0 and 'CONV_2D' in entry['tflm']['ops']
+    assert [v['device'] for v in entry['tflm']['devices']] == ['pico', 'xiao_esp32s3']
+    assert all(v['fits'] for v in entry['tflm']['devices'])  # a 64x64 FOMO-0.1 fits both
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    md = open(osp.join(work, 'export_report.md')).read()
+    assert f'tensor arena **{entry["tflm"]["arena_bytes"]:,} bytes**' in md and 'pico (Raspberry Pi Pico): FITS' in md
+    tflite = osp.join(work, 'fomo_int8.tflite')
+    run_tool('test.py', FOMO, tflite, '--runtime', 'tflm', '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+             *fomo_opts(roboflow_root))
+    test = json.load(open(tmp_path / 'test' / 'results.json'))['test']
+    assert test['fomo/f1'] == pytest.approx(entry['metrics']['fomo/f1'])
+    assert (test['fomo/tp'], test['fomo/fp']) == (entry['metrics']['fomo/tp'], entry['metrics']['fomo/fp'])
+
+
+def test_device_list_and_unknown_board(capsys, tmp_path):
+    from tests.test_deploy.test_export import FOMO, run_inprocess, tool_error
+    assert run_inprocess('export.py', FOMO, 'x.pth', '--device', 'list') is None
+    assert '| `grove_vision_ai_v2` | Seeed Studio Grove Vision AI V2 |' in capsys.readouterr().out
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    assert 'unknown board; choose from' in tool_error('export.py', FOMO, str(ckpt), '--device', 'esp8266')

@@ -8,6 +8,8 @@ from .onnx import OnnxTarget
 from .torchscript import TorchScriptTarget
 from .tflite import TFLiteTarget
 from .vela import VelaTarget
+from .tflm import TFLMTarget
 
 __all__ = ['ExportTarget', 'all_precisions', 'backend_kind', 'get_target', 'load_backend', 'target_for_file',
-           'target_names', 'OnnxTarget', 'TorchScriptTarget', 'TFLiteTarget', 'VelaTarget']
+           'target_names', 'OnnxTarget', 'TorchScriptTarget', 'TFLiteTarget', 'VelaTarget',
+           'TFLMTarget']

@@ -133,10 +133,14 @@ def backend_kind(path: str) -> Optional[str]:
     return target.name if target else None
 
 
-def load_backend(path: str, num_threads: Optional[int] = None):
-    """The backend of the target that wrote ``path`` (see :meth:`ExportTarget.load`)."""
+def load_backend(path: str, num_threads: Optional[int] = None, runtime: Optional[str] = None):
+    """The backend of the target that wrote ``path`` (see :meth:`ExportTarget.load`), or of the target named
+    ``runtime`` when another runtime should run the file (``runtime='tflm'``: an int8 ``.tflite`` run by
+    TensorFlow Lite Micro instead of LiteRT)."""
     if not osp.isfile(path):
         raise ExportError(f'exported model file not found: {path}')
+    if runtime:
+        return get_target(runtime).load(path, num_threads)
     target = target_for_file(path)
     if target is None:
         known = ', '.join(f'{get_target(n).suffix or n} ({n})' for n in target_names())
