@@ -35,7 +35,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from sscma.apis.prune import prune, summary_lines
+    from sscma.apis.prune import prune
+    from sscma.apis.prune_report import summary_lines
     report = prune(args.config, args.checkpoint, ratio=args.ratio, target_macs=args.target_macs,
                    finetune_epochs=args.finetune_epochs, iterative=args.iterative, work_dir=args.work_dir,
                    cfg_options=args.cfg_options, evaluate=not args.no_eval, latency_runs=args.latency_runs)

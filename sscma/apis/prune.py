@@ -20,19 +20,20 @@ import contextlib
 import copy
 import io
 import itertools
-import json
 import os
 import os.path as osp
 import statistics
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
 from torch import nn
 
-from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules, top_level_variables
+from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
 
+from .prune_report import headline_metric, write_prune_report
+from .pruned_config import config_with_options, write_pruned_config
 from .runner import check_checkpoint_fits, prepare_test_config, prepare_train_config
 
 PRUNABLE_BACKBONES = ('MobileNetV2', )
@@ -40,7 +41,6 @@ ROUND_TO = 8
 MAX_RATIO = 0.9
 # the same variable under its new and its old name (configs are being renamed; both are accepted)
 _RUNS = itertools.count()  # a unique mmengine experiment name (logger, visualizer) per runner of this process
-VARIABLE_ALIASES = {'epochs': 'max_epochs', 'max_epochs': 'epochs', 'lr': 'base_lr', 'base_lr': 'lr'}
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -188,82 +188,6 @@ def ratio_for_target_macs(model: nn.Module, shape: Tuple[int, int, int], target:
         else:
             lo = mid
     return round(best[0], 4), best[1]
-
-
-# ----------------------------------------------------------------------------------------- config side
-def _variable_name(name: str, chain_variables: Dict[str, Any]) -> str:
-    """``name`` as the config chain spells it (``epochs`` or ``max_epochs``, ``lr`` or ``base_lr``)."""
-    alias = VARIABLE_ALIASES.get(name)
-    return alias if name not in chain_variables and alias in chain_variables else name
-
-
-def _nested(options: Dict[str, Any]) -> Dict[str, Any]:
-    """``{'a.b.c': v}`` -> ``{'a': {'b': {'c': v}}}`` (what a child config merges into its base)."""
-    out: Dict[str, Any] = {}
-    for key, value in options.items():
-        parts = key.split('.')
-        if any(p.isdigit() for p in parts):
-            raise ConfigError(f'--cfg-options {key}: list items cannot be carried into the pruned config; set the '
-                              'whole list, or edit the config')
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def _py(value: Any) -> str:
-    """Python source of ``value`` with dicts as ``dict(key=...)`` calls.
-
-    A literal ``{...}`` at the top level of a config would count as a top-level *variable* for
-    :func:`~sscma.utils.load_config` and replace the base's whole ``model`` instead of merging into it.
-    """
-    if isinstance(value, dict) and all(isinstance(k, str) and k.isidentifier() for k in value):
-        return 'dict(' + ', '.join(f'{k}={_py(v)}' for k, v in value.items()) + ')'
-    return repr(value)
-
-
-def _merge(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def write_pruned_config(path: str, config: str, cfg_options: Dict[str, Any], channels: List,
-                        head_in_channels: Optional[int], epochs: Optional[int], note: str) -> str:
-    """Write the config of the pruned model: ``_base_`` = ``config``, the overrides, the pruned widths.
-
-    Top-level ``cfg_options`` become top-level variables (they propagate through the inherited chain as with
-    ``--cfg-options``); dotted ones become nested dicts; ``epochs`` (the fine-tuning length) is written under
-    the name the chain uses, so ``tools/train.py <this> --resume`` continues the same schedule.
-    """
-    chain = top_level_variables(config)
-    variables = {}
-    dotted = {}
-    for key, value in cfg_options.items():
-        if '.' in key:
-            dotted[key] = value
-        else:
-            variables[_variable_name(key, chain)] = value
-    if epochs:
-        variables[_variable_name('epochs', chain)] = epochs
-    model = dict(backbone=dict(channels=channels))
-    if head_in_channels is not None:
-        model['head'] = dict(in_channels=head_in_channels)
-    fields = _merge(_nested(dotted), dict(model=model))
-    base = osp.relpath(osp.abspath(config), osp.dirname(osp.abspath(path)))
-    lines = [f'# Written by tools/prune.py: {note}',
-             '# The pruned widths are model.backbone.channels; everything else comes from the base config.',
-             f'_base_ = [{base!r}]', '']
-    lines += [f'{k} = {v!r}' for k, v in variables.items()]
-    lines += [f'{k} = {_py(v)}' for k, v in fields.items()]
-    text = '\n'.join(lines) + '\n'
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(path + '.tmp', path)
-    return path
 
 
 def save_state(model: nn.Module, path: str, meta: Dict[str, Any]) -> str:
@@ -420,24 +344,6 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
     return report
 
 
-def config_with_options(config: str, options: Dict[str, Any], work_dir: str) -> str:
-    """``config`` itself, or (with overrides) a child config in ``work_dir`` that applies them, for testing."""
-    if not options:
-        return config
-    path = osp.join(work_dir, 'test_float', f'{osp.splitext(osp.basename(config))[0]}_float.py')
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    chain = top_level_variables(config)
-    variables = {_variable_name(k, chain): v for k, v in options.items() if '.' not in k}
-    fields = _nested({k: v for k, v in options.items() if '.' in k})
-    base = osp.relpath(osp.abspath(config), osp.dirname(path))
-    text = '\n'.join([f'# {config} with the --cfg-options of tools/prune.py (the float model, for testing)',
-                      f'_base_ = [{base!r}]'] + [f'{k} = {v!r}' for k, v in variables.items()]
-                     + [f'{k} = {_py(v)}' for k, v in fields.items()]) + '\n'
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(text)
-    return path
-
-
 def finetune(pruned_config: str, init_checkpoint: str, work_dir: str) -> str:
     """Train ``pruned_config`` from ``init_checkpoint`` with the config's own loop (``tools/train.py --load-from``)."""
     from mmengine.runner import Runner
@@ -448,85 +354,3 @@ def finetune(pruned_config: str, init_checkpoint: str, work_dir: str) -> str:
     with no_partial_output(cfg.work_dir):
         Runner.from_cfg(cfg).train()
     return _best_checkpoint(work_dir)
-
-
-def headline_metric(cfg: Config, metrics: Dict[str, float]) -> Optional[str]:
-    """The metric the config keeps its best checkpoint by (``save_best``), else the first one."""
-    best = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('save_best')
-    if isinstance(best, str) and best in metrics:
-        return best
-    return next(iter(metrics), None)
-
-
-# -------------------------------------------------------------------------------------------- report
-def _summary_metrics(report: Dict[str, Any]) -> List[str]:
-    """Metric columns: the headline one first, then the others that are not per class."""
-    metrics = report['float'].get('metrics') or {}
-    classes = report.get('classes') or []
-    per_class = tuple(f'{c}_' for c in classes)
-    keys = [k for k in metrics if not k.split('/')[-1].startswith(per_class) and not k.endswith(('/tp', '/fp', '/fn'))]
-    head = report.get('headline_metric')
-    if head in keys:
-        keys.remove(head)
-        keys.insert(0, head)
-    return keys[:6]
-
-
-def _fmt(v: Optional[float]) -> str:
-    return '-' if v is None else f'{v:.4f}'
-
-
-def markdown(report: Dict[str, Any]) -> str:
-    """``prune_report.md``: float vs pruned side by side, in the export report's table style."""
-    f, p = report['float'], report['pruned']
-    lines = ['# Pruning report', '',
-             f'- config: `{report["config"]}`', f'- checkpoint: `{report["checkpoint"]}`',
-             f'- pruned config: `{p["config"]}` (pass it to tools/test.py, tools/export.py, tools/train.py --resume)',
-             f'- pruned checkpoint: `{p["checkpoint"]}`',
-             f'- torch-pruning MetaPruner, {report["importance"]}, ratio {report["ratio"]} of each prunable group\'s '
-             f'channels (round_to={report["round_to"]}), {report["iterative"]} step(s), {report["finetune_epochs"]} '
-             'fine-tuning epoch(s) per step; the head is not pruned',
-             f'- MACs: torch-pruning `count_ops_and_params`, batch 1, input {"x".join(map(str, report["input_shape"]))}; '
-             'latency: PyTorch eager, batch 1, one thread, median of 5 alternating rounds', '']
-    keys = _summary_metrics(report) if f.get('metrics') else []
-    header = ['model', 'params', 'MACs', 'MACs vs float', 'latency median (ms)', 'latency vs float'] + keys
-    lines += ['| ' + ' | '.join(header) + ' |', '| --- ' * len(header) + '|']
-
-    def row(name: str, entry: Dict[str, Any], metrics: Optional[Dict[str, float]]) -> str:
-        lat, flat = entry.get('latency_ms'), f.get('latency_ms')
-        cells = [name, f'{entry["params"]:,}', f'{entry["macs"]:,}', f'{entry["macs"] / f["macs"]:.1%}',
-                 _fmt(lat) if lat is not None else '-', f'{lat / flat:.2f}x' if lat and flat else '-']
-        for k in keys:
-            got, base = (metrics or {}).get(k), f['metrics'].get(k)
-            cells.append('-' if got is None else _fmt(got) if metrics is f['metrics'] else f'{_fmt(got)} ({got - base:+.4f})')
-        return '| ' + ' | '.join(cells) + ' |'
-
-    lines.append(row('float', f, f.get('metrics')))
-    if p.get('metrics_before_finetune') is not None:
-        lines.append(row('pruned, before fine-tuning', dict(p, latency_ms=p.get('latency_ms')),
-                         p['metrics_before_finetune']))
-    lines.append(row('pruned + fine-tuned' if report['finetune_epochs'] else 'pruned', p, p.get('metrics')))
-    lines += ['', f'Backbone widths (float): `{f["channels"]}`', '', f'Backbone widths (pruned): `{p["channels"]}`']
-    return '\n'.join(lines) + '\n'
-
-
-def write_prune_report(report: Dict[str, Any], work_dir: str) -> Dict[str, str]:
-    paths = dict(json=osp.join(work_dir, 'prune_report.json'), markdown=osp.join(work_dir, 'prune_report.md'))
-    report = dict(report, report_files=paths)
-    for key, text in (('json', json.dumps(report, indent=2)), ('markdown', markdown(report))):
-        with open(paths[key] + '.tmp', 'w', encoding='utf-8') as fh:
-            fh.write(text)
-        os.replace(paths[key] + '.tmp', paths[key])
-    return paths
-
-
-def summary_lines(report: Dict[str, Any]) -> Sequence[str]:
-    """What ``tools/prune.py`` prints at the end."""
-    f, p = report['float'], report['pruned']
-    out = [f'pruned: {p["macs"]:,} MACs ({p["macs"] / f["macs"]:.1%} of {f["macs"]:,}), {p["params"]:,} params '
-           f'({p["params"] / f["params"]:.1%})']
-    head = report.get('headline_metric')
-    if head and p.get('metrics'):
-        out.append(f'test {head}: float {f["metrics"][head]:.4f}, pruned {p["metrics"].get(head, float("nan")):.4f}')
-    out += [f'config {p["config"]}', f'checkpoint {p["checkpoint"]}', f'report {report["report_files"]["markdown"]}']
-    return out
