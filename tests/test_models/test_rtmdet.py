@@ -97,14 +97,15 @@ def test_export_packing_round_trip(model):
         unpack_detections(packed, [(24, 24), (12, 12)], (192, 192))
 
 
-def test_backend_model_detections_equal_pytorch(model, tmp_path):
+def test_backend_model_detections_equal_pytorch(tmp_path):
     """tools/test.py on an exported detector: same boxes as model.predict through mmdet's own decoding."""
     from mmdet.structures import DetDataSample
 
     from sscma.deploy.backend_model import BackendModel
     from sscma.deploy.targets.onnx import export_onnx_fp32
     from sscma.deploy.wrapper import wrap_for_export
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # its own model: the module's one depends on which tests ran before
+    model = MODELS.build(load_config(CFG, {'num_classes': 3}).model).eval()
     for m in model.modules():  # a random model with non-trivial BatchNorm statistics and some confident cells
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_var.uniform_(0.5, 2.0)
