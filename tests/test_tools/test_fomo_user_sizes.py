@@ -69,3 +69,28 @@ def test_train_test_and_recomputed_f1_agree(tmp_path, size):
     assert test['fomo/f1'] == pytest.approx(f1, abs=1e-9) == pytest.approx(train_f1, abs=1e-9)
     assert f'{f1:.4f}' in proc.stdout + proc.stderr  # what the tool prints
     assert tp >= 5, (tp, fp, fn)  # it learnt something: the equality is not 0 == 0
+
+
+def test_coco_yolo_voc_exports_of_the_same_data_score_the_same(tmp_path):
+    """The same scenes exported as COCO, YOLO and Pascal VOC (files of 128x128, 160x120, 320x240, 64x48, some
+    grayscale) train with the same command, and one checkpoint scores the same validation counts on all three."""
+    from tests.detection_data import write_detection_scenes
+    counts = dict(train=32, valid=12, test=4)
+    roots = {fmt: str(tmp_path / fmt) for fmt in ('coco', 'yolo', 'voc')}
+    for fmt, root in roots.items():
+        write_detection_scenes(root, fmt, counts, seed=3)
+    work = str(tmp_path / 'work')
+    opts = ['num_classes=3', 'workers=0', 'batch=8']
+    run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', f'data_root={roots["yolo"]}', *opts,
+             'max_epochs=8', 'base_lr=0.01')
+    ckpt = json.load(open(osp.join(work, 'results.json')))['best']['checkpoint']
+    scores = {}
+    for fmt, root in roots.items():
+        out = str(tmp_path / f'test_{fmt}')
+        # a low threshold: a short training's scores are low, and equal counts of nothing would prove nothing
+        run_tool('test.py', FOMO, ckpt, '--work-dir', out, '--cfg-options', f'data_root={root}', *opts,
+                 'test_dataloader.dataset.split=valid', 'model.head.score_thr=0.1')
+        test = json.load(open(osp.join(out, 'results.json')))['test']
+        scores[fmt] = (test['fomo/tp'], test['fomo/fp'], test['fomo/fn'], test['fomo/f1'])
+    assert scores['coco'] == scores['yolo'] == scores['voc'], scores
+    assert scores['coco'][0] > 0, scores  # not 0 == 0
