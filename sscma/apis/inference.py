@@ -9,6 +9,7 @@ model's data preprocessor and ``predict``, so predictions are those ``tools/test
 original-image pixels (docs/fomo.md, "Coordinates").
 """
 import os.path as osp
+import sys
 import time
 from functools import partial
 from typing import Any, Dict, Iterable, Iterator, List, Optional
@@ -247,13 +248,17 @@ def run_inference(config: str, model_file: str, source: str, out_dir: Optional[s
             total = frames.stated_frames
             items = iter(frames)
             batch_size = predictor.batch_size if media.kind == 'video' else 1
-        progress = ProgressBar(total) if total and total >= 10 else None
+        progress = ProgressBar(total) if total and total >= 10 and sys.stdout.isatty() else None
         try:
-            for batch in _batches(items, batch_size):
+            for n, batch in enumerate(_batches(items, batch_size)):
                 if frames is None:
                     loaded = [predictor.load_file(path, i) for i, path in batch]
                 else:
                     loaded = [predictor.load_frame(frame, media.name, i) for i, frame in batch]
+                if n == 0:  # warm-up (oneDNN / runtime set-up on the first call), not timed
+                    warm = time.perf_counter()
+                    predictor.predict(loaded)
+                    start += time.perf_counter() - warm
                 for (i, item), res, sample in zip(batch, loaded, predictor.predict(loaded)):
                     h, w = res['ori_shape'][:2]
                     where = dict(file=item) if frames is None else dict(file=media.name, frame=i)

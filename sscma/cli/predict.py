@@ -35,6 +35,6 @@ def main(args: argparse.Namespace) -> None:
     what = 'annotated video' if result['predictions'].get('fps') else 'annotated images'
     print(f'{result["images"]} {"frames" if result["predictions"].get("fps") else "images"} in '
           f'{result["seconds"]:.2f} s: {result["images_per_second"]:.1f} images/s '
-          f'({result["task"]}, {result["backend"]}, pre- and post-processing and drawing included)')
+          f'({result["task"]}, {result["backend"]}, decoding, pre- and post-processing, drawing and writing included; first batch run once before timing)')
     print(f'{what}: {len(media)} file{"s" if len(media) != 1 else ""} in {osp.abspath(result["out_dir"])}')
     print(f'predictions: {osp.join(osp.abspath(result["out_dir"]), "predictions.json")}')
