@@ -123,6 +123,19 @@ def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
     check_fits(model.module if is_model_wrapper(model) else model, checkpoint, config, error=ConfigError)
 
 
+def exported_model_config(cfg: Config, model_file: str) -> Optional[dict]:
+    """The model config that runs ``model_file`` when it is a file exported by ``tools/export.py`` (any
+    registered export target): ``BackendModel`` around the config's model, which gives the structure and the
+    post-processing while the file gives the outputs. ``None`` for anything else (a ``.pth`` checkpoint).
+
+    ``tools/test.py`` and ``tools/inference.py`` both build exported files through this.
+    """
+    from sscma.deploy import backend_kind, config_input_hw
+    if not backend_kind(model_file):
+        return None
+    return dict(type='BackendModel', model=cfg.model, backend_file=model_file, input_hw=config_input_hw(cfg))
+
+
 def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
                         cfg_options: Optional[Dict[str, Any]] = None, launcher: str = 'none',
                         out: Optional[str] = None, runtime: Optional[str] = None) -> Config:
@@ -141,13 +154,12 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
     add_hook(cfg, 'CpuThreadsHook')
-    from sscma.deploy import backend_kind, config_input_hw
-    if backend_kind(checkpoint):
+    exported = exported_model_config(cfg, checkpoint)
+    if exported:
         if launcher != 'none':
             raise ConfigError(f'--launcher {launcher}: an exported file ({checkpoint}) is evaluated in one '
                               'process; run tools/test.py without torchrun')
-        cfg.model = dict(type='BackendModel', model=cfg.model, backend_file=checkpoint,
-                         input_hw=config_input_hw(cfg), runtime=runtime)
+        cfg.model = dict(exported, runtime=runtime)
         cfg.load_from = None
     elif runtime:
         raise ConfigError(f'--runtime {runtime}: runs an exported file, not a checkpoint ({checkpoint})')

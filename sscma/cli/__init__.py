@@ -17,11 +17,10 @@ COMMANDS = {
     'export': 'sscma.cli.export',
     'split': 'sscma.cli.dataset_split',
     'transfer-learn': 'sscma.cli.transfer_learn',
+    'predict': 'sscma.cli.predict',
 }
-# Commands users expect (Ultralytics' `yolo predict`) that have no implementation yet: name -> what to use now.
-NOT_AVAILABLE_YET = {
-    'predict': 'image/video inference comes with tools/inference.py (issue 12); until then evaluate with sscma test',
-}
+# Commands users expect that have no implementation yet: name -> what to use now.
+NOT_AVAILABLE_YET: dict = {}
 
 
 def command_module(name: str) -> ModuleType:

@@ -1,6 +1,6 @@
-from .drawing import PALETTE, draw_detections, draw_keypoints, make_grid
+from .drawing import PALETTE, draw_caption, draw_detections, draw_keypoints, make_grid
 from .plots import plot_confusion_matrix, plot_training_curves, read_scalars
-from .sample_visualizer import SampleGridVisualizer
+from .sample_visualizer import SampleGridVisualizer, meter_reading_indices
 
-__all__ = ['PALETTE', 'draw_detections', 'draw_keypoints', 'make_grid', 'plot_confusion_matrix',
-           'plot_training_curves', 'read_scalars', 'SampleGridVisualizer']
+__all__ = ['PALETTE', 'draw_caption', 'draw_detections', 'draw_keypoints', 'make_grid', 'plot_confusion_matrix',
+           'plot_training_curves', 'read_scalars', 'SampleGridVisualizer', 'meter_reading_indices']

@@ -13,8 +13,10 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 
 
 def draw_detections(img: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, points: np.ndarray,
-                    labels: np.ndarray, scores: np.ndarray, classes: Sequence[str], size: int = 192) -> np.ndarray:
-    """Draw ground-truth boxes (thin) and predicted centroids (filled dots + score) on an RGB copy."""
+                    labels: np.ndarray, scores: np.ndarray, classes: Sequence[str], size: int = 192,
+                    pred_boxes: Optional[np.ndarray] = None) -> np.ndarray:
+    """Draw ground-truth boxes (thin) and predicted centroids (filled dots + score) on an RGB copy;
+    ``pred_boxes`` (``(N, 4)`` x0, y0, x1, y1, one per point) are drawn too (2 px, class colour)."""
     h, w = img.shape[:2]
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
@@ -23,6 +25,10 @@ def draw_detections(img: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray
     for box, label in zip(gt_boxes.reshape(-1, 4) * scale, gt_labels):
         x0, y0, x1, y1 = box.round().astype(int)
         cv2.rectangle(canvas, (x0, y0), (x1, y1), PALETTE[int(label) % len(PALETTE)], 1)
+    if pred_boxes is not None:
+        for box, label in zip(np.asarray(pred_boxes).reshape(-1, 4) * scale, labels):
+            x0, y0, x1, y1 = box.round().astype(int)
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), PALETTE[int(label) % len(PALETTE)], 2)
     for (x, y), label, score in zip(points.reshape(-1, 2) * scale, labels, scores):
         color = PALETTE[int(label) % len(PALETTE)]
         cv2.circle(canvas, (int(x), int(y)), 4, color, -1)
@@ -61,9 +67,21 @@ def draw_keypoints(img: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_visible
     for k, p in enumerate(pred):
         color = PALETTE[k % len(PALETTE)]
         cv2.circle(canvas, px(p), 3 * 16, color, -1, cv2.LINE_AA, 4)
-    if text:
-        cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
+    return draw_caption(canvas, text) if text else canvas
+
+
+def draw_caption(img: np.ndarray, text: str, size: Optional[int] = None) -> np.ndarray:
+    """``text`` in the top-left corner (white on a black outline) of an RGB copy, resized to ``size`` on the
+    longer side when given (a classifier's prediction, a meter reading)."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h, w = img.shape[:2]
+    if size:
+        scale = size / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    canvas = img.copy()
+    cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
     return canvas
 
 

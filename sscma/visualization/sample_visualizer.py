@@ -9,12 +9,21 @@ from mmengine.visualization import Visualizer
 
 from sscma.registry import VISUALIZERS
 
-from .drawing import draw_detections, draw_keypoints, make_grid
+from .drawing import draw_caption, draw_detections, draw_keypoints, make_grid
 
 
 def _numpy(value) -> np.ndarray:
     value = value.tensor if hasattr(value, 'tensor') else value  # mmdet box types
     return np.asarray(value.detach().cpu() if hasattr(value, 'detach') else value)
+
+
+def meter_reading_indices(dataset_meta: Optional[dict]) -> Optional[List[int]]:
+    """Indices of the meter's ``center``, ``needle_tip``, ``scale_start`` and ``scale_end`` among
+    ``dataset_meta['keypoint_names']``, or ``None`` when the keypoints are not a meter's."""
+    from sscma.datasets.meter_builtin import METER_KEYPOINTS
+    names = list((dataset_meta or {}).get('keypoint_names') or [])
+    wanted = list(METER_KEYPOINTS)
+    return [names.index(n) for n in wanted] if set(wanted) <= set(names) else None
 
 
 @VISUALIZERS.register_module()
@@ -52,27 +61,52 @@ class SampleGridVisualizer(Visualizer):
     def _meta(self) -> dict:
         return self.dataset_meta or {}
 
-    def draw_detection_sample(self, image: np.ndarray, sample) -> np.ndarray:
-        """Ground-truth boxes (thin) and predicted centroids (dots with class and score) on ``image`` (RGB)."""
+    def draw_detection_sample(self, image: np.ndarray, sample, size: Optional[int] = None,
+                              boxes: bool = False) -> np.ndarray:
+        """Ground-truth boxes (thin) and predicted centroids (dots with class and score) on ``image`` (RGB),
+        ``size`` pixels on the longer side (default: the tile size); ``boxes`` also draws predicted boxes of
+        box detectors (FOMO's cell boxes are not drawn)."""
         classes = list(self._meta().get('classes', []))
-        gt = sample.gt_instances
+        gt = sample.get('gt_instances')
+        has_gt = gt is not None and 'bboxes' in gt
+        gt_boxes = _numpy(gt.bboxes) if has_gt else np.zeros((0, 4))
+        gt_labels = _numpy(gt.labels) if has_gt else np.zeros(0, int)
         pred = sample.pred_instances
         keep = _numpy(pred.scores) >= self.score_thr
+        pred_boxes = None
         if 'points' in pred:
             points = _numpy(pred.points)
         else:
-            b = _numpy(pred.bboxes)
+            b = _numpy(pred.bboxes).reshape(-1, 4)
             points = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
-        return draw_detections(image, _numpy(gt.bboxes), _numpy(gt.labels), points[keep], _numpy(pred.labels)[keep],
-                               _numpy(pred.scores)[keep], classes, size=self.size)
+            pred_boxes = b[keep] if boxes else None
+        return draw_detections(image, gt_boxes, gt_labels, points[keep], _numpy(pred.labels)[keep],
+                               _numpy(pred.scores)[keep], classes, size=size or self.size, pred_boxes=pred_boxes)
 
     def _reading_indices(self) -> Optional[List[int]]:
-        from sscma.datasets.meter_builtin import METER_KEYPOINTS
-        names = list(self._meta().get('keypoint_names') or [])
-        wanted = list(METER_KEYPOINTS)
-        return [names.index(n) for n in wanted] if set(wanted) <= set(names) else None
+        return meter_reading_indices(self._meta())
 
-    def draw_keypoint_sample(self, image: np.ndarray, sample) -> Optional[np.ndarray]:
+    def draw_classification_sample(self, image: np.ndarray, sample, size: Optional[int] = None) -> np.ndarray:
+        """The predicted class and its score as a caption (``pred_label`` / ``pred_score`` of mmpretrain's
+        ``DataSample``)."""
+        classes = list(self._meta().get('classes', []))
+        label = int(_numpy(sample.pred_label).reshape(-1)[0])
+        score = float(_numpy(sample.pred_score).reshape(-1)[label]) if 'pred_score' in sample else float('nan')
+        name = classes[label] if label < len(classes) else str(label)
+        return draw_caption(image, f'{name} {score:.2f}', size=size or self.size)
+
+    def draw_prediction(self, image: np.ndarray, sample) -> np.ndarray:
+        """A sample's predictions alone, at the image's own size (``tools/inference.py``'s annotated images
+        and video frames): class caption, centroids, boxes, or keypoints with the meter reading."""
+        size = max(image.shape[:2])
+        pred = sample.get('pred_instances')
+        if pred is not None and 'keypoints' in pred:
+            return self.draw_keypoint_sample(image, sample, size=size)
+        if pred is None and 'pred_label' in sample:
+            return self.draw_classification_sample(image, sample, size=size)
+        return self.draw_detection_sample(image, sample, size=size, boxes=True)
+
+    def draw_keypoint_sample(self, image: np.ndarray, sample, size: Optional[int] = None) -> Optional[np.ndarray]:
         """True keypoints (white rings) and predicted ones (coloured dots), the meter reading as caption;
         ``None`` when the sample has no predicted keypoints."""
         if 'pred_instances' not in sample or 'keypoints' not in sample.pred_instances:
@@ -94,7 +128,7 @@ class SampleGridVisualizer(Visualizer):
             text = f'{reading_from_keypoints(pred[idx]) * 100:.0f}%'
             if max(idx) < len(gt) and (vis is None or (vis[idx] > 0).all()):
                 text += f' (gt {reading_from_keypoints(gt[idx]) * 100:.0f}%)'
-        return draw_keypoints(image, gt, pred, vis, text, size=self.size, link=link)
+        return draw_keypoints(image, gt, pred, vis, text, size=size or self.size, link=link)
 
     def draw_sample(self, image: np.ndarray, sample) -> Optional[np.ndarray]:
         """A keypoint tile for samples with predicted keypoints, else a detection tile."""

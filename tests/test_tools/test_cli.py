@@ -10,7 +10,7 @@ from sscma.cli import COMMANDS, NOT_AVAILABLE_YET, build_parser, main
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = {'train': 'train.py', 'test': 'test.py', 'export': 'export.py', 'split': 'dataset_split.py',
-         'transfer-learn': 'transfer_learn.py'}
+         'transfer-learn': 'transfer_learn.py', 'predict': 'inference.py'}
 
 
 def test_setup_declares_the_console_script():
@@ -49,10 +49,10 @@ def test_usage_lists_every_command(capsys):
     assert all(f'  {name} ' in out for name in COMMANDS)
 
 
-def test_predict_not_available_yet_and_unknown_commands():
-    with pytest.raises(SystemExit, match=r'sscma predict: not available yet: .*tools/inference\.py'):
-        main(['predict', 'x.jpg'])
-    assert 'predict' in NOT_AVAILABLE_YET and 'predict' not in COMMANDS
+def test_predict_is_a_command_and_unknown_commands_are_named(capsys):
+    assert 'predict' in COMMANDS and 'predict' not in NOT_AVAILABLE_YET
+    with pytest.raises(SystemExit, match=r'SOURCE x\.jpg: no such file or folder'):
+        main(['predict', 'configs/fomo/fomo_mobnetv2.py', 'model.pth', 'x.jpg'])
     with pytest.raises(SystemExit, match="unknown command 'trian'; commands: train, test"):
         main(['trian'])
 

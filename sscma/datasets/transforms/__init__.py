@@ -1,6 +1,7 @@
 from .albumentations import Albumentations
+from .array_loading import LoadImageFromArray
 from .loading import LoadImage
 from .keypoints import PackKeypointInputs
 
 __all__ = ['Albumentations', 'LoadImage']
-__all__ += ['PackKeypointInputs']
+__all__ += ['PackKeypointInputs', 'LoadImageFromArray']

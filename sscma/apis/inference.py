@@ -1,0 +1,297 @@
+"""Run a trained or exported model on images, a video or a camera: ``tools/inference.py`` / ``sscma predict``.
+
+The model is what ``tools/test.py`` evaluates: a ``.pth`` checkpoint built from the config (checked to fit
+exactly), or an exported file (``.onnx``, TorchScript ``.pt``, ``.tflite`` float or int8, a plug-in target's)
+run by :class:`~sscma.deploy.BackendModel` with the task adapter's post-processing. Each image goes through
+the config's own test pipeline (without its annotation-loading step; video frames enter through
+:class:`~sscma.datasets.transforms.LoadImageFromArray`), the test dataloader's collate function, the
+model's data preprocessor and ``predict``, so predictions are those ``tools/test.py --out`` writes, in
+original-image pixels (docs/fomo.md, "Coordinates").
+"""
+import os.path as osp
+import sys
+import time
+from functools import partial
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from sscma.utils import ConfigError, load_config, register_all_modules
+
+from .annotated_output import AnnotatedOutput, PreviewWindow
+from .media_source import MediaSource, VideoFrames, open_source
+from .runner import exported_model_config
+
+#: ``--score-thr`` of box detectors when none is given (their test_cfg keeps boxes down to 0.001 for mAP)
+DEFAULT_BOX_SCORE_THR = 0.3
+TOPK = 5
+
+
+def _type_name(transform: Any) -> str:
+    name = transform.get('type', '') if isinstance(transform, dict) else type(transform).__name__
+    return (name if isinstance(name, str) else getattr(name, '__name__', str(name))).rsplit('.', 1)[-1]
+
+
+def _numpy(value) -> np.ndarray:
+    value = value.tensor if hasattr(value, 'tensor') else value
+    return np.asarray(value.detach().cpu() if hasattr(value, 'detach') else value)
+
+
+def build_inference_model(cfg: Config, model_file: str, config: str) -> torch.nn.Module:
+    """The model ``tools/test.py`` would evaluate: ``BackendModel`` for an exported file, else the config's
+    model with the checkpoint's weights (which must fit exactly, as ``tools/export.py`` loads it), in eval
+    mode."""
+    from sscma.deploy.exporter import build_model
+    from sscma.registry import MODELS
+    if not osp.isfile(model_file):
+        raise ConfigError(f'MODEL {model_file}: no such file (a .pth checkpoint or a file written by '
+                          'tools/export.py: .onnx, .pt, .tflite)')
+    exported = exported_model_config(cfg, model_file)
+    if exported:
+        return MODELS.build(exported).eval()
+    return build_model(cfg, model_file, config)
+
+
+def dataset_meta_for(cfg: Config, model_file: str) -> Dict[str, Any]:
+    """Class (and keypoint) names: the checkpoint's ``meta.dataset_meta``, else the config's test dataset's
+    metainfo, else ``class_0 ...`` (with a warning)."""
+    from sscma.deploy import backend_kind
+    meta: Dict[str, Any] = {}
+    if not backend_kind(model_file):
+        from sscma.utils.checkpoint import read_checkpoint
+        ckpt = read_checkpoint(model_file)
+        meta = dict(((ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}).get('dataset_meta') or {})
+    if not meta.get('classes'):
+        from sscma.registry import DATASETS
+        try:
+            meta = dict(DATASETS.build(cfg.test_dataloader.dataset).metainfo)
+        except Exception as e:  # the data the config names may not be on this machine
+            n = int(cfg.get('num_classes') or 0)
+            MMLogger.get_current_instance().warning(
+                f'class names: the model file has none and the config\'s test dataset cannot be read '
+                f'({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}); naming classes class_0 ... '
+                f'class_{max(n - 1, 0)}')
+            meta = dict(classes=[f'class_{i}' for i in range(n)])
+    if not meta.get('keypoint_names') and cfg.get('keypoint_names'):
+        meta['keypoint_names'] = list(cfg.keypoint_names)
+    return meta
+
+
+class Predictor:
+    """A model behind its config's test pipeline, collate function, data preprocessor and ``predict``.
+
+    Args:
+        cfg (Config): The loaded config (overrides applied).
+        model_file (str): ``.pth`` checkpoint or exported file.
+        config (str): The config's path, for messages.
+        score_thr (float, optional): Keep detections scoring at least this. FOMO: also the head's own
+            decoding threshold (cells below it are never decoded); default: the head's ``score_thr``. Box
+            detectors: default :data:`DEFAULT_BOX_SCORE_THR`.
+    """
+
+    def __init__(self, cfg: Config, model_file: str, config: str, score_thr: Optional[float] = None) -> None:
+        from mmengine.dataset import Compose
+        from mmengine.registry import FUNCTIONS
+
+        from sscma.deploy import backend_kind, task_adapter
+        from sscma.registry import TRANSFORMS
+        loader_cfg = cfg.get('test_dataloader') or {}
+        steps = list((loader_cfg.get('dataset') or {}).get('pipeline') or [])
+        if not steps or not _type_name(steps[0]).startswith('Load'):
+            raise ConfigError(f'{config}: test_dataloader.dataset.pipeline must start with an image-loading step '
+                              f'(LoadImage), got {[_type_name(s) for s in steps]}')
+        load = dict(steps[0])
+        if _type_name(load) == 'LoadImage':
+            load['on_error'] = 'fail'  # one unreadable file is an error here, not a skipped sample
+        self.file_loader = TRANSFORMS.build(load)
+        self.array_loader = TRANSFORMS.build(dict(type='LoadImageFromArray', color_type=load.get('color_type', 'color'),
+                                                  to_float32=load.get('to_float32', False)))
+        self.pipeline = Compose([s for s in steps[1:] if not _type_name(s).endswith('Annotations')])
+        collate = dict(loader_cfg.get('collate_fn') or dict(type='pseudo_collate'))
+        collate_fn = FUNCTIONS.get(collate.pop('type'))
+        self.collate = partial(collate_fn, **collate)
+        self.batch_size = max(1, int(loader_cfg.get('batch_size') or 1))
+
+        self.model = build_inference_model(cfg, model_file, config)
+        if torch.cuda.is_available():
+            self.model = self.model.cuda()
+        self.backend = backend_kind(model_file) or 'pytorch'
+        float_model = getattr(self.model, 'model', self.model) if self.backend != 'pytorch' else self.model
+        self.task = task_adapter(float_model).task or type(float_model).__name__
+        self.score_thr = score_thr
+        if self.task == 'fomo' and score_thr is not None:
+            float_model.head.score_thr = float(score_thr)
+        elif self.task == 'detection' and score_thr is None:
+            self.score_thr = DEFAULT_BOX_SCORE_THR
+        self.dataset_meta = dataset_meta_for(cfg, model_file)
+
+    def load_file(self, path: str, index: int) -> Dict[str, Any]:
+        """``path`` through the config's loading step (EXIF orientation, grayscale ...)."""
+        return self.file_loader(dict(img_path=path, img_id=index, sample_idx=index))
+
+    def load_frame(self, frame: np.ndarray, name: str, index: int) -> Dict[str, Any]:
+        """A decoded BGR frame, loaded as :meth:`load_file` would load the same pixels from a file."""
+        return self.array_loader(dict(img=frame, img_path=name, img_id=index, sample_idx=index))
+
+    @torch.no_grad()
+    def predict(self, loaded: List[Dict[str, Any]]) -> List[Any]:
+        """Data samples with predictions (original-image pixels) for a batch of loaded images."""
+        packed = [self.pipeline(dict(r)) for r in loaded]
+        samples = self.model.test_step(self.collate(packed))
+        if self.score_thr is not None:
+            for s in samples:
+                pred = s.get('pred_instances')
+                if pred is not None and 'scores' in pred and len(pred):
+                    s.pred_instances = pred[torch.as_tensor(_numpy(pred.scores) >= self.score_thr)]
+        return samples
+
+
+def prediction_record(sample: Any, dataset_meta: Dict[str, Any]) -> Dict[str, Any]:
+    """What ``predictions.json`` holds for one image or frame, by task: ``class``/``score``/``topk``
+    (classification), ``centroids`` (FOMO), ``boxes`` (x0, y0, x1, y1), ``keypoints`` and the meter
+    ``reading`` in % of full scale. Coordinates are original-image pixels."""
+    from sscma.visualization import meter_reading_indices
+    classes = list(dataset_meta.get('classes') or [])
+
+    def named(label: int) -> Dict[str, Any]:
+        return dict(label=label, **{'class': classes[label] if label < len(classes) else str(label)})
+
+    pred = sample.get('pred_instances')
+    if pred is None and 'pred_label' in sample:
+        scores = _numpy(sample.pred_score).reshape(-1) if 'pred_score' in sample else np.zeros(0)
+        label = int(_numpy(sample.pred_label).reshape(-1)[0])
+        top = np.argsort(-scores)[:TOPK] if len(scores) else [label]
+        return dict(**named(label), score=float(scores[label]) if len(scores) else None,
+                    topk=[dict(**named(int(k)), score=float(scores[k]) if len(scores) else None) for k in top])
+    if pred is None:
+        return {}
+    if 'keypoints' in pred:
+        kpts = _numpy(pred.keypoints).astype(np.float64).reshape(-1, 2)
+        out = dict(keypoints=np.round(kpts, 3).tolist())
+        names = list(dataset_meta.get('keypoint_names') or [])
+        if len(names) == len(kpts):
+            out['keypoint_names'] = names
+        idx = meter_reading_indices(dataset_meta)
+        if idx and max(idx) < len(kpts):
+            from sscma.evaluation.metrics.meter_metric import reading_from_keypoints
+            out['reading'] = round(reading_from_keypoints(kpts[idx]) * 100, 3)
+        return out
+    labels, scores = _numpy(pred.labels).reshape(-1), _numpy(pred.scores).reshape(-1)
+    if 'points' in pred:
+        coords, key, field = _numpy(pred.points).reshape(-1, 2), 'centroids', 'point'
+    else:
+        coords, key, field = _numpy(pred.bboxes).reshape(-1, 4), 'boxes', 'bbox'
+    return {key: [{field: np.round(c.astype(np.float64), 3).tolist(), **named(int(k)), 'score': round(float(s), 5)}
+                  for c, k, s in zip(coords, labels, scores)]}
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    import cv2
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
+
+
+def run_inference(config: str, model_file: str, source: str, out_dir: Optional[str] = None,
+                  score_thr: Optional[float] = None, show: bool = False,
+                  cfg_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Predict on SOURCE; write annotated images (same names) or an annotated video (same fps and size) and
+    ``predictions.json`` to ``out_dir`` (default ``work_dirs/inference/<config name>``), all at the end.
+
+    Args:
+        config (str): The config the model was trained with.
+        model_file (str): ``.pth`` checkpoint or exported file.
+        source (str): Image file, folder, glob, video file or camera index (:func:`open_source`).
+        out_dir (str, optional): Output folder.
+        score_thr (float, optional): See :class:`Predictor`.
+        show (bool): Also show each annotated image / frame in a window (where there is a display).
+        cfg_options (dict, optional): Config overrides, as for training.
+
+    Returns:
+        dict: ``predictions`` (the JSON's content), ``files`` written, ``images``, ``seconds``,
+        ``images_per_second``, ``out_dir``, ``task``, ``backend``.
+    """
+    from mmengine.utils import ProgressBar
+
+    from sscma.registry import VISUALIZERS
+    media: MediaSource = open_source(source)  # before anything is built or written
+    register_all_modules()
+    cfg = load_config(config, cfg_options)
+    out_dir = out_dir or osp.join('work_dirs', 'inference', osp.splitext(osp.basename(config))[0])
+    predictor = Predictor(cfg, model_file, config, score_thr)
+    visualizer = VISUALIZERS.build(dict(type='SampleGridVisualizer', name=f'inference_{id(predictor)}'))
+    visualizer.dataset_meta = predictor.dataset_meta
+    frames = VideoFrames(media) if media.kind != 'images' else None
+    preview = PreviewWindow(show, title=f'sscma predict {media.name}')
+    records: List[Dict[str, Any]] = []
+    stopped = False
+    with AnnotatedOutput(out_dir) as output:
+        start = time.perf_counter()
+        if frames is None:
+            total = len(media.files)
+            items = ((i, p) for i, p in enumerate(media.files))
+            batch_size = predictor.batch_size
+        else:
+            output.open_video(media.output_name(), frames.fps, frames.size)
+            total = frames.stated_frames
+            items = iter(frames)
+            batch_size = predictor.batch_size if media.kind == 'video' else 1
+        progress = ProgressBar(total) if total and total >= 10 and sys.stdout.isatty() else None
+        try:
+            for n, batch in enumerate(_batches(items, batch_size)):
+                if frames is None:
+                    loaded = [predictor.load_file(path, i) for i, path in batch]
+                else:
+                    loaded = [predictor.load_frame(frame, media.name, i) for i, frame in batch]
+                if n == 0:  # warm-up (oneDNN / runtime set-up on the first call), not timed
+                    warm = time.perf_counter()
+                    predictor.predict(loaded)
+                    start += time.perf_counter() - warm
+                for (i, item), res, sample in zip(batch, loaded, predictor.predict(loaded)):
+                    h, w = res['ori_shape'][:2]
+                    where = dict(file=item) if frames is None else dict(file=media.name, frame=i)
+                    records.append(dict(**where, width=int(w), height=int(h),
+                                        **prediction_record(sample, predictor.dataset_meta)))
+                    drawn = visualizer.draw_prediction(_rgb(res['img']), sample)
+                    if frames is None:
+                        output.write_image(media.output_name(item), drawn)
+                    else:
+                        output.write_frame(drawn)
+                    if progress:
+                        progress.update()
+                    if not preview.show(drawn, 0 if frames is None else 1):
+                        stopped = True
+                        break
+                if stopped:
+                    break
+        except KeyboardInterrupt:
+            if media.kind != 'camera':
+                raise
+        finally:
+            preview.close()
+        if progress:
+            print()
+        seconds = time.perf_counter() - start
+        classes = list(predictor.dataset_meta.get('classes') or [])
+        document = dict(config=config, model=model_file, backend=predictor.backend, task=predictor.task,
+                        source=media.name, classes=classes, score_thr=predictor.score_thr, images=len(records),
+                        seconds=round(seconds, 3), images_per_second=round(len(records) / max(seconds, 1e-9), 2),
+                        predictions=records)
+        if frames is not None:
+            document['fps'] = frames.fps
+        files = output.commit(document)
+    return dict(predictions=document, files=files, images=len(records), seconds=seconds,
+                images_per_second=len(records) / max(seconds, 1e-9), out_dir=out_dir, task=predictor.task,
+                backend=predictor.backend)
