@@ -99,11 +99,12 @@ def test_export_writes_files_and_report(fomo_export):
     work, report, exports = fomo_export
     assert set(exports) == {('onnx', 'float32'), ('onnx', 'float16'), ('onnx', 'int8'), ('torchscript', 'float32'),
                             ('torchscript', 'float16'), ('tflite', 'float32'), ('tflite', 'float16'),
-                            ('tflite', 'int8'), ('vela', 'int8')}
+                            ('tflite', 'int8'), ('vela', 'int8'), ('tflm', 'int8')}
     assert [(s['target'], s['precision']) for s in report['skipped']] == [
-        ('torchscript', 'int8'), ('vela', 'float32'), ('vela', 'float16')]
+        ('torchscript', 'int8'), ('vela', 'float32'), ('vela', 'float16'), ('tflm', 'float32'), ('tflm', 'float16')]
     for (target, precision), e in exports.items():
-        ext = {'onnx': '.onnx', 'torchscript': '.pt', 'tflite': '.tflite', 'vela': '_vela.tflite'}[target]
+        ext = {'onnx': '.onnx', 'torchscript': '.pt', 'tflite': '.tflite', 'vela': '_vela.tflite',
+               'tflm': '_model_data.cc'}[target]
         assert e['file'] == osp.join(work, f'fomo_{precision}{ext}') and osp.getsize(e['file']) == e['size_bytes']
         if target != 'vela':
             assert e['latency']['median_ms'] > 0 and e['latency']['threads'] == 1
