@@ -181,6 +181,31 @@ def peak_activation_bytes(interpreter) -> int:
     return peak
 
 
+def run_nhwc_image_by_image(images: np.ndarray, path: str, input_dtype, input_quant: Tuple[float, int],
+                            output_quant: Tuple[float, int], invoke) -> np.ndarray:
+    """Run a batch-1 NHWC TFLite model (``invoke(x) -> output``) on NCHW raw-pixel ``images``, image by image.
+
+    Inputs are quantised with ``input_quant`` (scale, zero point) for integer models, outputs dequantised with
+    ``output_quant``, and 4-D outputs returned as NCHW. Shared by the LiteRT and TensorFlow Lite Micro backends.
+    """
+    if images.ndim != 4:
+        raise ExportError(f'{path} takes NCHW image batches, got shape {images.shape}')
+    scale, zero_point = input_quant
+    out_scale, out_zero_point = output_quant
+    outs: List[np.ndarray] = []
+    for img in np.transpose(images, (0, 2, 3, 1)):
+        x = img[None].astype(np.float32)
+        if np.issubdtype(input_dtype, np.integer):
+            info = np.iinfo(input_dtype)
+            x = np.clip(np.rint(x / scale) + zero_point, info.min, info.max)
+        out = np.asarray(invoke(x.astype(input_dtype)))
+        if np.issubdtype(out.dtype, np.integer) and out_scale:
+            out = (out.astype(np.float32) - out_zero_point) * out_scale
+        outs.append(out.astype(np.float32))
+    out = np.concatenate(outs)
+    return np.transpose(out, (0, 3, 1, 2)) if out.ndim == 4 else out
+
+
 class TFLiteBackend:
     """A TFLite model behind the NCHW float interface of the other backends.
 
@@ -205,22 +230,10 @@ class TFLiteBackend:
         return float(scale), int(zero_point)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        if images.ndim != 4:
-            raise ExportError(f'{self.path} takes NCHW image batches, got shape {images.shape}')
-        outs: List[np.ndarray] = []
-        dtype = self.input['dtype']
-        scale, zero_point = self._quantization(self.input)
-        for img in np.transpose(images, (0, 2, 3, 1)):
-            x = img[None].astype(np.float32)
-            if np.issubdtype(dtype, np.integer):
-                info = np.iinfo(dtype)
-                x = np.clip(np.rint(x / scale) + zero_point, info.min, info.max)
-            self.interpreter.set_tensor(self.input['index'], x.astype(dtype))
+        def invoke(x: np.ndarray) -> np.ndarray:
+            self.interpreter.set_tensor(self.input['index'], x)
             self.interpreter.invoke()
-            out = self.interpreter.get_tensor(self.output['index'])
-            out_scale, out_zero_point = self._quantization(self.output)
-            if np.issubdtype(out.dtype, np.integer) and out_scale:
-                out = (out.astype(np.float32) - out_zero_point) * out_scale
-            outs.append(out.astype(np.float32))
-        out = np.concatenate(outs)
-        return np.transpose(out, (0, 3, 1, 2)) if out.ndim == 4 else out
+            return self.interpreter.get_tensor(self.output['index'])
+
+        return run_nhwc_image_by_image(images, self.path, self.input['dtype'], self._quantization(self.input),
+                                       self._quantization(self.output), invoke)

@@ -124,25 +124,15 @@ class TFLMBackend:
         return (float(scales[0]), int(zero_points[0])) if len(scales) else (0.0, 0)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        if images.ndim != 4:
-            raise ExportError(f'{self.path} takes NCHW image batches, got shape {images.shape}')
-        dtype = self.input['dtype']
-        scale, zero_point = self._quantization(self.input)
-        out_scale, out_zero_point = self._quantization(self.output)
-        outs: List[np.ndarray] = []
-        for img in np.transpose(images, (0, 2, 3, 1)):
-            x = img[None].astype(np.float32)
-            if np.issubdtype(dtype, np.integer):
-                info = np.iinfo(dtype)
-                x = np.clip(np.rint(x / scale) + zero_point, info.min, info.max)
-            self.interpreter.set_input(x.astype(dtype), 0)
+        from sscma.deploy.tflite import run_nhwc_image_by_image
+
+        def invoke(x: np.ndarray) -> np.ndarray:
+            self.interpreter.set_input(x, 0)
             self.interpreter.invoke()
-            out = np.array(self.interpreter.get_output(0))
-            if np.issubdtype(out.dtype, np.integer) and out_scale:
-                out = (out.astype(np.float32) - out_zero_point) * out_scale
-            outs.append(out.astype(np.float32))
-        out = np.concatenate(outs)
-        return np.transpose(out, (0, 3, 1, 2)) if out.ndim == 4 else out
+            return np.array(self.interpreter.get_output(0))
+
+        return run_nhwc_image_by_image(images, self.path, self.input['dtype'], self._quantization(self.input),
+                                       self._quantization(self.output), invoke)
 
 
 def tflm_ops(path: str) -> List[str]:
