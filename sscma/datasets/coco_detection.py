@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
-from .file_checks import image_size, inside_root
+from .file_checks import check_unique_names, image_size, inside_root
 from .image_folder import _alias_group
 
 ROBOFLOW_ANN = '_annotations.coco.json'
@@ -177,9 +177,7 @@ def coco_class_names(data: Dict, ann_file: str) -> List[str]:
     names = [c['name'] for c in cats if not (c['name'] in parents and c['id'] not in used and len(cats) > 1)]
     if not names:
         raise DatasetError(f'{ann_file}: "categories" is empty')
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DatasetError(f'{ann_file}: category names must be unique, repeated: {dupes}')
+    check_unique_names(names, ann_file, 'category names')
     return names
 
 

@@ -1,7 +1,7 @@
 """Checks shared by the dataset readers: files stay inside the dataset root; image sizes as decoded."""
 import os
 import os.path as osp
-from typing import Tuple
+from typing import Sequence, Tuple
 
 from sscma.utils.errors import DatasetError
 
@@ -40,3 +40,10 @@ def image_size(path: str) -> Tuple[int, int]:
     if orientation in _TRANSPOSED:
         width, height = height, width
     return int(width), int(height)
+
+
+def check_unique_names(names: Sequence[str], where: str, what: str = 'class names') -> None:
+    """Raise :class:`DatasetError` naming the repeated entries of ``names`` (``where``: the file at fault)."""
+    dupes = sorted({n for n in names if list(names).count(n) > 1})
+    if dupes:
+        raise DatasetError(f'{where}: {what} must be unique, repeated: {dupes}')

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
-from .file_checks import image_size, inside_root
+from .file_checks import check_unique_names, image_size, inside_root
 from .image_folder import IMG_EXTENSIONS, _alias_group
 
 YAML_NAMES = ('data.yaml', 'data.yml', 'dataset.yaml', 'dataset.yml')
@@ -58,9 +58,7 @@ def yolo_class_names(data: Dict, path: str) -> List[str]:
     if bad:
         raise DatasetError(f'{path}: class names must be non-empty text, got {bad[:5]} in "names"')
     names = [str(n).strip() for n in names]  # Ultralytics reads `1` as the class name '1'
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DatasetError(f'{path}: class names must be unique, repeated: {dupes}')
+    check_unique_names(names, path)
     nc = data.get('nc')
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc != len(names)):
         raise DatasetError(f'{path}: nc={nc!r} but "names" lists {len(names)} classes')
@@ -76,9 +74,7 @@ def read_names_file(path: str) -> List[str]:
         raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
     if not names:
         raise DatasetError(f'{path}: no class names (expected one name a line)')
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DatasetError(f'{path}: class names must be unique, repeated: {dupes}')
+    check_unique_names(names, path)
     return names
 
 
