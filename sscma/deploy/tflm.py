@@ -94,7 +94,8 @@ class TFLMBackend:
 
     Args:
         model (str | bytes): The ``.tflite`` file, or the model's bytes.
-        arena_size (int, optional): Tensor arena bytes; default: :func:`measure_arena` plus 1 KiB.
+        arena_size (int, optional): Tensor arena bytes; default: :func:`measure_arena` (one more
+            interpreter run) plus 1 KiB.
         name (str): What to call the model in messages (default: the path).
     """
 
@@ -103,8 +104,8 @@ class TFLMBackend:
         if unavailable:
             raise ExportError(unavailable)
         self.path = name or (model if isinstance(model, str) else 'model bytes')
-        self.arena = measure_arena(model)
-        self.interpreter = _interpreter(model, arena_size or self.arena['arena_bytes'] + 1024, self.path)
+        arena_size = arena_size or measure_arena(model)['arena_bytes'] + 1024
+        self.interpreter = _interpreter(model, arena_size, self.path)
         self.input = self.interpreter.get_input_details(0)
         self.output = self.interpreter.get_output_details(0)
         n, h, w, c = [int(v) for v in self.input['shape']]

@@ -22,14 +22,12 @@ def resize_split(folder: Path, w: int, h: int) -> None:
     """Resize every image of a split and its annotation boxes from square to ``w`` x ``h``."""
     ann_file = folder / '_annotations.coco.json'
     data = json.loads(ann_file.read_text())
+    scale = {img['id']: (w / img['width'], h / img['height']) for img in data['images']}
     for img in data['images']:
-        sx, sy = w / img['width'], h / img['height']
         path = str(folder / img['file_name'])
         cv2.imwrite(path, cv2.resize(cv2.imread(path), (w, h), interpolation=cv2.INTER_AREA),
                     [cv2.IMWRITE_JPEG_QUALITY, 95])
         img.update(width=w, height=h)
-        img['_scale'] = (sx, sy)
-    scale = {img['id']: img.pop('_scale') for img in data['images']}
     for ann in data['annotations']:
         sx, sy = scale[ann['image_id']]
         x, y, bw, bh = ann['bbox']
