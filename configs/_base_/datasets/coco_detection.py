@@ -11,10 +11,13 @@ workers = 2
 color_type = 'color'  # 'grayscale' for single-channel models
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
+cache_mb = 512  # decoded + resized training images kept in RAM per process (0: off); see CachedTransforms
 train_pipeline = [
-    dict(type='LoadImage', color_type=color_type),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
+    dict(type='CachedTransforms', max_mb=cache_mb, transforms=[
+        dict(type='LoadImage', color_type=color_type),
+        dict(type='mmdet.LoadAnnotations', with_bbox=True),
+        dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
+    ]),
     dict(type='Albumentations', transforms=[
         dict(type='Affine', scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7),
         dict(type='HorizontalFlip', p=0.5),

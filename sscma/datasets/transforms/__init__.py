@@ -1,7 +1,8 @@
 from .albumentations import Albumentations
 from .array_loading import LoadImageFromArray
+from .cached import CachedTransforms
 from .loading import LoadImage
 from .keypoints import PackKeypointInputs
 
 __all__ = ['Albumentations', 'LoadImage']
-__all__ += ['PackKeypointInputs', 'LoadImageFromArray']
+__all__ += ['PackKeypointInputs', 'LoadImageFromArray', 'CachedTransforms']

@@ -1,6 +1,6 @@
 """An albumentations pipeline as an mmcv transform, for images with or without boxes."""
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import albumentations as A
 import numpy as np
@@ -23,6 +23,13 @@ def build_albu(cfg: Dict) -> A.BasicTransform:
         return fn(**cfg)
     except (TypeError, ValueError) as e:
         raise ConfigError(f'Albumentations: bad arguments for {name}: {cfg} ({e})') from None
+
+
+def is_image_only(transform) -> bool:
+    """Whether an albumentations transform (or a OneOf / SomeOf of them) leaves boxes and keypoints alone."""
+    if isinstance(transform, A.BaseCompose):
+        return all(is_image_only(t) for t in transform.transforms)
+    return isinstance(transform, A.ImageOnlyTransform)
 
 
 def _clipped_boxes(boxes, hw) -> Dict:
@@ -73,12 +80,38 @@ class Albumentations(BaseTransform):
         self.min_visibility = min_visibility
         self.min_size = min_size
         self.image_only = A.Compose([build_albu(t) for t in self.transforms])
-        self.with_boxes = A.Compose(
-            [build_albu(t) for t in self.transforms],
-            bbox_params=A.BboxParams(format='pascal_voc', label_fields=['box_index'],
-                                     min_visibility=min_visibility, min_width=min_size, min_height=min_size,
-                                     clip=True))
+        self.with_boxes = self._box_segments()
         self._with_keypoints = {}  # built on first use: {with boxes?: Compose}
+
+    def _box_segments(self) -> List[Tuple[bool, A.Compose]]:
+        """The transforms as consecutive runs ``(moves boxes?, Compose)``, in their order.
+
+        albumentations checks and converts every box around each transform of a box-aware Compose (about
+        0.2 ms per transform per image here, more than a colour jitter of a 96x96 image costs); colour, blur
+        and noise transforms do not move boxes, so their runs go through an image-only Compose.
+        """
+        segments: List[Tuple[bool, list]] = []
+        for cfg in self.transforms:
+            moves = not is_image_only(build_albu(cfg))
+            if not segments or segments[-1][0] != moves:
+                segments.append((moves, []))
+            segments[-1][1].append(build_albu(cfg))
+        bbox_params = A.BboxParams(format='pascal_voc', label_fields=['box_index'], min_visibility=self.min_visibility,
+                                   min_width=self.min_size, min_height=self.min_size, clip=True)
+        return [(moves, A.Compose(ts, bbox_params=bbox_params) if moves else A.Compose(ts)) for moves, ts in segments]
+
+    def _transform_boxes(self, results: Dict, boxes) -> None:
+        img = results['img']
+        inputs = _clipped_boxes(boxes, img.shape[:2])
+        for moves, compose in self.with_boxes:
+            if moves:
+                out = compose(image=img, **inputs)
+                img = out['image']
+                inputs = dict(bboxes=out['bboxes'], box_index=np.asarray(out['box_index'], dtype=np.int64))
+            else:
+                img = compose(image=img)['image']
+        results['img'] = img
+        _store_kept_boxes(results, boxes, inputs)
 
     def _keypoint_compose(self, with_boxes: bool) -> A.Compose:
         if with_boxes not in self._with_keypoints:
@@ -98,9 +131,7 @@ class Albumentations(BaseTransform):
         if boxes is None:
             results['img'] = self.image_only(image=img)['image']
         else:
-            out = self.with_boxes(image=img, **_clipped_boxes(boxes, img.shape[:2]))
-            results['img'] = out['image']
-            _store_kept_boxes(results, boxes, out)
+            self._transform_boxes(results, boxes)
         results['img_shape'] = results['img'].shape[:2]
         return results
 

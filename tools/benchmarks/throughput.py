@@ -1,0 +1,153 @@
+"""Training throughput of a config, in one process: compute ceiling, data loader alone, and the real loop.
+
+    python tools/benchmarks/throughput.py configs/fomo/fomo_mobnetv2.py [--epochs 6] [--cfg-options ...]
+
+- **ceiling**: forward + backward + optimizer step of the config's model on batches already loaded and
+  preprocessed, at 1 torch thread and at torch's default (every core); the faster of the two is the most
+  the loop could do.
+- **data**: the config's train dataloader alone (its workers, its pipeline), epochs after the first.
+- **loop**: mmengine's ``runner.train()`` as ``tools/train.py`` runs it; img/s of the training epochs after
+  the first (workers start and caches fill in epoch 1), validation excluded. Also the whole run's wall time
+  and the process's peak resident memory.
+
+Prints img/s and the loop / ceiling ratio, and writes ``throughput.json`` in the work dir.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import time
+
+import torch
+from mmengine.hooks import Hook
+
+from sscma.utils import CfgOptionsAction, run_cli
+
+
+class TrainEpochTimer(Hook):
+    """Wall time and sample count of every training epoch; per iteration, the time in the step (``train_step``
+    and the hooks before it) and between steps (the other hooks after it, and waiting for the next batch)."""
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self.epochs, self.step, self.between = [], [], []
+
+    def before_train_epoch(self, runner) -> None:
+        self._t, self._n, self._last = time.perf_counter(), 0, None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._start = time.perf_counter()
+        if self._last is not None:
+            self.between.append(self._start - self._last)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._last = time.perf_counter()
+        self.step.append(self._last - self._start)
+        self._n += len(data_batch['inputs'])
+
+    def after_train_epoch(self, runner) -> None:
+        self.epochs.append((time.perf_counter() - self._t, self._n))
+
+
+def steady_rate(epochs) -> float:
+    """img/s over all epochs but the first (or the only one)."""
+    rest = epochs[1:] or epochs
+    return sum(n for _, n in rest) / max(sum(t for t, _ in rest), 1e-9)
+
+
+def measure_data(cfg, epochs: int = 3) -> float:
+    """img/s of the config's train dataloader alone, epochs after the first."""
+    from mmengine.runner import Runner
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    times = []
+    for _ in range(epochs):
+        start, n = time.perf_counter(), 0
+        for batch in loader:
+            n += len(batch['inputs'])
+        times.append((time.perf_counter() - start, n))
+    del loader
+    return steady_rate(times)
+
+
+def measure_ceiling(cfg, threads: int, iters: int = 40, warmup: int = 5) -> float:
+    """img/s of forward + backward + step on preprocessed batches with ``threads`` torch threads."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+
+    from sscma.registry import MODELS
+    loader = Runner.build_dataloader(dict(cfg.train_dataloader, num_workers=0, persistent_workers=False), seed=0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batches = []
+    for k, batch in enumerate(loader):
+        batches.append(model.data_preprocessor(batch, True))
+        if k == 7:
+            break
+
+    def step(k):
+        data = batches[k % len(batches)]
+        losses = model(**data, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for k in range(warmup):
+            step(k)
+        start = time.perf_counter()
+        for k in range(iters):
+            step(k)
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(default)
+    return iters * len(batches[0]['inputs']) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--epochs', type=int, default=6, help='training epochs of the loop measurement')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={})
+    args = parser.parse_args()
+    from mmengine.runner import Runner
+
+    from sscma.apis import prepare_train_config
+    name = osp.splitext(osp.basename(args.config))[0]
+    work_dir = args.work_dir or osp.join('work_dirs', 'throughput', name)
+    cfg = prepare_train_config(args.config, work_dir, dict(args.cfg_options, max_epochs=args.epochs))
+    default_threads = torch.get_num_threads()
+    by_threads = {n: measure_ceiling(cfg, n) for n in sorted({1, default_threads})}
+    ceiling_threads = max(by_threads, key=by_threads.get)
+    ceiling = by_threads[ceiling_threads]
+    data = measure_data(cfg)
+    runner = Runner.from_cfg(cfg)
+    timer = TrainEpochTimer()
+    runner.register_hook(timer)
+    start = time.perf_counter()
+    runner.train()
+    wall = time.perf_counter() - start
+    loop = steady_rate(timer.epochs)
+    report = dict(
+        config=args.config, overrides=args.cfg_options, cpu_cores=os.cpu_count(), ceiling_by_threads={n: round(v, 1) for n, v in by_threads.items()},
+        ceiling_threads=ceiling_threads,
+        loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
+        ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
+        loop_over_ceiling=round(loop / ceiling, 3), epochs=args.epochs, train_wall_s=round(wall, 1),
+        epoch_s=[round(t, 2) for t, _ in timer.epochs],
+        step_ms=round(1000 * sum(timer.step) / max(len(timer.step), 1), 1),
+        between_steps_ms=round(1000 * sum(timer.between) / max(len(timer.between), 1), 1),
+        val_and_checkpoint_s_per_epoch=round((wall - sum(t for t, _ in timer.epochs)) / max(len(timer.epochs), 1), 2),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        peak_worker_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+    with open(osp.join(runner.work_dir, 'throughput.json'), 'w') as f:
+        json.dump(report, f, indent=2)
+    width = max(len(k) for k in report)
+    print('\n'.join(f'{k:<{width}}  {v}' for k, v in report.items()))
+
+
+if __name__ == '__main__':
+    run_cli(main)
