@@ -90,7 +90,8 @@ VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
     'max_epochs': ('a positive integer', _positive_int),
     'num_classes': ('a positive integer', _positive_int),
     'batch': ('a positive integer', _positive_int),
-    'workers': ('an integer >= 0', lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    'workers': ("an integer >= 0 or 'auto'",
+                lambda v: v == 'auto' or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)),
     'base_lr': ('a positive number', _positive_number),
     'widen_factor': ('a positive number', _positive_number),
     'imgsz': ('(width, height), two positive integers, e.g. imgsz="(96,96)"',
@@ -195,7 +196,36 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
         except Exception as e:  # mmengine raises bare TypeErrors/KeyErrors on bad keys
             raise ConfigError(f'cannot apply --cfg-options {rest} to {path}: {e}') from None
     import_custom_modules(cfg, path)
+    resolve_auto_workers(cfg)
     return cfg
+
+
+def auto_num_workers(cores: Optional[int] = None) -> int:
+    """Data-loader processes for ``num_workers='auto'``: 0 with at most 2 cores per training process, else 2.
+
+    On 2 cores, loading in the training process beat 1 or 2 worker processes for the default FOMO (186 vs
+    130 / 142 img/s, ``tools/benchmarks/throughput.py``, docs/benchmarks.md): a worker takes a core from
+    torch's two threads, which then wait for each other at every operation.
+    """
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        cores //= max(int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1), 1)
+    return 0 if cores <= 2 else 2
+
+
+def resolve_auto_workers(cfg: Config) -> None:
+    """Set ``num_workers='auto'`` of each dataloader to :func:`auto_num_workers`; no persistent workers at 0."""
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        if loader.get('num_workers') == 'auto':
+            loader['num_workers'] = auto_num_workers()
+        if not loader.get('num_workers'):
+            loader['persistent_workers'] = False  # torch refuses persistent workers without workers
 
 
 def resolve_aliases(options: Dict[str, Any], assigned: Any) -> Dict[str, Any]:

@@ -84,7 +84,8 @@ def test_num_classes_imgsz_data_root_propagate():
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds = cfg[loader].dataset
         assert ds.num_classes == 5 and ds.data_root == '/data/x'
-        resize = [t for t in ds.pipeline if t.type == 'mmdet.Resize'][0]
+        steps = [s for t in ds.pipeline for s in (t.transforms if t.type == 'CachedTransforms' else [t])]
+        resize = [t for t in steps if t.type == 'mmdet.Resize'][0]
         assert tuple(resize.scale) == (160, 128)
         assert cfg[loader].batch_size == 4
 

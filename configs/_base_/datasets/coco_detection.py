@@ -7,7 +7,7 @@ builtin_dataset = 'fomo_objects'
 num_classes = 2
 imgsz = (96, 96)  # (width, height) of the network input
 batch = 16
-workers = 2
+workers = 'auto'  # data-loader processes; 'auto': 0 on machines with <= 2 cores (measured fastest), else 2
 color_type = 'color'  # 'grayscale' for single-channel models
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
@@ -42,12 +42,12 @@ def _split(name, pipeline, test_mode):
                 builtin=builtin_dataset, pipeline=pipeline, test_mode=test_mode)
 
 
-train_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+train_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=True,
                         sampler=dict(type='DefaultSampler', shuffle=True),
                         dataset=_split('train', train_pipeline, False))
-val_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+val_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=True,
                       sampler=dict(type='DefaultSampler', shuffle=False),
                       dataset=_split('valid', test_pipeline, True))
-test_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=workers > 0,
+test_dataloader = dict(batch_size=batch, num_workers=workers, persistent_workers=True,
                        sampler=dict(type='DefaultSampler', shuffle=False),
                        dataset=_split('test', test_pipeline, True))

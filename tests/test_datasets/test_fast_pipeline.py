@@ -1,0 +1,97 @@
+"""The throughput changes keep results: cached decoding, box-free colour runs, automatic worker count."""
+import copy
+import os
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import init_default_scope
+
+from sscma.registry import TRANSFORMS
+from sscma.utils import load_config
+from sscma.utils.config import auto_num_workers
+from sscma.utils.errors import ConfigError
+
+init_default_scope('sscma')
+
+HEAD = [dict(type='LoadImage'), dict(type='mmdet.LoadAnnotations', with_bbox=True),
+        dict(type='mmdet.Resize', scale=(96, 96), keep_ratio=False)]
+
+
+def _sample(path, idx=0):
+    """A data_info as DetectionDataset gives it, for a 160x120 image with one box cut by the border."""
+    return dict(img_path=str(path), sample_idx=idx, width=160, height=120,
+                instances=[dict(bbox=[120.0, 30.0, 170.0, 70.0], bbox_label=1, ignore_flag=0),
+                           dict(bbox=[10.0, 20.0, 40.0, 60.0], bbox_label=0, ignore_flag=0)])
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    path = tmp_path / 'photo.jpg'
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(path), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    return path
+
+
+def test_cached_equals_uncached_and_survives_the_file(image_file):
+    cached = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD))
+    plain = [TRANSFORMS.build(t) for t in HEAD]
+    expected = _sample(image_file)
+    for t in plain:
+        expected = t(expected)
+    first = cached(_sample(image_file))
+    assert first['img'].shape == (96, 96, 3) and first['scale_factor'] == pytest.approx((0.6, 0.8))
+    first['img'][:] = 0  # a later transform working in place must not reach the cache
+    os.remove(image_file)  # the second visit does not read the file
+    second = cached(_sample(image_file))
+    np.testing.assert_array_equal(second['img'], expected['img'])
+    np.testing.assert_allclose(second['gt_bboxes'].numpy(), expected['gt_bboxes'].numpy())
+    assert cached.cached_bytes >= 96 * 96 * 3
+
+
+def test_cache_off_and_budget(image_file):
+    off = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD, max_mb=0))
+    off(_sample(image_file))
+    assert off.cached_bytes == 0
+    os.remove(image_file)
+    assert off(_sample(image_file)) is None  # read again: the unreadable file is skipped (LoadImage policy)
+    with pytest.raises(ConfigError, match='max_mb'):
+        TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD, max_mb=-1))
+    with pytest.raises(ConfigError, match='non-empty list'):
+        TRANSFORMS.build(dict(type='CachedTransforms', transforms=[]))
+
+
+def test_box_free_runs_match_one_albumentations_compose(image_file):
+    """Deterministic transforms (p=1, fixed ranges): the wrapper's split into runs changes nothing."""
+    transforms = [dict(type='Affine', scale=(1.15, 1.15), translate_px=(7, 7), rotate=(8, 8), p=1.0),
+                  dict(type='HorizontalFlip', p=1.0),
+                  dict(type='RandomBrightnessContrast', brightness_limit=(0.1, 0.1), contrast_limit=(0.2, 0.2), p=1.0),
+                  dict(type='Affine', scale=(0.9, 0.9), p=1.0)]
+    wrapper = TRANSFORMS.build(dict(type='Albumentations', transforms=transforms))
+    assert [moves for moves, _ in wrapper.with_boxes] == [True, False, True]
+    from sscma.datasets.transforms.albumentations import build_albu
+    reference = A.Compose([build_albu(t) for t in transforms],
+                          bbox_params=A.BboxParams(format='pascal_voc', label_fields=['box_index'], min_visibility=0.3,
+                                                   min_width=1, min_height=1, clip=True))
+    results = _sample(image_file)
+    for t in [TRANSFORMS.build(t) for t in HEAD]:
+        results = t(results)
+    boxes = results['gt_bboxes'].numpy().clip(0, 96)
+    ref = reference(image=results['img'], bboxes=boxes, box_index=np.arange(len(boxes)))
+    out = wrapper(copy.deepcopy(results))
+    np.testing.assert_array_equal(out['img'], ref['image'])
+    np.testing.assert_allclose(out['gt_bboxes'].numpy(), np.asarray(ref['bboxes']).reshape(-1, 4), atol=1e-4)
+    np.testing.assert_array_equal(out['gt_bboxes_labels'], results['gt_bboxes_labels'][np.asarray(ref['box_index'])])
+
+
+def test_auto_workers():
+    assert auto_num_workers(cores=1) == 0 and auto_num_workers(cores=2) == 0 and auto_num_workers(cores=8) == 2
+    cfg = load_config('configs/fomo/fomo_mobnetv2.py')
+    auto = auto_num_workers()
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[key].num_workers == auto and cfg[key].persistent_workers == (auto > 0)
+    cfg = load_config('configs/classification/mobilenetv2_0.35_digits.py', {'workers': 1})
+    assert cfg.train_dataloader.num_workers == 1 and cfg.train_dataloader.persistent_workers
+    with pytest.raises(ConfigError, match="'auto'"):
+        load_config('configs/fomo/fomo_mobnetv2.py', {'workers': 'many'})
