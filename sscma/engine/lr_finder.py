@@ -38,7 +38,7 @@ class LRFinderResult:
 
     Attributes:
         suggested_lr (float): lr where the centred smoothing of the loss falls fastest, before its minimum.
-        min_loss_lr (float): lr at the minimum of the centred smoothing.
+        min_loss_lr (float): lr at the (first) minimum of the centred smoothing.
         min_loss_lr_div10 (float): ``min_loss_lr / 10`` (not below ``min_lr``), a common conservative pick.
         lrs, losses (list[float]): The recorded raw curve, one entry per iteration.
         smoothed (list[float]): The causal moving average that drives the divergence stop.
@@ -94,14 +94,19 @@ def centred_smoothing(losses: List[float], window: int) -> Tuple[np.ndarray, np.
 def suggest_lr(lrs: List[float], losses: List[float], window: int = 3) -> Tuple[float, float, List[float]]:
     """lr of the steepest fall of the centred smoothing per decade of lr, the lr of its minimum, and the curve.
 
-    Candidates run from half a window in (the edges are padded) to the minimum of the smoothed curve: the
-    rise after it, including a divergence that stopped the sweep, is never suggested.
+    The minimum is the bottom of the first basin that comes within 20 % of the total fall of the lowest
+    value: a model that collapses at a high lr (FOMO predicting background everywhere) can sit on a second,
+    slightly lower plateau, which is no lr to train with. Candidates for the steepest fall run from half a
+    window in (the edges are padded) to that minimum, so the rise after it is never suggested.
     """
     if len(lrs) < 3:
         raise LRFinderError(f'only {len(lrs)} points recorded; need at least 3 to find a slope')
     fit, slope = centred_smoothing(losses, window)
     slope = slope / np.gradient(np.log10(np.asarray(lrs, dtype=float)))  # per decade, also for uneven steps
-    end = int(np.argmin(fit))
+    low = fit.min()
+    end = int(np.argmax(fit <= low + 0.2 * (fit[0] - low)))
+    while end + 1 < len(fit) and fit[end + 1] < fit[end]:
+        end += 1
     start = min(window // 2, max(end - 1, 0))
     best = start + int(np.argmin(slope[start:end + 1]))
     return float(lrs[best]), float(lrs[end]), fit.tolist()

@@ -42,6 +42,17 @@ def test_exp_lr_and_suggestion_on_a_known_curve():
     assert 1e-2 <= min_loss_lr <= 1e-1
 
 
+def test_a_lower_plateau_after_a_collapse_is_not_the_minimum():
+    """Like the default FOMO: the loss falls fastest at 3e-3 and bottoms out at 2e-2 (0.59), bumps up, and sits
+    slightly lower (0.56) at lr 0.5, where the model has collapsed to predicting background."""
+    lrs = [exp_lr(i, 1e-6, 10.0, 100) for i in range(100)]
+    x = np.log10(lrs)
+    loss = 0.78 - 0.19 * np.tanh(3 * (x + 2.5)) + 0.05 * np.exp(-((x + 0.8) / 0.4)**2) - 0.03 * (x > -0.3)
+    suggested, min_loss_lr, _ = suggest_lr(lrs, loss.tolist(), window=5)
+    assert 3e-3 / 1.5 <= suggested <= 3e-3 * 1.5
+    assert 5e-3 <= min_loss_lr <= 5e-2
+
+
 def _known_loss(x):
     """Loss against log10(lr): falls from 2.5 to 0.5, fastest at lr 1e-3, and blows up above lr 0.1."""
     return 1.5 - np.tanh(1.5 * (x + 3)) + np.where(x > -1, 3 * (x + 1)**2, 0.0)
