@@ -1,11 +1,12 @@
 """Learning-rate range test (Smith, 2017; the fastai "LR finder").
 
 The lr grows exponentially from ``min_lr`` to ``max_lr`` over ``num_iters`` training steps of the config's
-model, optimizer and train dataloader; the loss is smoothed with a bias-corrected moving average and the
-sweep stops early once it diverges. The suggested lr is where the smoothed loss falls fastest (per decade
-of lr); the lr of the lowest loss divided by 10 is reported too. Nothing is written to disk except the
-optional plot and json: the runner works in a temporary folder, no checkpoint is saved, and the sweep
-changes only the in-memory model.
+model, optimizer and train dataloader. A causal, bias-corrected moving average of the loss, whose window is
+about 5 % of the steps, stops the sweep once it exceeds ``diverge_factor`` x its best (or the loss becomes
+non-finite). The suggestion is read from a centred (Gaussian) smoothing of the raw loss, which has no lag:
+the lr where it falls fastest (per decade of lr) before its minimum; the lr of its minimum divided by 10 is
+reported too. Nothing is written to disk except the optional plot and json: the runner works in a temporary
+folder, no checkpoint is saved, and the sweep changes only the in-memory model.
 """
 import copy
 import json
@@ -16,12 +17,13 @@ import os.path as osp
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.model import is_model_wrapper
+from scipy.ndimage import gaussian_filter1d
 
 from sscma.utils.errors import ConfigError, SSCMAError
 
@@ -35,13 +37,16 @@ class LRFinderResult:
     """Outcome of :func:`find_lr`.
 
     Attributes:
-        suggested_lr (float): lr at the steepest descent of the smoothed loss.
-        min_loss_lr (float): lr at the lowest smoothed loss.
+        suggested_lr (float): lr where the centred smoothing of the loss falls fastest, before its minimum.
+        min_loss_lr (float): lr at the (first) minimum of the centred smoothing.
         min_loss_lr_div10 (float): ``min_loss_lr / 10`` (not below ``min_lr``), a common conservative pick.
-        lrs, losses, smoothed (list[float]): The recorded curve, one entry per iteration.
+        lrs, losses (list[float]): The recorded raw curve, one entry per iteration.
+        smoothed (list[float]): The causal moving average that drives the divergence stop.
+        centred (list[float]): The centred (Gaussian) smoothing that drives the suggestion.
+        window (int): Effective window of the moving average, in steps (``1 / (1 - beta)``).
         stop_reason (str): ``'completed'``, ``'diverged'`` (smoothed loss > ``diverge_factor`` x best) or
             ``'non-finite loss'``.
-        warning (str): Set when the smoothed loss hardly fell (the suggestion is then unreliable).
+        warning (str): Set when the loss hardly fell (the suggestion is then unreliable).
     """
     suggested_lr: float
     min_loss_lr: float
@@ -53,6 +58,8 @@ class LRFinderResult:
     lrs: List[float] = field(default_factory=list)
     losses: List[float] = field(default_factory=list)
     smoothed: List[float] = field(default_factory=list)
+    centred: List[float] = field(default_factory=list)
+    window: int = 0
     warning: str = ''
 
     def to_dict(self) -> Dict:
@@ -64,19 +71,45 @@ def exp_lr(step: int, min_lr: float, max_lr: float, num_iters: int) -> float:
     return min_lr * (max_lr / min_lr)**(step / max(num_iters - 1, 1))
 
 
-def suggest_lr(lrs: List[float], smoothed: List[float], skip_start: int = 0) -> float:
-    """lr where the smoothed loss falls fastest per decade of lr (minimum of d loss / d log10 lr).
+def smoothing_window(num_iters: int) -> int:
+    """Window of the loss moving average: 5 % of the sweep, at least 3 and at most 25 steps.
 
-    Candidates run from point ``skip_start`` (the moving average needs a few points to settle) to the
-    lowest loss: the rise after it, including a divergence that stopped the sweep, is never suggested.
+    A fixed ``beta=0.98`` (a 50-step window) lags a 100-step sweep by half its length: the average is still
+    falling when the raw loss has long bottomed out, and a divergence is noticed decades of lr too late.
+    """
+    return int(min(max(round(0.05 * num_iters), 3), 25))
+
+
+def centred_smoothing(losses: List[float], window: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Gaussian smoothing (sigma = ``window`` steps) of the loss and its slope per step.
+
+    Centred, so a fall is located where it happens rather than ``window`` steps later as with a moving
+    average. Its kernel is positive: a spike near the divergence only raises its neighbours, whereas a
+    Savitzky-Golay fit (negative lobes) can dip below the raw loss there and fake a minimum.
+    """
+    y = np.asarray(losses, dtype=float)
+    return (gaussian_filter1d(y, window, mode='nearest'), gaussian_filter1d(y, window, order=1, mode='nearest'))
+
+
+def suggest_lr(lrs: List[float], losses: List[float], window: int = 3) -> Tuple[float, float, List[float]]:
+    """lr of the steepest fall of the centred smoothing per decade of lr, the lr of its minimum, and the curve.
+
+    The minimum is the bottom of the first basin that comes within 20 % of the total fall of the lowest
+    value: a model that collapses at a high lr (FOMO predicting background everywhere) can sit on a second,
+    slightly lower plateau, which is no lr to train with. Candidates for the steepest fall run from half a
+    window in (the edges are padded) to that minimum, so the rise after it is never suggested.
     """
     if len(lrs) < 3:
         raise LRFinderError(f'only {len(lrs)} points recorded; need at least 3 to find a slope')
-    grad = np.gradient(np.asarray(smoothed), np.log10(np.asarray(lrs)))
-    end = int(np.argmin(smoothed)) + 1
-    start = min(skip_start, max(end - 2, 0))
-    candidates = range(start, max(end, start + 1))
-    return float(lrs[min(candidates, key=lambda i: grad[i])])
+    fit, slope = centred_smoothing(losses, window)
+    slope = slope / np.gradient(np.log10(np.asarray(lrs, dtype=float)))  # per decade, also for uneven steps
+    low = fit.min()
+    end = int(np.argmax(fit <= low + 0.2 * (fit[0] - low)))
+    while end + 1 < len(fit) and fit[end + 1] < fit[end]:
+        end += 1
+    start = min(window // 2, max(end - 1, 0))
+    best = start + int(np.argmin(slope[start:end + 1]))
+    return float(lrs[best]), float(lrs[end]), fit.tolist()
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -88,8 +121,8 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: List[float]) ->
         group['lr'] = lr * ratio
 
 
-def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, num_iters: int = 100, beta: float = 0.98,
-            diverge_factor: float = 4.0) -> LRFinderResult:
+def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 100.0, num_iters: int = 100,
+            beta: Optional[float] = None, diverge_factor: float = 4.0) -> LRFinderResult:
     """Run the lr range test for a loaded training config.
 
     The model, the optimizer wrapper (``cfg.optim_wrapper``, with its ``paramwise_cfg``) and the train
@@ -101,9 +134,10 @@ def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, num_iters: i
     Args:
         cfg (Config): A loaded config with ``model``, ``optim_wrapper`` and ``train_dataloader``.
         min_lr (float): First lr. Defaults to 1e-6.
-        max_lr (float): Last lr. Defaults to 1.
+        max_lr (float): Last lr, if the loss has not diverged before (it usually has). Defaults to 100.
         num_iters (int): Steps of the sweep (the dataloader is cycled as needed). Defaults to 100.
-        beta (float): Smoothing factor of the loss moving average. Defaults to 0.98.
+        beta (float, optional): Factor of the loss moving average; None: ``1 - 1 / window`` with
+            :func:`smoothing_window` (5 % of ``num_iters``). Defaults to None.
         diverge_factor (float): Stop once the smoothed loss exceeds this multiple of the best. Defaults to 4.
     """
     if not 0 < min_lr < max_lr:
@@ -156,8 +190,10 @@ def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, num_iters: i
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _sweep(model, module, optim_wrapper, loader, ratios, min_lr, max_lr, num_iters, beta,
-           diverge_factor) -> LRFinderResult:
+def _sweep(model, module, optim_wrapper, loader, ratios, min_lr, max_lr, num_iters, beta=None,
+           diverge_factor=4.0) -> LRFinderResult:
+    window = smoothing_window(num_iters) if beta is None else max(int(round(1 / (1 - beta))), 1)
+    beta = 1 - 1 / window if beta is None else beta
     model.train()
     lrs: List[float] = []
     losses: List[float] = []
@@ -194,15 +230,13 @@ def _sweep(model, module, optim_wrapper, loader, ratios, min_lr, max_lr, num_ite
         raise LRFinderError(f'the loss became {"non-finite" if stop != "diverged" else "unstable"} after '
                             f'{len(lrs)} steps (lr {exp_lr(len(lrs), min_lr, max_lr, num_iters):.3g}); lower '
                             f'--min-lr (now {min_lr:g})')
-    # ignore the settling of the moving average (the first 5 % of a full sweep) when looking for the slope
-    suggested = suggest_lr(lrs, smoothed, skip_start=max(1, num_iters // 20))
-    min_loss_lr = lrs[int(np.argmin(smoothed))]
-    drop = 1 - min(smoothed) / smoothed[0] if smoothed[0] > 0 else 0.0
+    suggested, min_loss_lr, centred = suggest_lr(lrs, losses, window)
+    drop = 1 - min(centred) / centred[0] if centred[0] > 0 else 0.0
     warning = '' if drop >= 0.05 else (
-        f'the smoothed loss fell by only {drop:.1%} during the sweep, so the suggestion is unreliable: try more '
+        f'the loss fell by only {drop:.1%} during the sweep, so the suggestion is unreliable: try more '
         '--num-iters, another lr range, or check the data and the loss')
     return LRFinderResult(suggested, min_loss_lr, max(min_loss_lr / 10, min_lr), min_lr, max_lr, num_iters, stop,
-                          lrs, losses, smoothed, warning)
+                          lrs, losses, smoothed, centred, window, warning)
 
 
 def save_lr_finder(result: LRFinderResult, out_dir: str, extra: Optional[Dict] = None) -> Dict[str, str]:
@@ -218,7 +252,8 @@ def save_lr_finder(result: LRFinderResult, out_dir: str, extra: Optional[Dict] =
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.lrs, result.losses, color='0.75', lw=1, label='loss')
-    ax.plot(result.lrs, result.smoothed, color='C0', lw=2, label='smoothed loss')
+    ax.plot(result.lrs, result.smoothed, color='C1', lw=1, label=f'moving average ({result.window} steps, stop rule)')
+    ax.plot(result.lrs, result.centred, color='C0', lw=2, label='centred smoothing (suggestion)')
     for lr, color, name in ((result.suggested_lr, 'C3', 'steepest descent'),
                             (result.min_loss_lr_div10, 'C2', 'min loss / 10')):
         ax.axvline(lr, color=color, ls='--', lw=1, label=f'{name}: {lr:.2e}')
@@ -226,9 +261,9 @@ def save_lr_finder(result: LRFinderResult, out_dir: str, extra: Optional[Dict] =
     ax.set_xlabel('learning rate')
     ax.set_ylabel('loss')
     # like fastai: show the start of the curve and its fall, not the divergent tail
-    first, low = result.smoothed[0], min(result.smoothed)
-    top = first + 0.5 * (first - low) if first > low else max(result.smoothed)
-    bottom = min(result.losses + result.smoothed)
+    first, low = result.centred[0], min(result.centred)
+    top = first + 0.5 * (first - low) if first > low else max(result.centred)
+    bottom = min(result.losses + result.centred)
     margin = 0.05 * (top - bottom) + 1e-8
     ax.set_ylim(bottom - margin, top + margin)
     ax.set_title(f'LR finder ({len(result.lrs)} steps, {result.stop_reason})')

@@ -1,7 +1,7 @@
-"""Learning-rate range test: ``python tools/analysis/lr_finder.py CONFIG [--min-lr 1e-6 --max-lr 1]``.
+"""Learning-rate range test: ``python tools/analysis/lr_finder.py CONFIG [--min-lr 1e-6 --max-lr 100]``.
 
 Trains the config's model for ``--num-iters`` steps with an exponentially growing lr, stops when the loss
-diverges, prints the suggested lr (steepest descent of the smoothed loss) and writes ``lr_finder.png``
+diverges, prints the suggested lr (steepest descent of the centred smoothing of the loss) and writes ``lr_finder.png``
 and ``lr_finder.json`` to ``--out`` (default ``work_dirs/<config name>``). No checkpoint is written.
 """
 import argparse
@@ -17,7 +17,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings, e.g. data_root=/data batch=32')
     parser.add_argument('--min-lr', type=float, default=1e-6, help='first lr (default: 1e-6)')
-    parser.add_argument('--max-lr', type=float, default=1.0, help='last lr (default: 1)')
+    parser.add_argument('--max-lr', type=float, default=100.0,
+                        help='last lr; the sweep stops earlier once the loss diverges (default: 100)')
     parser.add_argument('--num-iters', type=int, default=100, help='steps of the sweep (default: 100)')
     parser.add_argument('--out', help='folder for lr_finder.png/.json (default: work_dirs/<config name>)')
     return parser.parse_args()
@@ -35,7 +36,7 @@ def main() -> None:
     out = args.out or osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     files = save_lr_finder(result, out, extra=dict(config=args.config, cfg_options=args.cfg_options))
     print(f'{len(result.lrs)} steps from lr {result.min_lr:.1e} to {result.lrs[-1]:.1e} ({result.stop_reason})')
-    print(f'lowest smoothed loss {min(result.smoothed):.4f} at lr {result.min_loss_lr:.2e}')
+    print(f'lowest smoothed loss {min(result.centred):.4f} at lr {result.min_loss_lr:.2e}')
     print(f'suggested lr: {result.suggested_lr:.2e} (steepest descent); min loss / 10: '
           f'{result.min_loss_lr_div10:.2e}')
     if result.warning:
