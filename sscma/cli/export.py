@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
     parser.add_argument('--targets', nargs='+',
                         help='registered export targets: onnx, torchscript, tflite, vela (Ethos-U, compiled from the '
-                        'int8 TFLite), tflm (TensorFlow Lite Micro C source, exact arena, board verdicts) and plug-ins; default: the '
-                        'built-in five')
+                        'int8 TFLite), tflm (TensorFlow Lite Micro C source, exact arena, board verdicts), imx500 (Sony '
+                        'MCT int8 ONNX + imxconv-pt, on request only) and plug-ins; default: the first five')
     parser.add_argument('--precisions', nargs='+', default=['float32', 'float16', 'int8'],
                         help='float32, float16, int8 (int8: ppq PTQ for ONNX, TFLite full-integer for tflite/vela)')
     parser.add_argument('--calib-batches', type=int, default=8,

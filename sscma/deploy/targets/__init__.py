@@ -9,7 +9,8 @@ from .torchscript import TorchScriptTarget
 from .tflite import TFLiteTarget
 from .vela import VelaTarget
 from .tflm import TFLMTarget
+from .imx500 import IMX500Target
 
 __all__ = ['ExportTarget', 'all_precisions', 'backend_kind', 'get_target', 'load_backend', 'target_for_file',
            'target_names', 'OnnxTarget', 'TorchScriptTarget', 'TFLiteTarget', 'VelaTarget',
-           'TFLMTarget']
+           'TFLMTarget', 'IMX500Target']

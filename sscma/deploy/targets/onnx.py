@@ -180,11 +180,16 @@ def fold_weight_quantization(model) -> int:
 
 
 class OnnxBackend:
-    """An onnxruntime session on CPU. A graph with a fixed batch size is run sample by sample."""
+    """An onnxruntime session on CPU. A graph with a fixed batch size is run sample by sample.
 
-    def __init__(self, path: str, num_threads: Optional[int] = None) -> None:
+    ``custom_ops_library``: a shared library of custom op kernels the graph needs (registered in the session).
+    """
+
+    def __init__(self, path: str, num_threads: Optional[int] = None, custom_ops_library: Optional[str] = None) -> None:
         import onnxruntime as ort
         opts = ort.SessionOptions()
+        if custom_ops_library:
+            opts.register_custom_ops_library(custom_ops_library)
         if num_threads:
             opts.intra_op_num_threads = num_threads
             opts.inter_op_num_threads = 1
