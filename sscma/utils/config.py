@@ -293,7 +293,7 @@ def _load_patched(path: str, files: List[str], variables: Dict[str, Any]) -> Con
                 fh.write(ast.unparse(ast.fix_missing_locations(tree)))
         cfg = _fromfile(osp.join(tmp, osp.relpath(osp.abspath(path), root)), shown_as=path)
         # Keep the user's file name (work_dir defaults and logs use it), not the temporary copy.
-        cfg = Config(cfg.to_dict(), filename=path)
+        cfg = Config(cfg.to_dict(), filename=path, format_python_code=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return cfg
