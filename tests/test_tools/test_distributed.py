@@ -213,6 +213,12 @@ def test_cpu_threads_split_between_local_processes(monkeypatch):
     assert hook_module.default_cpu_threads(2, 2, cores=16) == 6
     assert hook_module.default_cpu_threads(0, 2, cores=2) == 1
     assert hook_module.default_cpu_threads(2, 1, cores=2) == 1
+    # other processes' load: a busy core is left to them (2 threads beside another training: 27x slower)
+    assert hook_module.default_cpu_threads(0, 1, cores=2, busy=1.0) == 1
+    assert hook_module.default_cpu_threads(0, 1, cores=2, busy=0.3) == 2
+    assert hook_module.default_cpu_threads(0, 2, cores=16, busy=4.0) == 6
+    assert 0.0 <= hook_module.busy_cores(0.05) <= os.cpu_count()
+    monkeypatch.setattr(hook_module, 'busy_cores', lambda: 0.0)
     set_to = []
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(torch, 'set_num_threads', set_to.append)

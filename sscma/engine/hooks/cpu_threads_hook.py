@@ -1,5 +1,6 @@
 """Keep CPU training from oversubscribing the cores it shares with its own data-loader workers."""
 import os
+import time
 from typing import Optional
 
 import torch
@@ -31,14 +32,35 @@ def omp_threads_at_start() -> Optional[str]:
         return os.environ.get('OMP_NUM_THREADS')
 
 
-def default_cpu_threads(num_workers: int, local_processes: int = 1, cores: Optional[int] = None) -> int:
+def busy_cores(interval: float = 0.25) -> float:
+    """Cores kept busy by other processes, from ``/proc/stat`` over ``interval`` seconds while this one sleeps
+    (0 where ``/proc/stat`` cannot be read)."""
+    def sample():
+        with open('/proc/stat', encoding='ascii') as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    elapsed = total1 - total0
+    return 0.0 if elapsed <= 0 else os.cpu_count() * (1.0 - (idle1 - idle0) / elapsed)
+
+
+def default_cpu_threads(num_workers: int, local_processes: int = 1, cores: Optional[int] = None,
+                        busy: float = 0.0) -> int:
     """Torch threads for one of ``local_processes`` training processes on this machine's ``cores``.
 
-    Each process gets an equal share of the cores and leaves one core of its share per data-loader worker:
-    ``max(1, cores // local_processes - num_workers)``.
+    Each process gets an equal share of the cores, leaves one core of its share per data-loader worker, and
+    one per core that other processes keep busy (``busy``, rounded):
+    ``max(1, cores // local_processes - num_workers - round(busy / local_processes))``.
     """
     cores = _cpu_cores() if cores is None else cores
-    return max(1, cores // max(local_processes, 1) - num_workers)
+    local_processes = max(local_processes, 1)
+    return max(1, cores // local_processes - num_workers - int(round(busy / local_processes)))
 
 
 @HOOKS.register_module()
@@ -47,9 +69,10 @@ class CpuThreadsHook(Hook):
 
     On a small machine, torch's OpenMP threads plus the data-loader workers oversubscribe the cores, and a
     thread waiting at an OpenMP barrier for a descheduled peer makes each step many times slower (measured
-    on 2 shared cores: 0.16 s -> 3.7 s per step). The default leaves one core per worker, and under torchrun
-    splits the cores between the processes of this machine (``LOCAL_WORLD_SIZE``): see
-    :func:`default_cpu_threads`. Nothing is changed when the model is on a GPU or when the user set
+    on 2 shared cores: 0.16 s -> 3.7 s per step; 2 threads beside another training: 7.2 s instead of 0.27 s
+    with 1). The default leaves one core per worker and one per core that other processes keep busy when the
+    run starts (:func:`busy_cores`, 0.25 s of ``/proc/stat``), and under torchrun splits the cores between the
+    processes of this machine (``LOCAL_WORLD_SIZE``): see :func:`default_cpu_threads`. Nothing is changed when the model is on a GPU or when the user set
     ``OMP_NUM_THREADS``; torchrun's own ``OMP_NUM_THREADS=1`` (set for every process when it starts several
     and the variable was unset) and mmengine's (set for any distributed run) are replaced by the share, so
     that e.g. 2 processes on 16 cores get 8 threads each instead of 1.
@@ -73,10 +96,11 @@ class CpuThreadsHook(Hook):
         if threads is None:
             loader = runner.cfg.get('train_dataloader') or runner.cfg.get('test_dataloader') or {}
             workers = int(loader.get('num_workers', 0) or 0)
-            threads = default_cpu_threads(workers, local_processes)
+            threads = default_cpu_threads(workers, local_processes, busy=busy_cores())
             if not getattr(runner, 'distributed', False):  # never more than torch would use by itself
                 threads = min(threads, torch.get_num_threads())
         if threads != torch.get_num_threads():
             where = f' ({local_processes} processes on {_cpu_cores()} cores)' if local_processes > 1 else ''
-            runner.logger.info(f'CpuThreadsHook: torch threads {torch.get_num_threads()} -> {threads}{where}')
+            runner.logger.info(f'CpuThreadsHook: torch threads {torch.get_num_threads()} -> {threads}{where} '
+                               '(set OMP_NUM_THREADS to choose)')
             torch.set_num_threads(threads)
