@@ -119,3 +119,15 @@ def test_syntax_error_names_line(tmp_path):
     cfg.write_text('epochs = (\n')
     with pytest.raises(ConfigError, match='bad.py'):
         load_config(str(cfg))
+
+
+def test_small_data_schedule_follows_max_epochs():
+    cfg = load_config('configs/fomo/fomo_mobnetv2_small_data.py', {'max_epochs': 90})
+    assert cfg.train_cfg.max_epochs == 90 and cfg.train_cfg.val_interval == 5
+    assert cfg.train_cfg.dynamic_intervals == [(60, 1)]  # every epoch over the last third
+    assert cfg.optim_wrapper.optimizer.lr == 0.015 and cfg.default_hooks.checkpoint.interval == 5
+
+
+def test_lowmem_config_sets_stage_1_expansion():
+    cfg = load_config('configs/fomo/fomo_mobnetv2_lowmem.py')
+    assert cfg.model.backbone.expand_ratios == (1, 4) and cfg.model.backbone.widen_factor == 0.35
