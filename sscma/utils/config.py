@@ -284,10 +284,15 @@ def _load_patched(path: str, files: List[str], variables: Dict[str, Any]) -> Con
     try:
         for f in files:
             tree = _parse(f)
+            out = osp.join(tmp, osp.relpath(f, root))
             for name, node in _assigned_names(tree).items():
                 if name in variables:
                     node.value = ast.parse(repr(variables[name]), mode='eval').body
-            out = osp.join(tmp, osp.relpath(f, root))
+                elif name == '_base_':  # an absolute base must name the patched copy, not the original
+                    for const in ast.walk(node.value):
+                        if isinstance(const, ast.Constant) and isinstance(const.value, str) and osp.isabs(const.value):
+                            patched = osp.join(tmp, osp.relpath(osp.abspath(const.value), root))
+                            const.value = osp.relpath(patched, osp.dirname(out))
             os.makedirs(osp.dirname(out), exist_ok=True)
             with open(out, 'w', encoding='utf-8') as fh:
                 fh.write(ast.unparse(ast.fix_missing_locations(tree)))

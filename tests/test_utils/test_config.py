@@ -119,3 +119,25 @@ def test_syntax_error_names_line(tmp_path):
     cfg.write_text('epochs = (\n')
     with pytest.raises(ConfigError, match='bad.py'):
         load_config(str(cfg))
+
+
+def test_small_data_schedule_follows_max_epochs():
+    cfg = load_config('configs/fomo/fomo_mobnetv2_small_data.py', {'max_epochs': 90})
+    assert cfg.train_cfg.max_epochs == 90 and cfg.train_cfg.val_interval == 5
+    assert cfg.train_cfg.dynamic_intervals == [(60, 1)]  # every epoch over the last third
+    assert cfg.optim_wrapper.optimizer.lr == 0.015 and cfg.default_hooks.checkpoint.interval == 5
+
+
+def test_lowmem_config_sets_stage_1_expansion():
+    cfg = load_config('configs/fomo/fomo_mobnetv2_lowmem.py')
+    assert cfg.model.backbone.expand_ratios == (1, 4) and cfg.model.backbone.widen_factor == 0.35
+
+
+def test_absolute_base_path_still_takes_overrides(tmp_path):
+    """A user's config outside the repo naming its base by absolute path: overrides reach the base's fields."""
+    import os.path as osp
+    user = tmp_path / 'my_fomo.py'
+    user.write_text(f"_base_ = ['{osp.abspath(FOMO)}']\nmax_epochs = 7\n")
+    cfg = load_config(str(user), {'data_root': '/data/x', 'num_classes': 3})
+    assert cfg.train_dataloader.dataset.data_root == '/data/x'
+    assert cfg.model.head.num_classes == 3 and cfg.train_cfg.max_epochs == 7
