@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .errors import ConfigError
+from .setup_env import cpu_cores, local_processes
 
 # Earlier names of top-level variables -> the names the configs use (the OpenMMLab / SSCMA words).
 VARIABLE_ALIASES: Dict[str, str] = {'epochs': 'max_epochs', 'lr': 'base_lr'}
@@ -208,11 +209,7 @@ def auto_num_workers(cores: Optional[int] = None) -> int:
     torch's two threads, which then wait for each other at every operation.
     """
     if cores is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            cores = os.cpu_count() or 1
-        cores //= max(int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1), 1)
+        cores = cpu_cores() // local_processes()
     return 0 if cores <= 2 else 2
 
 

@@ -1,5 +1,6 @@
 """Process-wide set-up: registries, default scope and safe checkpoint loading on torch >= 2.6."""
 import datetime
+import os
 import pickle
 import warnings
 
@@ -36,6 +37,19 @@ def allow_checkpoint_globals() -> None:
                                          np.int64, np.uint8, np.bool_)]
     safe += [(_history_buffer_getattr, '__builtin__.getattr'), (_history_buffer_getattr, 'builtins.getattr')]
     torch.serialization.add_safe_globals(safe)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask on Linux, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def local_processes() -> int:
+    """Training processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, 1 without it."""
+    return max(int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1), 1)
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:

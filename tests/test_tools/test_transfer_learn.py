@@ -95,6 +95,15 @@ def test_all_problems_reported_together_by_the_tool(sony_root, tmp_path):
     assert not osp.exists(tmp_path / 'out') and not osp.exists(tmp_path / 'eval')  # nothing was started
 
 
+def _transfer_learn(path, timeout):
+    """Run ``tools/transfer_learn.py path`` (it must succeed); its log and the lines reporting ``load_from``."""
+    proc = subprocess.run([sys.executable, 'tools/transfer_learn.py', path, '--cfg-options', 'workers=0'],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    return log, [line for line in log.splitlines() if 'load_from' in line and 'tensors of the model' in line]
+
+
 def test_end_to_end_from_checkpoint_with_another_head(sony_root, tmp_path):
     """A 5-class checkpoint fine-tuned on 3 classes: head re-initialised in one line, results written."""
     from sscma.registry import MODELS
@@ -105,11 +114,7 @@ def test_end_to_end_from_checkpoint_with_another_head(sony_root, tmp_path):
                src)
     path = _configuration(sony_root, source_model=src, output_dir=str(tmp_path / 'out'),
                           evaluate_result_dir=str(tmp_path / 'eval'))
-    proc = subprocess.run([sys.executable, 'tools/transfer_learn.py', path, '--cfg-options', 'workers=0'],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
-    report = [line for line in log.splitlines() if 'load_from' in line and 'tensors of the model' in line]
+    log, report = _transfer_learn(path, timeout=300)
     assert len(report) == 1 and 'head.fc.weight [5, 1280]->[3, 1280]' in report[0], report
     assert 'size mismatch' not in log
     results = json.load(open(tmp_path / 'eval' / 'results.json'))
@@ -162,11 +167,7 @@ def test_end_to_end_from_keras_mobilenet_v2(sony_root, tmp_path):
     src = _save_keras_mobilenet_v2(str(tmp_path / 'mobilenet_v2_0.35.h5'))
     path = _configuration(sony_root, source_model='', source_keras_model=src, output_dir=str(tmp_path / 'out'),
                           evaluate_result_dir=str(tmp_path / 'eval'))
-    proc = subprocess.run([sys.executable, 'tools/transfer_learn.py', path, '--cfg-options', 'workers=0'],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
-    report = [line for line in log.splitlines() if 'load_from' in line and 'tensors of the model' in line]
+    log, report = _transfer_learn(path, timeout=600)
     assert len(report) == 1 and 'source_keras_model.pth' in report[0] and 'head.fc.weight' in report[0], report
     results = json.load(open(tmp_path / 'eval' / 'results.json'))
     assert 0.0 <= results['top1'] <= 100.0 and results['classes'] == ['cat', 'dog', 'fox']

@@ -136,8 +136,8 @@ def main() -> None:
     wall = time.perf_counter() - start
     loop = steady_rate(timer.epochs)
     report = dict(
-        config=args.config, overrides=args.cfg_options, cpu_cores=os.cpu_count(), ceiling_by_threads={n: round(v, 1) for n, v in by_threads.items()},
-        ceiling_threads=ceiling_threads,
+        config=args.config, overrides=args.cfg_options, cpu_cores=os.cpu_count(),
+        ceiling_by_threads={n: round(v, 1) for n, v in by_threads.items()}, ceiling_threads=ceiling_threads,
         loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
         ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
         loop_over_ceiling=round(loop / ceiling, 3), epochs=args.epochs, train_wall_s=round(wall, 1),

@@ -92,10 +92,11 @@ class Albumentations(BaseTransform):
         """
         segments: List[Tuple[bool, list]] = []
         for cfg in self.transforms:
-            moves = not is_image_only(build_albu(cfg))
+            transform = build_albu(cfg)
+            moves = not is_image_only(transform)
             if not segments or segments[-1][0] != moves:
                 segments.append((moves, []))
-            segments[-1][1].append(build_albu(cfg))
+            segments[-1][1].append(transform)
         # check_each_transform=False: boxes are filtered once, after the run; on 2000 random scenes through
         # Affine + HorizontalFlip the kept boxes were identical to filtering after every transform
         bbox_params = A.BboxParams(format='pascal_voc', label_fields=['box_index'], min_visibility=self.min_visibility,

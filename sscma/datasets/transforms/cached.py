@@ -28,8 +28,8 @@ class CachedTransforms(BaseTransform):
 
     On a small dataset, decoding a JPEG and resizing it costs more than the model's step on the resized
     image; the random augmentations that follow still run every time. Only deterministic transforms belong
-    inside (``LoadImage``, ``LoadAnnotations``, a fixed ``Resize``). Images are keyed by ``img_path`` and ``sample_idx``; a
-    sample without one (an in-memory frame) is not cached. Each process (each data-loader worker) holds its
+    inside (``LoadImage``, ``LoadAnnotations``, a fixed ``Resize``). Images are keyed by ``img_path`` and
+    ``sample_idx``; a sample without a path (an in-memory frame) is not cached. Each process (each data-loader worker) holds its
     own cache, filled as it meets the images, and stops adding once it holds ``max_mb``.
 
     Args:

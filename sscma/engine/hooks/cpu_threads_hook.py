@@ -7,13 +7,8 @@ import torch
 from mmengine.hooks import Hook
 
 from sscma.registry import HOOKS
-
-
-def _cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from sscma.utils.setup_env import cpu_cores as _cpu_cores
+from sscma.utils.setup_env import local_processes as _local_processes
 
 
 def omp_threads_at_start() -> Optional[str]:
@@ -72,8 +67,8 @@ class CpuThreadsHook(Hook):
     on 2 shared cores: 0.16 s -> 3.7 s per step; 2 threads beside another training: 7.2 s instead of 0.27 s
     with 1). The default leaves one core per worker and one per core that other processes keep busy when the
     run starts (:func:`busy_cores`, 0.25 s of ``/proc/stat``), and under torchrun splits the cores between the
-    processes of this machine (``LOCAL_WORLD_SIZE``): see :func:`default_cpu_threads`. Nothing is changed when the model is on a GPU or when the user set
-    ``OMP_NUM_THREADS``; torchrun's own ``OMP_NUM_THREADS=1`` (set for every process when it starts several
+    processes of this machine (``LOCAL_WORLD_SIZE``): see :func:`default_cpu_threads`. Nothing is changed
+    when the model is on a GPU or when the user set ``OMP_NUM_THREADS``; torchrun's own ``OMP_NUM_THREADS=1`` (set for every process when it starts several
     and the variable was unset) and mmengine's (set for any distributed run) are replaced by the share, so
     that e.g. 2 processes on 16 cores get 8 threads each instead of 1.
 
@@ -88,7 +83,7 @@ class CpuThreadsHook(Hook):
     def before_run(self, runner) -> None:
         if torch.cuda.is_available():
             return
-        local_processes = int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1)
+        local_processes = _local_processes()
         omp = omp_threads_at_start()
         if omp and not (local_processes > 1 and omp == '1'):  # the user's choice (not torchrun's default)
             return
@@ -96,7 +91,9 @@ class CpuThreadsHook(Hook):
         if threads is None:
             loader = runner.cfg.get('train_dataloader') or runner.cfg.get('test_dataloader') or {}
             workers = int(loader.get('num_workers', 0) or 0)
-            threads = default_cpu_threads(workers, local_processes, busy=busy_cores())
+            threads = default_cpu_threads(workers, local_processes)
+            if threads > 1:  # only then can other processes' load lower it: sample it
+                threads = default_cpu_threads(workers, local_processes, busy=busy_cores())
             if not getattr(runner, 'distributed', False):  # never more than torch would use by itself
                 threads = min(threads, torch.get_num_threads())
         if threads != torch.get_num_threads():
