@@ -13,8 +13,8 @@ in_channels = 3  # 1 for grayscale (see fomo_mobnetv2_gray.py)
 
 model = dict(
     type='Fomo',
-    data_preprocessor=dict(type='mmdet.DetDataPreprocessor', mean=[0.0] * in_channels,
-                           std=[255.0] * in_channels, bgr_to_rgb=in_channels == 3),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[0.0] * in_channels, std=[255.0] * in_channels,
+                           bgr_to_rgb=in_channels == 3, augments={{_base_.train_augments}}),
     backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(2, ), in_channels=in_channels),
     head=dict(type='FomoHead', num_classes=num_classes, mid_channels=32, object_weight=10.0, score_thr=0.5),
 )

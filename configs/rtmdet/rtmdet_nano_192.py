@@ -19,8 +19,8 @@ norm_cfg = dict(type='BN')
 act_cfg = dict(type='SiLU', inplace=True)
 model = dict(
     type='mmdet.RTMDet',
-    data_preprocessor=dict(type='mmdet.DetDataPreprocessor', mean=[103.53, 116.28, 123.675],
-                           std=[57.375, 57.12, 58.395], bgr_to_rgb=False, batch_augments=None),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[103.53, 116.28, 123.675],
+                           std=[57.375, 57.12, 58.395], bgr_to_rgb=False, augments={{_base_.train_augments}}),
     backbone=dict(type='mmdet.CSPNeXt', arch='P5', expand_ratio=0.5, deepen_factor=deepen_factor,
                   widen_factor=widen_factor, channel_attention=True, norm_cfg=norm_cfg, act_cfg=act_cfg),
     neck=dict(type='mmdet.CSPNeXtPAFPN', in_channels=[int(256 * widen_factor * 4 * s) for s in (0.25, 0.5, 1)],
