@@ -4,11 +4,14 @@
 
 - **ceiling**: forward + backward + optimizer step of the config's model on batches already loaded and
   preprocessed, at 1 torch thread and at torch's default (every core); the faster of the two is the most
-  the loop could do.
+  the loop could do. Measured before and after the loop (the median of both sets of blocks), since a
+  shared VM's speed drifts by tens of percent within a minute.
 - **data**: the config's train dataloader alone (its workers, its pipeline), epochs after the first.
 - **loop**: mmengine's ``runner.train()`` as ``tools/train.py`` runs it; img/s of the training epochs after
   the first (workers start and caches fill in epoch 1), validation excluded. Also the whole run's wall time
-  and the process's peak resident memory.
+  and the process's peak resident memory. Within the loop's own iterations: the time in the data
+  preprocessor (normalisation and batch augmentations), and ``loop_compute_share``, the part of each
+  iteration spent in forward + backward + step (immune to the drift between the separate measurements).
 
 Prints img/s and the loop / ceiling ratio, and writes ``throughput.json`` in the work dir.
 """
@@ -32,7 +35,20 @@ class TrainEpochTimer(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
-        self.epochs, self.step, self.between = [], [], []
+        self.epochs, self.step, self.between, self.preprocess = [], [], [], []
+
+    def before_train(self, runner) -> None:
+        preprocessor = runner.model.data_preprocessor
+
+        def start(module, args):
+            self._pre_start = time.perf_counter()
+
+        def stop(module, args, output):
+            if module.training:
+                self.preprocess.append(time.perf_counter() - self._pre_start)
+
+        preprocessor.register_forward_pre_hook(start)
+        preprocessor.register_forward_hook(stop)
 
     def before_train_epoch(self, runner) -> None:
         self._t, self._n, self._last = time.perf_counter(), 0, None
@@ -71,9 +87,9 @@ def measure_data(cfg, epochs: int = 3) -> float:
     return steady_rate(times)
 
 
-def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup: int = 5) -> float:
-    """img/s of forward + backward + step on preprocessed batches with ``threads`` torch threads (median of
-    ``blocks`` blocks of ``iters`` steps)."""
+def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup: int = 5) -> list:
+    """img/s of forward + backward + step on preprocessed batches with ``threads`` torch threads, for each of
+    ``blocks`` blocks of ``iters`` steps."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
 
@@ -107,7 +123,7 @@ def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup:
             elapsed.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(default)
-    return iters * len(batches[0]['inputs']) / statistics.median(elapsed)
+    return [iters * len(batches[0]['inputs']) / t for t in elapsed]
 
 
 def main() -> None:
@@ -124,9 +140,7 @@ def main() -> None:
     work_dir = args.work_dir or osp.join('work_dirs', 'throughput', name)
     cfg = prepare_train_config(args.config, work_dir, dict(args.cfg_options, max_epochs=args.epochs))
     default_threads = torch.get_num_threads()
-    by_threads = {n: measure_ceiling(cfg, n) for n in sorted({1, default_threads})}
-    ceiling_threads = max(by_threads, key=by_threads.get)
-    ceiling = by_threads[ceiling_threads]
+    blocks = {n: measure_ceiling(cfg, n) for n in sorted({1, default_threads})}
     data = measure_data(cfg)
     runner = Runner.from_cfg(cfg)
     timer = TrainEpochTimer()
@@ -134,16 +148,26 @@ def main() -> None:
     start = time.perf_counter()
     runner.train()
     wall = time.perf_counter() - start
+    torch.set_num_threads(default_threads)  # the loop's CpuThreadsHook may have changed it
+    for n in blocks:
+        blocks[n] += measure_ceiling(cfg, n)
+    by_threads = {n: statistics.median(v) for n, v in blocks.items()}
+    ceiling_threads = max(by_threads, key=by_threads.get)
+    ceiling = by_threads[ceiling_threads]
     loop = steady_rate(timer.epochs)
+    step_ms = 1000 * statistics.mean(timer.step)
+    between_ms = 1000 * statistics.mean(timer.between) if timer.between else 0.0
+    preprocess_ms = 1000 * statistics.mean(timer.preprocess) if timer.preprocess else 0.0
     report = dict(
         config=args.config, overrides=args.cfg_options, cpu_cores=os.cpu_count(),
         ceiling_by_threads={n: round(v, 1) for n, v in by_threads.items()}, ceiling_threads=ceiling_threads,
+        ceiling_blocks_before_after={n: [round(b) for b in v] for n, v in blocks.items()},
         loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
         ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
         loop_over_ceiling=round(loop / ceiling, 3), epochs=args.epochs, train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
-        step_ms=round(1000 * sum(timer.step) / max(len(timer.step), 1), 1),
-        between_steps_ms=round(1000 * sum(timer.between) / max(len(timer.between), 1), 1),
+        step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),
+        loop_compute_share=round((step_ms - preprocess_ms) / (step_ms + between_ms), 3),
         val_and_checkpoint_s_per_epoch=round((wall - sum(t for t, _ in timer.epochs)) / max(len(timer.epochs), 1), 2),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         peak_worker_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)

@@ -235,14 +235,10 @@ def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_hsv`."""
-    hue, sat, value = hsv.unbind(1)
-    chroma = value * sat / 255
-    out = []
-    for n in (5, 3, 1):  # R, G, B
-        k = hue + n
-        k = torch.where(k >= 6, k - 6, k)
-        out.append(value - chroma * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
-    return torch.stack(out, 1)
+    hue, sat, value = hsv[:, :1], hsv[:, 1:2], hsv[:, 2:]
+    k = hue + torch.tensor([5.0, 3.0, 1.0], dtype=hsv.dtype, device=hsv.device)[:, None, None]  # R, G, B
+    k = torch.where(k >= 6, k - 6, k)
+    return value - (value * sat / 255) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
 @MODELS.register_module()
@@ -314,7 +310,7 @@ class BatchBlurOrNoise(nn.Module):
         kernel = torch.exp(-0.5 * (x[None] / sigma[:, None])**2)
         kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (k * c, ksize)
         pad = self.ksize // 2
-        out = F.pad(images.reshape(1, k * c, h, w), (pad, pad, pad, pad), mode='reflect')
-        out = F.conv2d(out, kernel[:, None, None, :], groups=k * c)
-        out = F.conv2d(out, kernel[:, None, :, None], groups=k * c)
-        return out.reshape(k, c, h, w)
+        out = F.pad(images, (pad, pad, pad, pad), mode='reflect')  # cv2's default border, reflect-101
+        taps = kernel.reshape(k, c, self.ksize)[..., None, None]
+        out = sum(taps[:, :, j] * out[:, :, :, j:j + w] for j in range(self.ksize))  # rows, then columns
+        return sum(taps[:, :, j] * out[:, :, j:j + h] for j in range(self.ksize))

@@ -1,0 +1,200 @@
+"""Batch augmentations against albumentations at fixed parameters, and boxes following the pixels, on
+non-square images whose size is not the default 96x96 network input."""
+import math
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+
+from sscma.models.data_preprocessors import (BatchAffine, BatchBlurOrNoise, BatchBrightnessContrast,
+                                             BatchHorizontalFlip, BatchHueSaturationValue, DetDataPreprocessor)
+from sscma.models.data_preprocessors.batch_augments import affine_boxes, affine_matrices, filter_boxes, warp_affine
+from sscma.registry import MODELS
+from sscma.utils.errors import ConfigError
+
+
+def smooth_image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (5, 5), 2)
+
+
+def as_batch(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float()
+
+
+def as_image(x: torch.Tensor) -> np.ndarray:
+    return x[0].permute(1, 2, 0).numpy()
+
+
+BOXES = np.array([[5, 6, 30, 40], [90, 60, 119, 88], [0, 0, 10, 10], [50, 20, 70, 30], [100, 2, 118, 20]],
+                 np.float32)
+
+
+@pytest.mark.parametrize('hw', [(88, 120), (120, 88)])
+@pytest.mark.parametrize('sx,sy,tx,ty,rot', [(1.1, 0.9, 0.05, -0.08, 7.0), (0.8, 1.2, -0.1, 0.1, -10.0),
+                                              (1.2, 1.2, 0.1, 0.1, 3.0), (1.0, 1.0, 0.0, 0.0, 0.0)])
+def test_affine_matches_albumentations(hw, sx, sy, tx, ty, rot):
+    h, w = hw
+    img = smooth_image(h, w)
+    boxes = BOXES.copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+    boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+    ref = A.Compose([A.Affine(scale={'x': (sx, sx), 'y': (sy, sy)}, translate_percent={'x': (tx, tx), 'y': (ty, ty)},
+                              rotate=(rot, rot), p=1)],
+                    bbox_params=A.BboxParams(format='pascal_voc', label_fields=['index'], min_visibility=0.3,
+                                             min_width=1, min_height=1, clip=True))(
+                                                 image=img, bboxes=boxes, index=np.arange(len(boxes)))
+
+    def t(v):
+        return torch.tensor([v], dtype=torch.float32)
+
+    matrix = affine_matrices(t(sx), t(sy), t(int(tx * w)), t(int(ty * h)), t(math.radians(rot)), h, w)
+    out = as_image(warp_affine(as_batch(img), matrix))
+    diff = np.abs(out - ref['image'].astype(np.float32))
+    assert diff.mean() < 0.5 and diff.max() <= 4  # cv2 interpolates in 1/32 px fixed point and rounds to uint8
+    moved, keep = filter_boxes(affine_boxes(torch.from_numpy(boxes), matrix[0]), h, w, 0.3, 1.0)
+    assert keep.nonzero().flatten().tolist() == list(ref['index'])
+    if keep.any():
+        np.testing.assert_allclose(moved[keep].numpy(), np.asarray(ref['bboxes']), atol=1e-3)
+
+
+def test_flip_brightness_contrast_blur_match_albumentations():
+    img = smooth_image(64, 48, seed=1)
+    x = as_batch(img)
+    sample = DetDataSample(gt_instances=InstanceData(bboxes=torch.tensor([[3., 4., 20., 30.]]),
+                                                     labels=torch.tensor([1])))
+    flipped, [flipped_sample] = BatchHorizontalFlip(p=1)(x.clone(), [sample])
+    ref = A.Compose([A.HorizontalFlip(p=1)], bbox_params=A.BboxParams(format='pascal_voc', label_fields=['l']))(
+        image=img, bboxes=np.array([[3., 4., 20., 30.]]), l=[1])
+    assert np.array_equal(as_image(flipped), ref['image'].astype(np.float32))
+    np.testing.assert_allclose(flipped_sample.gt_instances.bboxes.numpy(), ref['bboxes'], atol=1e-5)
+
+    ref = A.RandomBrightnessContrast(brightness_limit=(0.2, 0.2), contrast_limit=(-0.2, -0.2), p=1)(image=img)
+    out, _ = BatchBrightnessContrast((0.2, 0.2), (-0.2, -0.2), p=1)(x.clone(), [None])
+    assert np.abs(as_image(out) - ref['image']).max() <= 1  # albumentations rounds to uint8
+
+    for sigma in (0.5, 1.5, 3.0):
+        ref = A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(sigma, sigma), p=1)(image=img)['image']
+        out = BatchBlurOrNoise(3, (sigma, sigma), p=1).blur(x.clone())
+        assert np.abs(as_image(out) - ref).max() <= 1
+
+
+@pytest.mark.parametrize('shifts', [(10, 20, 15), (-10, -20, -15), (5, 0, 0), (0, 40, 0)])
+def test_hue_saturation_value_matches_albumentations(shifts):
+    img = smooth_image(40, 72, seed=2)
+    img[:5, :5] = 128  # grey pixels: saturation stays 0
+    hue, sat, val = shifts
+    ref = A.HueSaturationValue(hue_shift_limit=(hue, hue), sat_shift_limit=(sat, sat), val_shift_limit=(val, val),
+                               p=1)(image=img)['image'].astype(np.float32)
+    out, _ = BatchHueSaturationValue((hue, hue), (sat, sat), (val, val), p=1)(as_batch(img), [None])
+    diff = np.abs(as_image(out) - ref)
+    assert diff.mean() < 0.5 and diff.max() <= 3  # cv2's uint8 HSV quantises hue to 2 degrees
+    assert np.ptp(as_image(out)[:5, :5], axis=-1).max() < 1e-3
+
+
+def test_grey_images_get_the_value_shift_only():
+    x = torch.full((2, 1, 30, 50), 100.0)
+    out, _ = BatchHueSaturationValue(10, 20, (15, 15), p=1)(x, [None, None])
+    assert torch.allclose(out, torch.full_like(out, 115.0))
+
+
+def test_noise_has_the_requested_std():
+    x = torch.full((8, 3, 60, 40), 128.0)
+    torch.manual_seed(0)
+    aug = BatchBlurOrNoise(3, (1.0, 1.0), std_range=(0.04, 0.04), p=1)
+    out, _ = aug(x.clone(), [None] * 8)
+    changed = [(out[i] - 128).std().item() for i in range(8) if (out[i] - 128).abs().max() > 5]
+    assert changed and all(abs(s - 0.04 * 255) < 0.1 * 0.04 * 255 for s in changed)
+
+
+def scene_batch(n=6, h=72, w=104, seed=0):
+    """Black images with one bright, label-coloured rectangle per object (some touching the border, one image
+    empty), as mmdet's pipeline packs them (uint8 BGR CHW)."""
+    rng = np.random.default_rng(seed)
+    colours = {0: (0, 0, 255), 1: (0, 255, 0)}  # BGR: label 0 red, label 1 green
+    inputs, samples = [], []
+    for i in range(n):
+        img = np.zeros((h, w, 3), np.uint8)
+        boxes, labels = [], []
+        for j in range(0 if i == 0 else rng.integers(1, 4)):  # object j in column j: no overlaps
+            bw, bh = rng.integers(10, 24, 2)
+            col = w // 3
+            x1 = j * col + rng.integers(-4 if j == 0 else 0, col - bw + (4 if j == 2 else 1))
+            y1 = rng.integers(-4, h - bh + 4)
+            x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x1 + bw, w), min(y1 + bh, h)
+            label = int(rng.integers(0, 2))
+            img[y1:y2, x1:x2] = colours[label]
+            boxes.append([x1, y1, x2, y2])
+            labels.append(label)
+        inputs.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                                           labels=torch.tensor(labels, dtype=torch.int64))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_without_augments_it_is_mmdets_preprocessor():
+    kwargs = dict(mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0], bgr_to_rgb=True)
+    ours = DetDataPreprocessor(augments=[dict(type='BatchAffine', p=1)], **kwargs)
+    theirs = MODELS.build(dict(type='mmdet.DetDataPreprocessor', **kwargs))
+    for training in (False, True):
+        if training:
+            ours.augments = torch.nn.ModuleList()
+        a, b = ours(scene_batch(), training), theirs(scene_batch(), training)
+        assert torch.equal(a['inputs'], b['inputs'])
+        for x, y in zip(a['data_samples'], b['data_samples']):
+            assert x.metainfo == y.metainfo
+            assert torch.equal(x.gt_instances.bboxes, y.gt_instances.bboxes)
+
+
+def test_boxes_follow_the_pixels_and_keep_their_labels():
+    torch.manual_seed(3)
+    pre = DetDataPreprocessor(mean=[0.0] * 3, std=[255.0] * 3, bgr_to_rgb=True, augments=[
+        dict(type='BatchAffine', scale=(0.7, 1.3), translate_percent=(-0.2, 0.2), rotate=(-15, 15), p=1),
+        dict(type='BatchHorizontalFlip', p=1)])
+    before = sum(len(s.gt_instances) for s in scene_batch(n=12)['data_samples'])
+    out = pre(scene_batch(n=12), training=True)
+    after = 0
+    for img, sample in zip(out['inputs'] * 255, out['data_samples']):
+        h, w = img.shape[1:]
+        assert img.shape[1:] == (72, 104)
+        for box, label in zip(sample.gt_instances.bboxes.tolist(), sample.gt_instances.labels.tolist()):
+            after += 1
+            x1, y1, x2, y2 = box
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+            inner = img[:, int(math.ceil(y1)):int(y2), int(math.ceil(x1)):int(x2)]
+            channel = 0 if label == 0 else 1  # RGB after bgr_to_rgb: red, green
+            bright = inner[channel] > 128
+            assert bright.float().mean() > 0.3, (box, label)  # the object of that colour is in its box
+    assert 0 < after <= before
+    # with no augmentation probability, nothing moves
+    pre_off = DetDataPreprocessor(mean=[0.0] * 3, std=[255.0] * 3, bgr_to_rgb=True,
+                                  augments=[dict(type='BatchAffine', p=0.0), dict(type='BatchHorizontalFlip', p=0.0)])
+    plain = MODELS.build(dict(type='mmdet.DetDataPreprocessor', mean=[0.0] * 3, std=[255.0] * 3, bgr_to_rgb=True))
+    a, b = pre_off(scene_batch(), True), plain(scene_batch(), True)
+    assert torch.allclose(a['inputs'], b['inputs'], atol=1e-6)
+
+
+def test_a_box_pushed_out_is_dropped_with_its_label():
+    sample = DetDataSample(gt_instances=InstanceData(bboxes=torch.tensor([[2., 2., 12., 12.], [40., 30., 50., 40.]]),
+                                                     labels=torch.tensor([0, 1])))
+    sample.ignored_instances = InstanceData(bboxes=torch.tensor([[0., 0., 5., 5.]]), labels=torch.tensor([1]))
+    aug = BatchAffine(scale=(1.0, 1.0), translate_percent=(-0.2, -0.2), rotate=(0, 0), p=1)  # 12 px left, 9 px up
+    _, [moved] = aug(torch.zeros(1, 3, 48, 64), [sample])
+    assert moved.gt_instances.labels.tolist() == [1]
+    np.testing.assert_allclose(moved.gt_instances.bboxes.numpy(), [[28., 21., 38., 31.]], atol=1e-4)
+    assert len(moved.ignored_instances) == 0
+
+
+@pytest.mark.parametrize('cfg, word', [(dict(type='BatchAffine', p=1.5), 'p=1.5'),
+                                       (dict(type='BatchAffine', scale=(1.2, 0.8)), 'scale'),
+                                       (dict(type='BatchBlurOrNoise', blur_ksize=4), 'blur_ksize=4')])
+def test_bad_arguments_are_named(cfg, word):
+    with pytest.raises(ConfigError, match=word.replace('(', r'\(')):
+        MODELS.build(cfg)
