@@ -167,6 +167,8 @@ def main() -> None:
         loop_over_ceiling=round(loop / ceiling, 3), epochs=args.epochs, train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
         step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),
+        median_step_preprocess_between_ms=[round(1000 * statistics.median(v), 1) if v else None
+                                           for v in (timer.step, timer.preprocess, timer.between)],
         loop_compute_share=round((step_ms - preprocess_ms) / (step_ms + between_ms), 3),
         val_and_checkpoint_s_per_epoch=round((wall - sum(t for t, _ in timer.epochs)) / max(len(timer.epochs), 1), 2),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
