@@ -198,3 +198,8 @@ def test_a_box_pushed_out_is_dropped_with_its_label():
 def test_bad_arguments_are_named(cfg, word):
     with pytest.raises(ConfigError, match=word.replace('(', r'\(')):
         MODELS.build(cfg)
+
+
+def test_augments_need_tensor_boxes():
+    with pytest.raises(ConfigError, match='boxtype2tensor=False'):
+        DetDataPreprocessor(augments=[dict(type='BatchHorizontalFlip')], boxtype2tensor=False)

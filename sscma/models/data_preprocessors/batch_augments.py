@@ -196,7 +196,11 @@ class BatchHorizontalFlip(nn.Module):
             return inputs, data_samples
         w = inputs.shape[-1]
         inputs[idx] = inputs[idx].flip(-1)
-        move_boxes(data_samples, idx.tolist(), lambda b, _: (torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None))
+
+        def mirror(b, owner):
+            return torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
+
+        move_boxes(data_samples, idx.tolist(), mirror)
         return inputs, data_samples
 
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from sscma.registry import MODELS
+from sscma.utils.errors import ConfigError
 
 
 @MODELS.register_module()
@@ -21,6 +22,9 @@ class DetDataPreprocessor(MMDetDataPreprocessor):
 
     def __init__(self, augments: Optional[List[Dict]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        if augments and not self.boxtype2tensor:
+            raise ConfigError('DetDataPreprocessor: augments move boxes as tensors; they need boxtype2tensor=True, '
+                              'got boxtype2tensor=False')
         self.augments = nn.ModuleList([MODELS.build(a) for a in augments or []])
 
     def cast_data(self, data):
