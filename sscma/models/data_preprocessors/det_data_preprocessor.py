@@ -42,8 +42,9 @@ class DetDataPreprocessor(MMDetDataPreprocessor):
         if training and len(self.augments):
             pixels = out['inputs'] * self.std + self.mean if self._enable_normalize else out['inputs']
             samples = out['data_samples']
-            for augment in self.augments:
-                pixels, samples = augment(pixels, samples)
+            with torch.autocast(pixels.device.type, enabled=False):  # --amp: warp and colour in float32
+                for augment in self.augments:
+                    pixels, samples = augment(pixels.float(), samples)
             out['inputs'] = (pixels - self.mean) / self.std if self._enable_normalize else pixels
             out['data_samples'] = samples
         return out
