@@ -87,9 +87,9 @@ def measure_data(cfg, epochs: int = 3) -> float:
     return steady_rate(times)
 
 
-def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup: int = 5) -> list:
-    """img/s of forward + backward + step on preprocessed batches with ``threads`` torch threads, for each of
-    ``blocks`` blocks of ``iters`` steps."""
+def ceiling_step(cfg):
+    """``(step, batch size)``: ``step(k)`` runs forward + backward + optimizer step of the config's model on the
+    ``k``-th of 8 batches loaded and preprocessed once."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
 
@@ -110,6 +110,13 @@ def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup:
         loss, _ = model.parse_losses(losses)
         optim_wrapper.update_params(loss)
 
+    return step, len(batches[0]['inputs'])
+
+
+def measure_ceiling(step, batch_size: int, threads: int, iters: int = 20, blocks: int = 5,
+                    warmup: int = 5) -> list:
+    """img/s of ``step`` (see :func:`ceiling_step`) with ``threads`` torch threads, for each of ``blocks``
+    blocks of ``iters`` steps."""
     default = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -123,7 +130,7 @@ def measure_ceiling(cfg, threads: int, iters: int = 20, blocks: int = 5, warmup:
             elapsed.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(default)
-    return [iters * len(batches[0]['inputs']) / t for t in elapsed]
+    return [iters * batch_size / t for t in elapsed]
 
 
 def main() -> None:
@@ -140,7 +147,8 @@ def main() -> None:
     work_dir = args.work_dir or osp.join('work_dirs', 'throughput', name)
     cfg = prepare_train_config(args.config, work_dir, dict(args.cfg_options, max_epochs=args.epochs))
     default_threads = torch.get_num_threads()
-    blocks = {n: measure_ceiling(cfg, n) for n in sorted({1, default_threads})}
+    step, batch_size = ceiling_step(cfg)
+    blocks = {n: measure_ceiling(step, batch_size, n) for n in sorted({1, default_threads})}
     data = measure_data(cfg)
     runner = Runner.from_cfg(cfg)
     timer = TrainEpochTimer()
@@ -150,7 +158,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     torch.set_num_threads(default_threads)  # the loop's CpuThreadsHook may have changed it
     for n in blocks:
-        blocks[n] += measure_ceiling(cfg, n)
+        blocks[n] += measure_ceiling(step, batch_size, n)
     by_threads = {n: statistics.median(v) for n, v in blocks.items()}
     ceiling_threads = max(by_threads, key=by_threads.get)
     ceiling = by_threads[ceiling_threads]

@@ -42,9 +42,22 @@ def _uniform(n: int, low_high: Tuple[float, float], like: torch.Tensor) -> torch
     return torch.rand(n, device=like.device, dtype=like.dtype) * (high - low) + low
 
 
-def _chosen(n: int, p: float, like: torch.Tensor) -> torch.Tensor:
-    """Indices of the images a transform with probability ``p`` applies to."""
-    return (torch.rand(n, device=like.device) < p).nonzero().flatten()
+class PerImageAugment(nn.Module):
+    """Base of the batch augmentations: each image of a batch is picked with probability ``p``, and
+    ``augment`` changes the picked ones (their indices ``idx``) in place and moves their boxes."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = _probability(type(self).__name__, p)
+
+    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
+        idx = (torch.rand(len(inputs), device=inputs.device) < self.p).nonzero().flatten()
+        if len(idx):
+            self.augment(inputs, idx, data_samples)
+        return inputs, data_samples
+
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
+        raise NotImplementedError
 
 
 def _instance_sets(sample):
@@ -58,7 +71,7 @@ def _instance_sets(sample):
 
 
 @MODELS.register_module()
-class BatchAffine(nn.Module):
+class BatchAffine(PerImageAugment):
     """albumentations' ``Affine`` (scale, translate_percent, rotate; bilinear, black border) on a batch.
 
     Boxes become the axis-aligned box around their four moved corners (albumentations' ``largest_box``);
@@ -68,11 +81,10 @@ class BatchAffine(nn.Module):
 
     def __init__(self, scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p: float = 0.5,
                  min_visibility: float = 0.3, min_size: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(p)
         self.scale = _range('BatchAffine scale', scale)
         self.translate = _range('BatchAffine translate_percent', translate_percent, symmetric=True)
         self.rotate = _range('BatchAffine rotate', rotate, symmetric=True)
-        self.p = _probability('BatchAffine', p)
         self.min_visibility, self.min_size = min_visibility, min_size
 
     def sample_matrices(self, k: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
@@ -83,11 +95,8 @@ class BatchAffine(nn.Module):
         angle = _uniform(k, self.rotate, like) * (math.pi / 180)
         return affine_matrices(sx, sy, tx, ty, angle, h, w)
 
-    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        n, _, h, w = inputs.shape
-        idx = _chosen(n, self.p, inputs)
-        if len(idx) == 0:
-            return inputs, data_samples
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
+        h, w = inputs.shape[-2:]
         matrices = self.sample_matrices(len(idx), h, w, inputs)
         inputs[idx] = warp_affine(inputs[idx], matrices)
 
@@ -96,7 +105,6 @@ class BatchAffine(nn.Module):
             return filter_boxes(moved, h, w, self.min_visibility, self.min_size)
 
         move_boxes(data_samples, idx.tolist(), move)
-        return inputs, data_samples
 
 
 def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
@@ -183,17 +191,13 @@ def filter_boxes(boxes: torch.Tensor, h: int, w: int, min_visibility: float,
 
 
 @MODELS.register_module()
-class BatchHorizontalFlip(nn.Module):
+class BatchHorizontalFlip(PerImageAugment):
     """albumentations' ``HorizontalFlip`` on a batch: images mirrored, boxes ``x -> width - x``."""
 
     def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        self.p = _probability('BatchHorizontalFlip', p)
+        super().__init__(p)
 
-    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        idx = _chosen(len(inputs), self.p, inputs)
-        if len(idx) == 0:
-            return inputs, data_samples
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
         w = inputs.shape[-1]
         inputs[idx] = inputs[idx].flip(-1)
 
@@ -201,28 +205,22 @@ class BatchHorizontalFlip(nn.Module):
             return torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
 
         move_boxes(data_samples, idx.tolist(), mirror)
-        return inputs, data_samples
 
 
 @MODELS.register_module()
-class BatchBrightnessContrast(nn.Module):
+class BatchBrightnessContrast(PerImageAugment):
     """albumentations' ``RandomBrightnessContrast`` (``brightness_by_max=True``) on a batch:
     ``x * (1 + c) + 255 * b``, clipped to 0-255, with ``c`` and ``b`` drawn per image."""
 
     def __init__(self, brightness_limit=0.2, contrast_limit=0.2, p: float = 0.5) -> None:
-        super().__init__()
+        super().__init__(p)
         self.brightness = _range('BatchBrightnessContrast brightness_limit', brightness_limit, symmetric=True)
         self.contrast = _range('BatchBrightnessContrast contrast_limit', contrast_limit, symmetric=True)
-        self.p = _probability('BatchBrightnessContrast', p)
 
-    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        idx = _chosen(len(inputs), self.p, inputs)
-        if len(idx) == 0:
-            return inputs, data_samples
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
         alpha = 1 + _uniform(len(idx), self.contrast, inputs)
         beta = 255 * _uniform(len(idx), self.brightness, inputs)
         inputs[idx] = (inputs[idx] * alpha[:, None, None, None] + beta[:, None, None, None]).clamp(0, 255)
-        return inputs, data_samples
 
 
 def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
@@ -246,29 +244,25 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class BatchHueSaturationValue(nn.Module):
+class BatchHueSaturationValue(PerImageAugment):
     """albumentations' ``HueSaturationValue`` on a batch, in its uint8 units: hue shifted by ``h`` of cv2's
     180 steps (2 degrees each), saturation and value by ``s`` / ``v`` of 255; grey pixels stay grey. On one
     channel only the value shift applies."""
 
     def __init__(self, hue_shift_limit=20, sat_shift_limit=30, val_shift_limit=20, p: float = 0.5) -> None:
-        super().__init__()
+        super().__init__(p)
         self.hue = _range('BatchHueSaturationValue hue_shift_limit', hue_shift_limit, symmetric=True)
         self.sat = _range('BatchHueSaturationValue sat_shift_limit', sat_shift_limit, symmetric=True)
         self.val = _range('BatchHueSaturationValue val_shift_limit', val_shift_limit, symmetric=True)
-        self.p = _probability('BatchHueSaturationValue', p)
 
-    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        idx = _chosen(len(inputs), self.p, inputs)
-        if len(idx) == 0:
-            return inputs, data_samples
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
         k = len(idx)
         hue_shift = _uniform(k, self.hue, inputs)[:, None, None]
         sat_shift = _uniform(k, self.sat, inputs)[:, None, None]
         val_shift = _uniform(k, self.val, inputs)[:, None, None, None]
         if inputs.shape[1] != 3:
             inputs[idx] = (inputs[idx] + val_shift).clamp(0, 255)
-            return inputs, data_samples
+            return
         hsv = rgb_to_hsv(inputs[idx])
         hue, sat, value = hsv.unbind(1)
         hue = hue + hue_shift / 30  # cv2 units (2 degrees) -> sixths of the circle
@@ -276,28 +270,23 @@ class BatchHueSaturationValue(nn.Module):
         sat = torch.where(sat > 0, (sat + sat_shift).clamp(0, 255), sat)
         value = (value + val_shift[:, 0]).clamp(0, 255)
         inputs[idx] = hsv_to_rgb(torch.stack([hue, sat, value], 1))
-        return inputs, data_samples
 
 
 @MODELS.register_module()
-class BatchBlurOrNoise(nn.Module):
+class BatchBlurOrNoise(PerImageAugment):
     """albumentations' ``OneOf([GaussianBlur(blur_limit=(k, k)), GaussNoise(std_range)], p)`` on a batch:
     a chosen image is blurred (separable Gaussian, sigma drawn from ``blur_sigma``, reflect-101 border as
     cv2) or gets per-pixel noise of std ``std_range`` x 255, with even odds."""
 
     def __init__(self, blur_ksize: int = 3, blur_sigma=(0.5, 3.0), std_range=(0.2, 0.44), p: float = 0.5) -> None:
-        super().__init__()
+        super().__init__(p)
         if blur_ksize < 1 or blur_ksize % 2 == 0:
             raise ConfigError(f'BatchBlurOrNoise: blur_ksize={blur_ksize!r} must be an odd positive integer')
         self.ksize = blur_ksize
         self.sigma = _range('BatchBlurOrNoise blur_sigma', blur_sigma)
         self.std = _range('BatchBlurOrNoise std_range', std_range)
-        self.p = _probability('BatchBlurOrNoise', p)
 
-    def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        idx = _chosen(len(inputs), self.p, inputs)
-        if len(idx) == 0:
-            return inputs, data_samples
+    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
         blur = torch.rand(len(idx), device=inputs.device) < 0.5
         if blur.any():
             inputs[idx[blur]] = self.blur(inputs[idx[blur]])
@@ -305,7 +294,6 @@ class BatchBlurOrNoise(nn.Module):
         if len(noisy):
             std = 255 * _uniform(len(noisy), self.std, inputs)[:, None, None, None]
             inputs[noisy] = (inputs[noisy] + torch.randn_like(inputs[noisy]) * std).clamp(0, 255)
-        return inputs, data_samples
 
     def blur(self, images: torch.Tensor) -> torch.Tensor:
         k, c, h, w = images.shape

@@ -41,10 +41,10 @@ class DetDataPreprocessor(MMDetDataPreprocessor):
         out = super().forward(data, training)
         if training and len(self.augments):
             pixels = out['inputs'] * self.std + self.mean if self._enable_normalize else out['inputs']
-            samples = out['data_samples']
+            pixels, samples = pixels.float(), out['data_samples']
             with torch.autocast(pixels.device.type, enabled=False):  # --amp: warp and colour in float32
                 for augment in self.augments:
-                    pixels, samples = augment(pixels.float(), samples)
+                    pixels, samples = augment(pixels, samples)
             out['inputs'] = (pixels - self.mean) / self.std if self._enable_normalize else pixels
             out['data_samples'] = samples
         return out
