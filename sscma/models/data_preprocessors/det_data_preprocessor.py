@@ -29,8 +29,8 @@ class DetDataPreprocessor(MMDetDataPreprocessor):
 
     def cast_data(self, data):
         """On the CPU, the batch as it is: everything a data loader yields is already there. mmengine's
-        ``cast_data`` rebuilds every data sample with ``.to(device)`` (deep-copying its metainfo), 4.3 ms of a
-        16-image batch on 2 cores."""
+        ``cast_data`` rebuilds every data sample with ``.to(device)`` (deep-copying its metainfo): with it the
+        preprocessor took 4.3-4.8 ms per 16-image batch on 2 cores, ~1 ms without."""
         return data if self._device.type == 'cpu' else super().cast_data(data)
 
     def forward(self, data: dict, training: bool = False) -> dict:
