@@ -50,6 +50,32 @@ def test_cached_equals_uncached_and_survives_the_file(image_file):
     assert cached.cached_bytes >= 96 * 96 * 3
 
 
+def test_cached_packed_sample_is_a_fresh_copy(image_file):
+    """PackDetInputs inside the cache: the same sample as packing every time, and changing what comes out
+    (as the data preprocessor and the batch augments do) never reaches the cache."""
+    pack = dict(type='mmdet.PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+    cached = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD + [pack]))
+    expected = _sample(image_file)
+    for t in [TRANSFORMS.build(t) for t in HEAD + [pack]]:
+        expected = t(expected)
+    first = cached(_sample(image_file))
+    first['inputs'][:] = 0
+    sample = first['data_samples']
+    sample.set_metainfo(dict(batch_input_shape=(96, 96)))
+    sample.gt_instances.bboxes.tensor[:] = -1
+    sample.gt_instances.labels[:] = 7
+    sample.ignored_instances = sample.ignored_instances[:0]
+    second = cached(_sample(image_file))
+    assert second['data_samples'] is not sample and second['data_samples'].gt_instances is not sample.gt_instances
+    np.testing.assert_array_equal(second['inputs'].numpy(), expected['inputs'].numpy())
+    got, want = second['data_samples'], expected['data_samples']
+    assert 'batch_input_shape' not in got.metainfo and got.metainfo == want.metainfo
+    assert got.scale_factor == pytest.approx((0.6, 0.8))  # 160x120 -> 96x96
+    np.testing.assert_allclose(got.gt_instances.bboxes.numpy(), want.gt_instances.bboxes.numpy())
+    assert got.gt_instances.labels.tolist() == want.gt_instances.labels.tolist() == [1, 0]
+    assert len(got.ignored_instances) == len(want.ignored_instances)
+
+
 def test_cache_off_and_budget(image_file):
     off = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD, max_mb=0))
     off(_sample(image_file))

@@ -22,14 +22,16 @@ train_augments = [
     dict(type='BatchBlurOrNoise', blur_ksize=3, blur_sigma=(0.5, 3.0), std_range=(0.02, 0.06), p=0.2),
 ]
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
-cache_mb = 512  # decoded + resized training images kept in RAM per process (0: off); see CachedTransforms
+cache_mb = 512  # decoded, resized and packed training samples kept in RAM per process (0: off); see CachedTransforms
+# Nothing random runs here, so even the packing is cached. To add a per-image random transform (an
+# `Albumentations` step), move PackDetInputs out of the cache and put the transform between the two.
 train_pipeline = [
     dict(type='CachedTransforms', max_mb=cache_mb, transforms=[
         dict(type='LoadImage', color_type=color_type),
         dict(type='mmdet.LoadAnnotations', with_bbox=True),
         dict(type='mmdet.Resize', scale=imgsz, keep_ratio=False),
+        dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
     ]),
-    dict(type='mmdet.PackDetInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadImage', color_type=color_type),
