@@ -153,6 +153,21 @@ def test_without_augments_it_is_mmdets_preprocessor():
             assert torch.equal(x.gt_instances.bboxes, y.gt_instances.bboxes)
 
 
+def test_augments_see_pixels_and_the_output_is_normalised_once():
+    """Augmenting before normalising: a flip of every image gives mmdet's normalised batch, mirrored."""
+    kwargs = dict(mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0], bgr_to_rgb=True)
+    ours = DetDataPreprocessor(augments=[dict(type='BatchHorizontalFlip', p=1)], **kwargs)
+    theirs = MODELS.build(dict(type='mmdet.DetDataPreprocessor', **kwargs))
+    a, b = ours(scene_batch(), True), theirs(scene_batch(), True)
+    torch.testing.assert_close(a['inputs'], b['inputs'].flip(-1))
+    assert ours._enable_normalize  # restored after the un-normalised pass
+    for x, y in zip(a['data_samples'], b['data_samples']):
+        w = x.batch_input_shape[1]
+        assert x.metainfo == y.metainfo and w == 104
+        torch.testing.assert_close(x.gt_instances.bboxes[:, [2, 1, 0, 3]] * torch.tensor([-1, 1, -1, 1]) +
+                                   torch.tensor([w, 0, w, 0]), y.gt_instances.bboxes)
+
+
 def test_boxes_follow_the_pixels_and_keep_their_labels():
     torch.manual_seed(3)
     pre = DetDataPreprocessor(mean=[0.0] * 3, std=[255.0] * 3, bgr_to_rgb=True, augments=[

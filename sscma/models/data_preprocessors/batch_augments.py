@@ -43,8 +43,10 @@ def _uniform(n: int, low_high: Tuple[float, float], like: torch.Tensor) -> torch
 
 
 class PerImageAugment(nn.Module):
-    """Base of the batch augmentations: each image of a batch is picked with probability ``p``, and
-    ``augment`` changes the picked ones (their indices ``idx``) in place and moves their boxes."""
+    """Base of the batch augmentations: each image of a batch is picked with probability ``p``; ``augment``
+    gets the picked images (``inputs[idx]``, a copy it may change in place), returns them augmented and moves
+    their boxes. Picking and writing back use ``index_select`` / ``index_copy_``: ``inputs[idx]`` took ~170 us
+    for 11 96x96 images on 2 cores, ``index_select`` ~20 us."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -53,10 +55,10 @@ class PerImageAugment(nn.Module):
     def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
         idx = (torch.rand(len(inputs), device=inputs.device) < self.p).nonzero().flatten()
         if len(idx):
-            self.augment(inputs, idx, data_samples)
+            inputs.index_copy_(0, idx, self.augment(inputs.index_select(0, idx), idx, data_samples))
         return inputs, data_samples
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -95,16 +97,17 @@ class BatchAffine(PerImageAugment):
         angle = _uniform(k, self.rotate, like) * (math.pi / 180)
         return affine_matrices(sx, sy, tx, ty, angle, h, w)
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
-        h, w = inputs.shape[-2:]
-        matrices = self.sample_matrices(len(idx), h, w, inputs)
-        inputs[idx] = warp_affine(inputs[idx], matrices)
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        matrices = self.sample_matrices(len(idx), h, w, images)
+        warped = warp_affine(images, matrices)
 
         def move(boxes, owner):
             moved = affine_boxes(boxes, matrices[owner])
             return filter_boxes(moved, h, w, self.min_visibility, self.min_size)
 
         move_boxes(data_samples, idx.tolist(), move)
+        return warped
 
 
 def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
@@ -197,14 +200,14 @@ class BatchHorizontalFlip(PerImageAugment):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__(p)
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
-        w = inputs.shape[-1]
-        inputs[idx] = inputs[idx].flip(-1)
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        w = images.shape[-1]
 
         def mirror(b, owner):
             return torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
 
         move_boxes(data_samples, idx.tolist(), mirror)
+        return images.flip(-1)
 
 
 @MODELS.register_module()
@@ -217,10 +220,10 @@ class BatchBrightnessContrast(PerImageAugment):
         self.brightness = _range('BatchBrightnessContrast brightness_limit', brightness_limit, symmetric=True)
         self.contrast = _range('BatchBrightnessContrast contrast_limit', contrast_limit, symmetric=True)
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
-        alpha = 1 + _uniform(len(idx), self.contrast, inputs)
-        beta = 255 * _uniform(len(idx), self.brightness, inputs)
-        inputs[idx] = (inputs[idx] * alpha[:, None, None, None] + beta[:, None, None, None]).clamp(0, 255)
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        alpha = 1 + _uniform(len(idx), self.contrast, images)
+        beta = 255 * _uniform(len(idx), self.brightness, images)
+        return images.mul_(alpha[:, None, None, None]).add_(beta[:, None, None, None]).clamp_(0, 255)
 
 
 def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
@@ -255,21 +258,20 @@ class BatchHueSaturationValue(PerImageAugment):
         self.sat = _range('BatchHueSaturationValue sat_shift_limit', sat_shift_limit, symmetric=True)
         self.val = _range('BatchHueSaturationValue val_shift_limit', val_shift_limit, symmetric=True)
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         k = len(idx)
-        hue_shift = _uniform(k, self.hue, inputs)[:, None, None]
-        sat_shift = _uniform(k, self.sat, inputs)[:, None, None]
-        val_shift = _uniform(k, self.val, inputs)[:, None, None, None]
-        if inputs.shape[1] != 3:
-            inputs[idx] = (inputs[idx] + val_shift).clamp(0, 255)
-            return
-        hsv = rgb_to_hsv(inputs[idx])
+        hue_shift = _uniform(k, self.hue, images)[:, None, None]
+        sat_shift = _uniform(k, self.sat, images)[:, None, None]
+        val_shift = _uniform(k, self.val, images)[:, None, None, None]
+        if images.shape[1] != 3:
+            return images.add_(val_shift).clamp_(0, 255)
+        hsv = rgb_to_hsv(images)
         hue, sat, value = hsv.unbind(1)
         hue = hue + hue_shift / 30  # cv2 units (2 degrees) -> sixths of the circle
         hue = torch.where(hue < 0, hue + 6, torch.where(hue >= 6, hue - 6, hue))
         sat = torch.where(sat > 0, (sat + sat_shift).clamp(0, 255), sat)
         value = (value + val_shift[:, 0]).clamp(0, 255)
-        inputs[idx] = hsv_to_rgb(torch.stack([hue, sat, value], 1))
+        return hsv_to_rgb(torch.stack([hue, sat, value], 1))
 
 
 @MODELS.register_module()
@@ -286,14 +288,16 @@ class BatchBlurOrNoise(PerImageAugment):
         self.sigma = _range('BatchBlurOrNoise blur_sigma', blur_sigma)
         self.std = _range('BatchBlurOrNoise std_range', std_range)
 
-    def augment(self, inputs: torch.Tensor, idx: torch.Tensor, data_samples: List) -> None:
-        blur = torch.rand(len(idx), device=inputs.device) < 0.5
-        if blur.any():
-            inputs[idx[blur]] = self.blur(inputs[idx[blur]])
-        noisy = idx[~blur]
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        blur = torch.rand(len(idx), device=images.device) < 0.5
+        blurred, noisy = blur.nonzero().flatten(), (~blur).nonzero().flatten()
+        if len(blurred):
+            images.index_copy_(0, blurred, self.blur(images.index_select(0, blurred)))
         if len(noisy):
-            std = 255 * _uniform(len(noisy), self.std, inputs)[:, None, None, None]
-            inputs[noisy] = (inputs[noisy] + torch.randn_like(inputs[noisy]) * std).clamp(0, 255)
+            std = 255 * _uniform(len(noisy), self.std, images)[:, None, None, None]
+            picked = images.index_select(0, noisy)
+            images.index_copy_(0, noisy, picked.add_(torch.randn_like(picked) * std).clamp_(0, 255))
+        return images
 
     def blur(self, images: torch.Tensor) -> torch.Tensor:
         k, c, h, w = images.shape

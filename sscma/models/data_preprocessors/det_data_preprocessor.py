@@ -13,7 +13,8 @@ from sscma.utils.errors import ConfigError
 class DetDataPreprocessor(MMDetDataPreprocessor):
     """mmdet's ``DetDataPreprocessor`` plus ``augments``: batch augmentations (``BatchAffine``,
     ``BatchHorizontalFlip``, ... from ``sscma.models.data_preprocessors.batch_augments``) applied in training,
-    in order, to the stacked images in 0-255 pixels (RGB when ``bgr_to_rgb``) and their boxes.
+    in order, to the stacked images in 0-255 pixels (RGB when ``bgr_to_rgb``) and their boxes, before the
+    images are normalised (so padding, where ``pad_size_divisor`` > 1, is ``pad_value`` in pixels).
 
     Args:
         augments (list[dict], optional): The batch augmentations. Defaults to None.
@@ -38,13 +39,18 @@ class DetDataPreprocessor(MMDetDataPreprocessor):
         if isinstance(inputs, (list, tuple)) and inputs and all(x.shape == inputs[0].shape for x in inputs):
             # one uint8 stack: mmengine then converts and normalises the batch in three operations, not 3 per image
             data = dict(data, inputs=torch.stack(list(inputs)))
-        out = super().forward(data, training)
-        if training and len(self.augments):
-            pixels = out['inputs'] * self.std + self.mean if self._enable_normalize else out['inputs']
-            pixels, samples = pixels.float(), out['data_samples']
-            with torch.autocast(pixels.device.type, enabled=False):  # --amp: warp and colour in float32
-                for augment in self.augments:
-                    pixels, samples = augment(pixels, samples)
-            out['inputs'] = (pixels - self.mean) / self.std if self._enable_normalize else pixels
-            out['data_samples'] = samples
+        if not (training and len(self.augments)):
+            return super().forward(data, training)
+        # augment the 0-255 pixels mmengine makes before normalising, then normalise once
+        normalize, self._enable_normalize = self._enable_normalize, False
+        try:
+            out = super().forward(data, training)
+        finally:
+            self._enable_normalize = normalize
+        pixels, samples = out['inputs'].float(), out['data_samples']
+        with torch.autocast(pixels.device.type, enabled=False):  # --amp: warp and colour in float32
+            for augment in self.augments:
+                pixels, samples = augment(pixels, samples)
+        out['inputs'] = (pixels - self.mean) / self.std if normalize else pixels
+        out['data_samples'] = samples
         return out
