@@ -42,6 +42,12 @@ def _uniform(n: int, low_high: Tuple[float, float], like: torch.Tensor) -> torch
     return torch.rand(n, device=like.device, dtype=like.dtype) * (high - low) + low
 
 
+def _on_rows(images: torch.Tensor, rows: torch.Tensor, fn) -> torch.Tensor:
+    """``images`` with ``rows`` replaced, in place, by ``fn`` of a copy of them (``index_select`` /
+    ``index_copy_``)."""
+    return images.index_copy_(0, rows, fn(images.index_select(0, rows)))
+
+
 class PerImageAugment(nn.Module):
     """Base of the batch augmentations: each image of a batch is picked with probability ``p``; ``augment``
     gets the picked images (``inputs[idx]``, a copy it may change in place), returns them augmented and moves
@@ -55,7 +61,7 @@ class PerImageAugment(nn.Module):
     def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
         idx = (torch.rand(len(inputs), device=inputs.device) < self.p).nonzero().flatten()
         if len(idx):
-            inputs.index_copy_(0, idx, self.augment(inputs.index_select(0, idx), idx, data_samples))
+            _on_rows(inputs, idx, lambda picked: self.augment(picked, idx, data_samples))
         return inputs, data_samples
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
@@ -292,11 +298,10 @@ class BatchBlurOrNoise(PerImageAugment):
         blur = torch.rand(len(idx), device=images.device) < 0.5
         blurred, noisy = blur.nonzero().flatten(), (~blur).nonzero().flatten()
         if len(blurred):
-            images.index_copy_(0, blurred, self.blur(images.index_select(0, blurred)))
+            _on_rows(images, blurred, self.blur)
         if len(noisy):
             std = 255 * _uniform(len(noisy), self.std, images)[:, None, None, None]
-            picked = images.index_select(0, noisy)
-            images.index_copy_(0, noisy, picked.add_(torch.randn_like(picked) * std).clamp_(0, 255))
+            _on_rows(images, noisy, lambda x: x.add_(torch.randn_like(x) * std).clamp_(0, 255))
         return images
 
     def blur(self, images: torch.Tensor) -> torch.Tensor:
