@@ -76,6 +76,16 @@ def test_cached_packed_sample_is_a_fresh_copy(image_file):
     assert len(got.ignored_instances) == len(want.ignored_instances)
 
 
+def test_albumentations_after_the_cached_pack_is_named(image_file):
+    """The detection configs pack inside the cache: a user's Albumentations step appended after it says where
+    it belongs instead of failing with a KeyError."""
+    pack = dict(type='mmdet.PackDetInputs')
+    packed = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD + [pack]))(_sample(image_file))
+    step = TRANSFORMS.build(dict(type='Albumentations', transforms=[dict(type='HorizontalFlip', p=1.0)]))
+    with pytest.raises(ConfigError, match=r"no 'img'.*PackDetInputs out of CachedTransforms"):
+        step(packed)
+
+
 def test_cache_off_and_budget(image_file):
     off = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD, max_mb=0))
     off(_sample(image_file))
