@@ -9,9 +9,13 @@
 - **data**: the config's train dataloader alone (its workers, its pipeline), epochs after the first.
 - **loop**: mmengine's ``runner.train()`` as ``tools/train.py`` runs it; img/s of the training epochs after
   the first (workers start and caches fill in epoch 1), validation excluded. Also the whole run's wall time
-  and the process's peak resident memory. Within the loop's own iterations: the time in the data
+  (probes excluded) and the process's peak resident memory. Within the loop's own iterations: the time in the data
   preprocessor (normalisation and batch augmentations), and ``loop_compute_share``, the part of each
   iteration spent in forward + backward + step (immune to the drift between the separate measurements).
+- **adjacent ceiling**: a short ceiling probe (10 steps at each thread count) before every training epoch and
+  after the last; ``loop_over_adjacent_ceiling`` is the median, over the epochs after the first, of the
+  epoch's img/s over the faster thread count's mean of the probes on either side of it. The VM's speed
+  drifts within a minute, so this pairs each epoch with a ceiling measured seconds from it.
 
 Prints img/s and the loop / ceiling ratio, and writes ``throughput.json`` in the work dir.
 """
@@ -34,8 +38,9 @@ class TrainEpochTimer(Hook):
     and the hooks before it) and between steps (the other hooks after it, and waiting for the next batch)."""
     priority = 'VERY_HIGH'
 
-    def __init__(self) -> None:
+    def __init__(self, probe=None) -> None:
         self.epochs, self.step, self.between, self.preprocess = [], [], [], []
+        self.probe, self.probes, self.probe_s = probe, [], 0.0  # probe(): {threads: img/s}
 
     def before_train(self, runner) -> None:
         preprocessor = runner.model.data_preprocessor
@@ -51,6 +56,7 @@ class TrainEpochTimer(Hook):
         preprocessor.register_forward_hook(stop)
 
     def before_train_epoch(self, runner) -> None:
+        self.run_probe()
         self._t, self._n, self._last = time.perf_counter(), 0, None
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
@@ -65,6 +71,25 @@ class TrainEpochTimer(Hook):
 
     def after_train_epoch(self, runner) -> None:
         self.epochs.append((time.perf_counter() - self._t, self._n))
+
+    def after_train(self, runner) -> None:
+        self.run_probe()
+
+    def run_probe(self) -> None:
+        """One ceiling probe, its time kept out of the loop's (``probe_s``)."""
+        if self.probe is not None:
+            start = time.perf_counter()
+            self.probes.append(self.probe())
+            self.probe_s += time.perf_counter() - start
+
+    def adjacent_ratios(self) -> list:
+        """Per epoch after the first: its img/s over the faster thread count's mean of the probes either side."""
+        ratios = []
+        for k in range(1, min(len(self.epochs), len(self.probes) - 1)):
+            before, after = self.probes[k], self.probes[k + 1]
+            ceiling = max((before[n] + after[n]) / 2 for n in before)
+            ratios.append(self.epochs[k][1] / self.epochs[k][0] / ceiling)
+        return ratios
 
 
 def steady_rate(epochs) -> float:
@@ -151,11 +176,19 @@ def main() -> None:
     blocks = {n: measure_ceiling(step, batch_size, n) for n in sorted({1, default_threads})}
     data = measure_data(cfg)
     runner = Runner.from_cfg(cfg)
-    timer = TrainEpochTimer()
+
+    def probe():
+        loop_threads = torch.get_num_threads()
+        try:
+            return {n: measure_ceiling(step, batch_size, n, iters=10, blocks=1, warmup=2)[0] for n in blocks}
+        finally:
+            torch.set_num_threads(loop_threads)
+
+    timer = TrainEpochTimer(probe)
     runner.register_hook(timer)
     start = time.perf_counter()
     runner.train()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - timer.probe_s
     torch.set_num_threads(default_threads)  # the loop's CpuThreadsHook may have changed it
     for n in blocks:
         blocks[n] += measure_ceiling(step, batch_size, n)
@@ -172,7 +205,10 @@ def main() -> None:
         ceiling_blocks_before_after={n: [round(b) for b in v] for n, v in blocks.items()},
         loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
         ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
-        loop_over_ceiling=round(loop / ceiling, 3), epochs=args.epochs, train_wall_s=round(wall, 1),
+        loop_over_ceiling=round(loop / ceiling, 3),
+        loop_over_adjacent_ceiling=round(statistics.median(timer.adjacent_ratios()), 3),
+        adjacent_ratios=[round(r, 3) for r in timer.adjacent_ratios()],
+        probes=[{n: round(v) for n, v in p.items()} for p in timer.probes], epochs=args.epochs, train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
         step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),
         median_step_preprocess_between_ms=[round(1000 * statistics.median(v), 1) if v else None
