@@ -208,7 +208,8 @@ def main() -> None:
         loop_over_ceiling=round(loop / ceiling, 3),
         loop_over_adjacent_ceiling=round(statistics.median(timer.adjacent_ratios()), 3),
         adjacent_ratios=[round(r, 3) for r in timer.adjacent_ratios()],
-        probes=[{n: round(v) for n, v in p.items()} for p in timer.probes], epochs=args.epochs, train_wall_s=round(wall, 1),
+        probes=[{n: round(v) for n, v in p.items()} for p in timer.probes], epochs=args.epochs,
+        train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
         step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),
         median_step_preprocess_between_ms=[round(1000 * statistics.median(v), 1) if v else None
