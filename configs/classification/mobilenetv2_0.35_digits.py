@@ -13,8 +13,8 @@ std = [127.5, 127.5, 127.5]
 
 model = dict(
     type='mmpretrain.ImageClassifier',
-    data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor', num_classes=num_classes, mean=mean, std=std,
-                           to_rgb=True),
+    data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=num_classes, mean=mean, std=std, to_rgb=True,
+                           augments={{_base_.train_augments}}),
     backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(7, )),
     neck=dict(type='mmpretrain.GlobalAveragePooling'),
     head=dict(type='mmpretrain.LinearClsHead', num_classes=num_classes, in_channels=1280,

@@ -11,8 +11,10 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from sscma.models.data_preprocessors import (BatchAffine, BatchBlurOrNoise, BatchBrightnessContrast,
-                                             BatchHorizontalFlip, BatchHueSaturationValue, DetDataPreprocessor)
-from sscma.models.data_preprocessors.batch_augments import affine_boxes, affine_matrices, filter_boxes, warp_affine
+                                             BatchHorizontalFlip, BatchHueSaturationValue, BatchRandomResizedCrop,
+                                             ClsDataPreprocessor, DetDataPreprocessor)
+from sscma.models.data_preprocessors.batch_augments import (affine_boxes, affine_matrices, filter_boxes,
+                                                            resize_crops, warp_affine)
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
 
@@ -61,6 +63,70 @@ def test_affine_matches_albumentations(hw, sx, sy, tx, ty, rot):
     assert keep.nonzero().flatten().tolist() == list(ref['index'])
     if keep.any():
         np.testing.assert_allclose(moved[keep].numpy(), np.asarray(ref['bboxes']), atol=1e-3)
+
+
+@pytest.mark.parametrize('hw', [(40, 56), (56, 40)])
+@pytest.mark.parametrize('shx,shy,rot', [(5.0, -3.0, 8.0), (-5.0, 5.0, -10.0), (4.0, 0.0, 0.0)])
+def test_shear_matches_albumentations(hw, shx, shy, rot):
+    h, w = hw
+    img = smooth_image(h, w, seed=4)
+    ref = A.Affine(shear={'x': (shx, shx), 'y': (shy, shy)}, rotate=(rot, rot), p=1)(image=img)['image']
+
+    def t(v):
+        return torch.tensor([v], dtype=torch.float32)
+
+    # albumentations negates the shear it draws (BatchAffine.sample_matrices does the same)
+    matrix = affine_matrices(t(1.0), t(1.0), t(0.0), t(0.0), t(math.radians(rot)), h, w,
+                             t(-math.radians(shx)), t(-math.radians(shy)))
+    diff = np.abs(as_image(warp_affine(as_batch(img), matrix)) - ref.astype(np.float32))
+    assert diff.mean() < 0.5 and diff.max() <= 4
+    # and the module draws within the range and shears: a sheared image differs from the rotation alone
+    torch.manual_seed(0)
+    sheared, _ = BatchAffine(scale=1.0, translate_percent=0.0, rotate=0, shear=(4, 5), p=1)(as_batch(img), [None])
+    assert (sheared - as_batch(img)).abs().mean() > 1
+
+
+def mmpretrain_crop(img, x0, y0, cw, ch):
+    """mmpretrain's RandomResizedCrop at a fixed crop: mmcv.imcrop then mmcv.imresize (cv2 bilinear)."""
+    import mmcv
+    h, w = img.shape[:2]
+    return mmcv.imresize(mmcv.imcrop(img, np.array([x0, y0, x0 + cw - 1, y0 + ch - 1])), (w, h))
+
+
+@pytest.mark.parametrize('hw', [(40, 56), (56, 40)])
+def test_random_resized_crop_matches_mmpretrain_at_fixed_crops(hw):
+    h, w = hw
+    img = smooth_image(h, w, seed=5)
+    crops = [(0, 0, w, h), (0, 0, w - 9, h - 5), (w - 30, h - 33, 30, 33), (7, 4, w - 12, h - 10)]
+    out = resize_crops(as_batch(img).repeat(len(crops), 1, 1, 1), torch.tensor(crops, dtype=torch.float32))
+    for k, (x0, y0, cw, ch) in enumerate(crops):
+        ref = mmpretrain_crop(img, x0, y0, cw, ch).astype(np.float32)
+        diff = np.abs(out[k].permute(1, 2, 0).numpy() - ref)
+        # a crop edge on the image's edge repeats it as cv2 does; one inside reads the image's own pixels
+        # beyond it where cv2 repeats the crop's edge: compare the outermost output pixels only at image edges
+        inner = diff[0 if y0 == 0 else 1:h if y0 + ch == h else h - 1, 0 if x0 == 0 else 1:w if x0 + cw == w else w - 1]
+        assert inner.mean() < 0.5 and inner.max() <= 2, (x0, y0, cw, ch)
+    np.testing.assert_allclose(out[0].permute(1, 2, 0).numpy(), img, atol=1e-3)  # the whole image: unchanged
+
+
+def test_random_resized_crop_draws_as_mmpretrain():
+    from mmpretrain.datasets.transforms import RandomResizedCrop
+    h, w = 48, 64
+    ranges = dict(crop_ratio_range=(0.3, 1.0), aspect_ratio_range=(0.7, 1.6))
+    ours = BatchRandomResizedCrop(**ranges).sample_crops(4000, h, w, torch.zeros(1))
+    x0, y0, cw, ch = ours.unbind(-1)
+    assert (x0 >= 0).all() and (y0 >= 0).all() and (x0 + cw <= w).all() and (y0 + ch <= h).all()
+    assert torch.equal(ours, ours.round())
+    np.random.seed(0)
+    theirs = RandomResizedCrop(scale=(w, h), **ranges)
+    ref = np.array([theirs.rand_crop_params.__wrapped__(theirs, np.zeros((h, w, 3))) for _ in range(4000)],
+                   np.float64)  # (offset_h, offset_w, target_h, target_w)
+    for a, b in ((cw, ref[:, 3]), (ch, ref[:, 2]), (x0, ref[:, 1]), (y0, ref[:, 0])):
+        assert abs(a.double().mean().item() - b.mean()) < 0.03 * w, (a.double().mean().item(), b.mean())
+        assert abs(a.double().std().item() - b.std()) < 0.03 * w
+    # nothing fits (a whole 4:3 image at aspect 2-3): mmpretrain's central crop of the nearest aspect ratio
+    none_fit = BatchRandomResizedCrop((1.0, 1.0), (2.0, 3.0)).sample_crops(3, h, w, torch.zeros(1))
+    assert none_fit.tolist() == [[0.0, 8.0, 64.0, 32.0]] * 3
 
 
 def test_flip_brightness_contrast_blur_match_albumentations():
@@ -218,3 +284,42 @@ def test_bad_arguments_are_named(cfg, word):
 def test_augments_need_tensor_boxes():
     with pytest.raises(ConfigError, match='boxtype2tensor=False'):
         DetDataPreprocessor(augments=[dict(type='BatchHorizontalFlip')], boxtype2tensor=False)
+
+
+def digit_batch(n=5, h=40, w=56):
+    """Class-folder samples as mmpretrain's pipeline packs them (uint8 BGR CHW, non-square)."""
+    from mmpretrain.structures import DataSample
+    inputs = [torch.from_numpy(smooth_image(h, w, seed=i)).permute(2, 0, 1).contiguous() for i in range(n)]
+    return dict(inputs=inputs, data_samples=[DataSample().set_gt_label(i % 3) for i in range(n)])
+
+
+def test_classifier_preprocessor_augments_pixels_and_normalises_once():
+    kwargs = dict(num_classes=3, mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0], to_rgb=True)
+    theirs = MODELS.build(dict(type='mmpretrain.ClsDataPreprocessor', **kwargs))
+    plain = ClsDataPreprocessor(**kwargs)
+    flipping = ClsDataPreprocessor(augments=[dict(type='BatchHorizontalFlip', p=1)], **kwargs)
+    for training in (False, True):
+        a, b = plain(digit_batch(), training), theirs(digit_batch(), training)
+        assert torch.equal(a['inputs'], b['inputs'])
+    a, b = flipping(digit_batch(), True), theirs(digit_batch(), True)
+    torch.testing.assert_close(a['inputs'], b['inputs'].flip(-1))
+    assert [s.gt_label.item() for s in a['data_samples']] == [0, 1, 2, 0, 1]
+    assert flipping._enable_normalize
+    assert torch.equal(flipping(digit_batch(), False)['inputs'], b['inputs'])  # evaluation: no augments
+    # the default classifier's augments keep the batch's shape and the 0-255 range before normalising
+    cropping = ClsDataPreprocessor(augments=[dict(type='BatchRandomResizedCrop', crop_ratio_range=(0.5, 0.9)),
+                                             dict(type='BatchAffine', scale=1.0, translate_percent=0.0,
+                                                  rotate=(-10, 10), shear=(-5, 5), p=1)], **kwargs)
+    out = cropping(digit_batch(), True)['inputs']
+    assert out.shape == (5, 3, 40, 56) and not torch.allclose(out, b['inputs'])
+    pixels = out * cropping.std + cropping.mean
+    assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3
+
+
+@pytest.mark.parametrize('cfg, word', [
+    (dict(type='BatchRandomResizedCrop', crop_ratio_range=(0.5, 1.5)), 'crop_ratio_range'),
+    (dict(type='BatchRandomResizedCrop', aspect_ratio_range=(1.3, 0.7)), 'aspect_ratio_range'),
+    (dict(type='BatchRandomResizedCrop', max_attempts=-1), 'max_attempts=-1')])
+def test_bad_crop_arguments_are_named(cfg, word):
+    with pytest.raises(ConfigError, match=word):
+        MODELS.build(cfg)

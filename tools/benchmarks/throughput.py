@@ -16,6 +16,8 @@
   after the last; ``loop_over_adjacent_ceiling`` is the median, over the epochs after the first, of the
   epoch's img/s over the faster thread count's mean of the probes on either side of it. The VM's speed
   drifts within a minute, so this pairs each epoch with a ceiling measured seconds from it.
+  ``loop_compute_over_adjacent_ceiling``: the same for the epoch's forward + backward + step alone (below 1:
+  the model itself runs slower inside the loop than on the probe's ready batches).
 
 Prints img/s and the loop / ceiling ratio, and writes ``throughput.json`` in the work dir.
 """
@@ -26,6 +28,7 @@ import os.path as osp
 import resource
 import statistics
 import time
+from typing import Tuple
 
 import torch
 from mmengine.hooks import Hook
@@ -39,7 +42,7 @@ class TrainEpochTimer(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, probe=None) -> None:
-        self.epochs, self.step, self.between, self.preprocess = [], [], [], []
+        self.epochs, self.step, self.between, self.preprocess, self.compute = [], [], [], [], []
         self.probe, self.probes, self.probe_s = probe, [], 0.0  # probe(): {threads: img/s}
 
     def before_train(self, runner) -> None:
@@ -71,6 +74,8 @@ class TrainEpochTimer(Hook):
 
     def after_train_epoch(self, runner) -> None:
         self.epochs.append((time.perf_counter() - self._t, self._n))
+        done = sum(len(c) for c in self.compute)  # this epoch's forward + backward + step times
+        self.compute.append([s - p for s, p in zip(self.step[done:], self.preprocess[done:])])
 
     def after_train(self, runner) -> None:
         self.run_probe()
@@ -82,14 +87,17 @@ class TrainEpochTimer(Hook):
             self.probes.append(self.probe())
             self.probe_s += time.perf_counter() - start
 
-    def adjacent_ratios(self) -> list:
-        """Per epoch after the first: its img/s over the faster thread count's mean of the probes either side."""
-        ratios = []
+    def adjacent_ratios(self) -> Tuple[list, list]:
+        """Per epoch after the first, over the faster thread count's mean of the ceiling probes either side of
+        it: the epoch's img/s, and the img/s of its forward + backward + step alone."""
+        loop, compute = [], []
         for k in range(1, min(len(self.epochs), len(self.probes) - 1)):
             before, after = self.probes[k], self.probes[k + 1]
             ceiling = max((before[n] + after[n]) / 2 for n in before)
-            ratios.append(self.epochs[k][1] / self.epochs[k][0] / ceiling)
-        return ratios
+            (seconds, n), steps = self.epochs[k], self.compute[k]
+            loop.append(n / seconds / ceiling)
+            compute.append(n / max(sum(steps), 1e-9) / ceiling)
+        return loop, compute
 
 
 def steady_rate(epochs) -> float:
@@ -196,6 +204,7 @@ def main() -> None:
     ceiling_threads = max(by_threads, key=by_threads.get)
     ceiling = by_threads[ceiling_threads]
     loop = steady_rate(timer.epochs)
+    adjacent, adjacent_compute = timer.adjacent_ratios()
     step_ms = 1000 * statistics.mean(timer.step)
     between_ms = 1000 * statistics.mean(timer.between) if timer.between else 0.0
     preprocess_ms = 1000 * statistics.mean(timer.preprocess) if timer.preprocess else 0.0
@@ -206,8 +215,9 @@ def main() -> None:
         loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
         ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
         loop_over_ceiling=round(loop / ceiling, 3),
-        loop_over_adjacent_ceiling=round(statistics.median(timer.adjacent_ratios()), 3),
-        adjacent_ratios=[round(r, 3) for r in timer.adjacent_ratios()],
+        loop_over_adjacent_ceiling=round(statistics.median(adjacent), 3),
+        adjacent_ratios=[round(r, 3) for r in adjacent],
+        loop_compute_over_adjacent_ceiling=[round(r, 3) for r in adjacent_compute],
         probes=[{n: round(v) for n, v in p.items()} for p in timer.probes], epochs=args.epochs,
         train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],

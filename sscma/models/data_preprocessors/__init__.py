@@ -1,6 +1,7 @@
 from .batch_augments import (BatchAffine, BatchBlurOrNoise, BatchBrightnessContrast, BatchHorizontalFlip,
-                             BatchHueSaturationValue)
+                             BatchHueSaturationValue, BatchRandomResizedCrop)
+from .cls_data_preprocessor import ClsDataPreprocessor
 from .det_data_preprocessor import DetDataPreprocessor
 
 __all__ = ['BatchAffine', 'BatchBlurOrNoise', 'BatchBrightnessContrast', 'BatchHorizontalFlip',
-           'BatchHueSaturationValue', 'DetDataPreprocessor']
+           'BatchHueSaturationValue', 'BatchRandomResizedCrop', 'ClsDataPreprocessor', 'DetDataPreprocessor']

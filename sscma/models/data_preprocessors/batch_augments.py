@@ -2,8 +2,8 @@
 
 Each one draws its parameters per image from the same distributions as the albumentations transform of the
 same name (``Affine``, ``HorizontalFlip``, ``RandomBrightnessContrast``, ``HueSaturationValue``,
-``OneOf([GaussianBlur, GaussNoise])``) and applies the same formula, but to all images of the batch in a few
-torch operations instead of per image in Python (0.7-1.2 ms per 96x96 image through albumentations' box
+``OneOf([GaussianBlur, GaussNoise])``; mmpretrain's ``RandomResizedCrop``) and applies the same formula,
+but to all images of the batch in a few torch operations instead of per image in Python (0.7-1.2 ms per 96x96 image through albumentations' box
 bookkeeping on a 2-core machine; see docs/benchmarks.md). Inputs are float ``(N, C, H, W)`` pixels in
 0-255, RGB for colour, changed in place; boxes are the ``gt_instances.bboxes`` (xyxy tensors, network
 pixels) of the data samples.
@@ -80,19 +80,21 @@ def _instance_sets(sample):
 
 @MODELS.register_module()
 class BatchAffine(PerImageAugment):
-    """albumentations' ``Affine`` (scale, translate_percent, rotate; bilinear, black border) on a batch.
+    """albumentations' ``Affine`` (scale, translate_percent, rotate, shear in degrees with x and y drawn
+    apart; bilinear, black border) on a batch.
 
     Boxes become the axis-aligned box around their four moved corners (albumentations' ``largest_box``);
     a box that keeps less than ``min_visibility`` of its area inside the image, or ends narrower or lower
     than ``min_size`` pixels, is dropped with its label.
     """
 
-    def __init__(self, scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p: float = 0.5,
-                 min_visibility: float = 0.3, min_size: float = 1.0) -> None:
+    def __init__(self, scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), shear=0.0,
+                 p: float = 0.5, min_visibility: float = 0.3, min_size: float = 1.0) -> None:
         super().__init__(p)
         self.scale = _range('BatchAffine scale', scale)
         self.translate = _range('BatchAffine translate_percent', translate_percent, symmetric=True)
         self.rotate = _range('BatchAffine rotate', rotate, symmetric=True)
+        self.shear = _range('BatchAffine shear', shear)
         self.min_visibility, self.min_size = min_visibility, min_size
 
     def sample_matrices(self, k: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,11 @@ class BatchAffine(PerImageAugment):
         tx = (_uniform(k, self.translate, like) * w).trunc()  # albumentations: int(percent * width)
         ty = (_uniform(k, self.translate, like) * h).trunc()
         angle = _uniform(k, self.rotate, like) * (math.pi / 180)
-        return affine_matrices(sx, sy, tx, ty, angle, h, w)
+        if self.shear == (0.0, 0.0):
+            return affine_matrices(sx, sy, tx, ty, angle, h, w)
+        shear_x = -_uniform(k, self.shear, like) * (math.pi / 180)  # albumentations negates the drawn shear
+        shear_y = -_uniform(k, self.shear, like) * (math.pi / 180)
+        return affine_matrices(sx, sy, tx, ty, angle, h, w, shear_x, shear_y)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         h, w = images.shape[-2:]
@@ -141,19 +147,25 @@ def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
             setattr(sample, key, instances)
 
 
-def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int) -> torch.Tensor:
-    """Rotate + scale about the image centre, then translate (albumentations' matrix, pixel-edge coords):
-    ``x' = R S (x - c) + c + t`` with ``R = [[cos, sin], [-sin, cos]]``."""
+def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y=None) -> torch.Tensor:
+    """Scale, rotate and shear about the image centre, then translate (albumentations' matrix, pixel-edge
+    coords): ``x' = Sh R S (x - c) + c + t`` with ``R = [[cos, sin], [-sin, cos]]`` and
+    ``Sh = [[1, tan(shear_x)], [tan(shear_y), 1]]`` (angles in radians)."""
     cos, sin = torch.cos(angle), torch.sin(angle)
     a = torch.stack([torch.stack([cos * sx, sin * sy], -1), torch.stack([-sin * sx, cos * sy], -1)], -2)
+    if shear_x is not None:
+        one = torch.ones_like(shear_x)
+        shear = torch.stack([torch.stack([one, torch.tan(shear_x)], -1), torch.stack([torch.tan(shear_y), one], -1)],
+                            -2)
+        a = shear @ a
     centre = torch.tensor([w / 2, h / 2], dtype=a.dtype, device=a.device)
     shift = centre + torch.stack([tx, ty], -1) - a @ centre
     return torch.cat([a, shift[..., None]], -1)
 
 
-def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
-    """cv2.warpAffine (bilinear, constant 0 border) of each image by its forward ``(2, 3)`` edge-coordinate
-    matrix, as one ``grid_sample``."""
+def warp_affine(images: torch.Tensor, matrices: torch.Tensor, padding_mode: str = 'zeros') -> torch.Tensor:
+    """cv2.warpAffine (bilinear, constant 0 border; ``padding_mode='border'``: replicated edge) of each image by
+    its forward ``(2, 3)`` edge-coordinate matrix, as one ``grid_sample``."""
     _, _, h, w = images.shape
     a, t = matrices[:, :, :2], matrices[:, :, 2:]
     inv = torch.linalg.inv(a)
@@ -169,7 +181,7 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     th = torch.cat([theta_a, theta_t], -1)[:, :, :, None, None]  # (k, 2, 3, 1, 1)
     grid = torch.stack([th[:, 0, 0] * xs + th[:, 0, 1] * ys + th[:, 0, 2],
                         th[:, 1, 0] * xs + th[:, 1, 1] * ys + th[:, 1, 2]], -1)
-    return F.grid_sample(images, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+    return F.grid_sample(images, grid, mode='bilinear', padding_mode=padding_mode, align_corners=False)
 
 
 def affine_boxes(boxes: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
@@ -197,6 +209,73 @@ def filter_boxes(boxes: torch.Tensor, h: int, w: int, min_visibility: float,
     keep = ((area >= eps) & (cw * ch / (area + eps) >= min_visibility)
             & (cw >= min_size - eps) & (ch >= min_size - eps))
     return clipped, keep
+
+
+@MODELS.register_module()
+class BatchRandomResizedCrop(PerImageAugment):
+    """mmpretrain's ``RandomResizedCrop`` on a batch, every image: a crop of ``crop_ratio_range`` of the area
+    and an aspect ratio drawn log-uniformly from ``aspect_ratio_range`` (``max_attempts`` draws, the first
+    that fits; else a central crop), resized back to the batch's size (bilinear). Where the crop touches the
+    image's edge, the edge pixel is repeated as cv2 does; inside the image, the bilinear taps just outside
+    the crop read the image's own pixels there, not the crop's edge again.
+
+    The crop is taken from the images as they reach the preprocessor, at the network input size: on data
+    stored larger, that is a resize then a crop rather than a crop of the original (``crop_ratio_range``
+    (0.75, 1) upsamples the crop by at most 1.15x).
+    """
+
+    def __init__(self, crop_ratio_range=(0.08, 1.0), aspect_ratio_range=(3. / 4., 4. / 3.),
+                 max_attempts: int = 10) -> None:
+        super().__init__(1.0)
+        self.crop_ratio = _range('BatchRandomResizedCrop crop_ratio_range', crop_ratio_range)
+        self.aspect_ratio = _range('BatchRandomResizedCrop aspect_ratio_range', aspect_ratio_range)
+        if not (0 < self.crop_ratio[1] <= 1 and self.aspect_ratio[0] > 0):
+            raise ConfigError(f'BatchRandomResizedCrop: crop_ratio_range={crop_ratio_range!r} must be within (0, 1] '
+                              f'and aspect_ratio_range={aspect_ratio_range!r} positive')
+        if not isinstance(max_attempts, int) or max_attempts < 0:
+            raise ConfigError(f'BatchRandomResizedCrop: max_attempts={max_attempts!r} must be an integer >= 0')
+        self.max_attempts = max_attempts
+
+    def sample_crops(self, k: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+        """``(k, 4)`` crops ``(x0, y0, width, height)`` in whole pixels, drawn as mmpretrain draws them."""
+        n = max(self.max_attempts, 1)
+        area = torch.rand(k, n, device=like.device, dtype=like.dtype)
+        area = (area * (self.crop_ratio[1] - self.crop_ratio[0]) + self.crop_ratio[0]) * (h * w)
+        log_low, log_high = math.log(self.aspect_ratio[0]), math.log(self.aspect_ratio[1])
+        ratio = torch.exp(torch.rand(k, n, device=like.device, dtype=like.dtype) * (log_high - log_low) + log_low)
+        cw, ch = torch.sqrt(area * ratio).round(), torch.sqrt(area / ratio).round()
+        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+        if self.max_attempts == 0:
+            fits[:] = False
+        first = fits.to(torch.uint8).argmax(1, keepdim=True)
+        cw, ch, found = cw.gather(1, first)[:, 0], ch.gather(1, first)[:, 0], fits.any(1)
+        # mmpretrain's fallback: the central crop nearest in aspect ratio
+        in_ratio = w / h
+        if in_ratio < self.aspect_ratio[0]:
+            fallback = (float(w), float(round(w / self.aspect_ratio[0])))
+        elif in_ratio > self.aspect_ratio[1]:
+            fallback = (float(round(h * self.aspect_ratio[1])), float(h))
+        else:
+            fallback = (float(w), float(h))
+        cw = torch.where(found, cw, torch.full_like(cw, fallback[0]))
+        ch = torch.where(found, ch, torch.full_like(ch, fallback[1]))
+        x0 = torch.where(found, (torch.rand_like(cw) * (w - cw + 1)).floor(), ((w - cw) / 2).floor())
+        y0 = torch.where(found, (torch.rand_like(ch) * (h - ch + 1)).floor(), ((h - ch) / 2).floor())
+        return torch.stack([x0, y0, cw, ch], -1)
+
+    def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        return resize_crops(images, self.sample_crops(len(idx), h, w, images))
+
+
+def resize_crops(images: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
+    """Each image's crop ``(x0, y0, width, height)`` resized to the image's size, bilinear (cv2.resize)."""
+    h, w = images.shape[-2:]
+    x0, y0, cw, ch = crops.to(images.dtype).unbind(-1)
+    zero = torch.zeros_like(x0)
+    sx, sy = w / cw, h / ch  # x' = (x - x0) * w / cw
+    matrices = torch.stack([torch.stack([sx, zero, -x0 * sx], -1), torch.stack([zero, sy, -y0 * sy], -1)], -2)
+    return warp_affine(images, matrices, padding_mode='border')
 
 
 @MODELS.register_module()
