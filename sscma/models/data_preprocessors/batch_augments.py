@@ -3,11 +3,12 @@
 Each one draws its parameters per image from the same distributions as the albumentations transform of the
 same name (``Affine``, ``HorizontalFlip``, ``RandomBrightnessContrast``, ``HueSaturationValue``,
 ``OneOf([GaussianBlur, GaussNoise])``; mmpretrain's ``RandomResizedCrop``) and applies the same formula,
-but to all images of the batch in a few torch operations instead of per image in Python (0.7-1.2 ms per 96x96 image through albumentations' box
-bookkeeping on a 2-core machine; see docs/benchmarks.md). Inputs are float ``(N, C, H, W)`` pixels in
-0-255, RGB for colour, changed in place; boxes are the ``gt_instances.bboxes`` (xyxy tensors, network
-pixels) of the data samples.
-``tests/test_models/test_batch_augments.py`` compares each one with albumentations at fixed parameters.
+but to all images of the batch in a few torch operations instead of per image in Python (0.7-1.2 ms per
+96x96 image through albumentations' box bookkeeping on a 2-core machine; see docs/benchmarks.md). Inputs
+are float ``(N, C, H, W)`` pixels in 0-255, RGB for colour, changed in place; boxes are the
+``gt_instances.bboxes`` (xyxy tensors, network pixels) of the data samples.
+``tests/test_models/test_batch_augments.py`` compares each one with albumentations (or mmpretrain) at fixed
+parameters.
 """
 import math
 from typing import List, Sequence, Tuple
