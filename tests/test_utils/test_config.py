@@ -90,6 +90,18 @@ def test_num_classes_imgsz_data_root_propagate():
         assert cfg[loader].batch_size == 4
 
 
+def test_classifier_imgsz_reaches_the_cached_resize_and_augments_the_preprocessor():
+    cfg = load_config(CLS, {'imgsz': (48, 40), 'num_classes': 4})
+    for loader in ('train_dataloader', 'val_dataloader'):
+        pipeline = cfg[loader].dataset.pipeline
+        steps = [s for t in pipeline for s in (t.transforms if t.type == 'CachedTransforms' else [t])]
+        assert tuple([t for t in steps if t.type == 'mmpretrain.Resize'][0].scale) == (48, 40)
+    assert [t.type for t in cfg.train_dataloader.dataset.pipeline] == ['CachedTransforms']
+    pre = cfg.model.data_preprocessor
+    assert pre.type == 'ClsDataPreprocessor' and pre.num_classes == 4
+    assert [a.type for a in pre.augments] == ['BatchRandomResizedCrop', 'BatchAffine', 'BatchBrightnessContrast']
+
+
 def test_dotted_options_merge_as_in_mmengine():
     cfg = load_config(FOMO, {'train_dataloader.num_workers': 0, 'model.head.score_thr': 0.3})
     assert cfg.train_dataloader.num_workers == 0

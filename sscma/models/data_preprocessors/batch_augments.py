@@ -13,6 +13,8 @@ parameters.
 import math
 from typing import List, Sequence, Tuple
 
+from albumentations.augmentations.pixel.functional import shift_hsv
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,9 +40,20 @@ def _probability(name: str, p: float) -> float:
     return float(p)
 
 
-def _uniform(n: int, low_high: Tuple[float, float], like: torch.Tensor) -> torch.Tensor:
+def _draw(shape) -> np.ndarray:
+    """Uniform [0, 1) draws from torch's generator (which mmengine's ``randomness.seed`` seeds), as float64
+    numpy: the per-image parameters are a handful of numbers, and a numpy operation on them costs ~1 us where
+    a torch one costs 5-20 us on 2 cores."""
+    return torch.rand(shape, dtype=torch.float64).numpy()
+
+
+def _uniform(n: int, low_high: Tuple[float, float]) -> np.ndarray:
     low, high = low_high
-    return torch.rand(n, device=like.device, dtype=like.dtype) * (high - low) + low
+    return _draw(n) * (high - low) + low
+
+
+def _as(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(values).to(device=like.device, dtype=like.dtype)
 
 
 def _on_rows(images: torch.Tensor, rows: torch.Tensor, fn) -> torch.Tensor:
@@ -60,8 +73,11 @@ class PerImageAugment(nn.Module):
         self.p = _probability(type(self).__name__, p)
 
     def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
-        idx = (torch.rand(len(inputs), device=inputs.device) < self.p).nonzero().flatten()
-        if len(idx):
+        chosen = np.flatnonzero(_draw(len(inputs)) < self.p)
+        idx = torch.from_numpy(chosen).to(inputs.device)
+        if len(chosen) == len(inputs):  # every image: no picking, no writing back
+            inputs = self.augment(inputs, idx, data_samples)
+        elif len(chosen):
             _on_rows(inputs, idx, lambda picked: self.augment(picked, idx, data_samples))
         return inputs, data_samples
 
@@ -98,21 +114,21 @@ class BatchAffine(PerImageAugment):
         self.shear = _range('BatchAffine shear', shear)
         self.min_visibility, self.min_size = min_visibility, min_size
 
-    def sample_matrices(self, k: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    def sample_matrices(self, k: int, h: int, w: int) -> np.ndarray:
         """``(k, 2, 3)`` forward maps in pixel-edge coordinates, as albumentations builds them."""
-        sx, sy = _uniform(k, self.scale, like), _uniform(k, self.scale, like)
-        tx = (_uniform(k, self.translate, like) * w).trunc()  # albumentations: int(percent * width)
-        ty = (_uniform(k, self.translate, like) * h).trunc()
-        angle = _uniform(k, self.rotate, like) * (math.pi / 180)
+        sx, sy = _uniform(k, self.scale), _uniform(k, self.scale)
+        tx = np.trunc(_uniform(k, self.translate) * w)  # albumentations: int(percent * width)
+        ty = np.trunc(_uniform(k, self.translate) * h)
+        angle = np.radians(_uniform(k, self.rotate))
         if self.shear == (0.0, 0.0):
             return affine_matrices(sx, sy, tx, ty, angle, h, w)
-        shear_x = -_uniform(k, self.shear, like) * (math.pi / 180)  # albumentations negates the drawn shear
-        shear_y = -_uniform(k, self.shear, like) * (math.pi / 180)
+        shear_x = -np.radians(_uniform(k, self.shear))  # albumentations negates the drawn shear
+        shear_y = -np.radians(_uniform(k, self.shear))
         return affine_matrices(sx, sy, tx, ty, angle, h, w, shear_x, shear_y)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         h, w = images.shape[-2:]
-        matrices = self.sample_matrices(len(idx), h, w, images)
+        matrices = self.sample_matrices(len(idx), h, w)
         warped = warp_affine(images, matrices)
 
         def move(boxes, owner):
@@ -125,8 +141,8 @@ class BatchAffine(PerImageAugment):
 
 def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
     """Move the boxes of ``data_samples[chosen]`` in one call ``fn(boxes (M, 4), owner (M,)) -> (boxes,
-    keep mask or None)``, ``owner`` being each box's position in ``chosen``; dropped boxes leave their
-    instance set with their labels."""
+    keep mask or None)`` on float64 numpy arrays, ``owner`` being each box's position in ``chosen``; dropped
+    boxes leave their instance set with their labels."""
     sets, owners = [], []
     for k, i in enumerate(chosen):
         for key, instances in _instance_sets(data_samples[i]):
@@ -135,77 +151,76 @@ def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
     if not sets:
         return
     sizes = [instances.bboxes.shape[0] for _, _, instances in sets]
-    owner = torch.repeat_interleave(torch.tensor(owners), torch.tensor(sizes))
-    boxes, keep = fn(torch.cat([instances.bboxes for _, _, instances in sets]), owner)
+    old = torch.cat([instances.bboxes for _, _, instances in sets])
+    boxes, keep = fn(old.detach().cpu().double().numpy(), np.repeat(owners, sizes))
     kept_all = keep is None or bool(keep.all())
-    keeps = [None] * len(sets) if kept_all else keep.split(sizes)
-    for (sample, key, instances), new, kept in zip(sets, boxes.split(sizes), keeps):
+    keeps = [None] * len(sets) if kept_all else np.split(keep, np.cumsum(sizes)[:-1])
+    for (sample, key, instances), new, kept in zip(sets, _as(boxes, old).split(sizes), keeps):
         if kept is None or bool(kept.all()):
             instances.set_field(new, 'bboxes')  # same length: skips InstanceData's per-field length check
         else:
+            kept = torch.from_numpy(kept).to(new.device)
             instances = instances[kept]
             instances.bboxes = new[kept]
             setattr(sample, key, instances)
 
 
-def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y=None) -> torch.Tensor:
-    """Scale, rotate and shear about the image centre, then translate (albumentations' matrix, pixel-edge
-    coords): ``x' = Sh R S (x - c) + c + t`` with ``R = [[cos, sin], [-sin, cos]]`` and
-    ``Sh = [[1, tan(shear_x)], [tan(shear_y), 1]]`` (angles in radians)."""
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    a = torch.stack([torch.stack([cos * sx, sin * sy], -1), torch.stack([-sin * sx, cos * sy], -1)], -2)
-    if shear_x is not None:
-        one = torch.ones_like(shear_x)
-        shear = torch.stack([torch.stack([one, torch.tan(shear_x)], -1), torch.stack([torch.tan(shear_y), one], -1)],
-                            -2)
-        a = shear @ a
-    centre = torch.tensor([w / 2, h / 2], dtype=a.dtype, device=a.device)
-    shift = centre + torch.stack([tx, ty], -1) - a @ centre
-    return torch.cat([a, shift[..., None]], -1)
+def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y=None) -> np.ndarray:
+    """``(k, 2, 3)`` float64 maps: scale, rotate and shear about the image centre, then translate
+    (albumentations' matrix, pixel-edge coords): ``x' = Sh R S (x - c) + c + t`` with
+    ``R = [[cos, sin], [-sin, cos]]`` and ``Sh = [[1, tan(shear_x)], [tan(shear_y), 1]]`` (angles in radians;
+    each argument a number or a ``(k,)`` array)."""
+    sx, sy, tx, ty, angle = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.float64))
+                                                  for v in (sx, sy, tx, ty, angle)))
+    cos, sin = np.cos(angle), np.sin(angle)
+    a = np.stack([np.stack([cos * sx, sin * sy], -1), np.stack([-sin * sx, cos * sy], -1)], -2)
+    if shear_x is not None:  # Sh @ a, written out
+        kx, ky = (np.broadcast_to(np.tan(np.asarray(v, np.float64)), angle.shape) for v in (shear_x, shear_y))
+        a = np.stack([a[:, 0] + kx[:, None] * a[:, 1], ky[:, None] * a[:, 0] + a[:, 1]], 1)
+    centre = np.array([w / 2, h / 2])
+    shift = centre + np.stack([tx, ty], -1) - (a * centre).sum(-1)
+    return np.concatenate([a, shift[..., None]], -1)
 
 
-def warp_affine(images: torch.Tensor, matrices: torch.Tensor, padding_mode: str = 'zeros') -> torch.Tensor:
+def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros') -> torch.Tensor:
     """cv2.warpAffine (bilinear, constant 0 border; ``padding_mode='border'``: replicated edge) of each image by
-    its forward ``(2, 3)`` edge-coordinate matrix, as one ``grid_sample``."""
+    its forward ``(2, 3)`` edge-coordinate matrix (numpy or torch, ``(k, 2, 3)``), as one ``grid_sample``."""
     _, _, h, w = images.shape
-    a, t = matrices[:, :, :2], matrices[:, :, 2:]
-    inv = torch.linalg.inv(a)
-    inv_t = -inv @ t
+    m = matrices.detach().cpu().double().numpy() if torch.is_tensor(matrices) else np.asarray(matrices, np.float64)
+    a, b, c, e = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+    inv = np.stack([np.stack([e, -b], -1), np.stack([-c, a], -1)], 1) / (a * e - b * c)[:, None, None]
+    inv_t = -(inv * m[:, None, :, 2]).sum(-1, keepdims=True)
     # normalised coords (align_corners=False): u = D x - 1 with D = diag(2/w, 2/h)
-    d = torch.tensor([2 / w, 2 / h], dtype=images.dtype, device=images.device)
+    d = np.array([2 / w, 2 / h])
     theta_a = d[:, None] * inv / d[None, :]
-    theta_t = theta_a.sum(-1, keepdim=True) + d[:, None] * inv_t - 1
+    theta_t = theta_a.sum(-1, keepdims=True) + d[:, None] * inv_t - 1
     # the sampling grid: each pixel centre's normalised coords through theta (F.affine_grid's result, with
     # elementwise ops instead of its batched matmul: a third of the cost at these sizes)
     ys = ((torch.arange(h, dtype=images.dtype, device=images.device) * 2 + 1) / h - 1)[:, None]
     xs = (torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1
-    th = torch.cat([theta_a, theta_t], -1)[:, :, :, None, None]  # (k, 2, 3, 1, 1)
+    th = _as(np.concatenate([theta_a, theta_t], -1), images)[:, :, :, None, None]  # (k, 2, 3, 1, 1)
     grid = torch.stack([th[:, 0, 0] * xs + th[:, 0, 1] * ys + th[:, 0, 2],
                         th[:, 1, 0] * xs + th[:, 1, 1] * ys + th[:, 1, 2]], -1)
     return F.grid_sample(images, grid, mode='bilinear', padding_mode=padding_mode, align_corners=False)
 
 
-def affine_boxes(boxes: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+def affine_boxes(boxes: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """The axis-aligned boxes around the four corners of each xyxy box moved by ``matrices`` (one ``(2, 3)``
     for all, or ``(N, 2, 3)``, one per box)."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    corners = torch.stack([torch.stack([x1, y1], -1), torch.stack([x2, y1], -1),
-                           torch.stack([x2, y2], -1), torch.stack([x1, y2], -1)], 1)  # (N, 4, 2)
-    matrices = matrices.to(boxes.dtype)
-    if matrices.dim() == 2:
-        moved = corners @ matrices[:, :2].T + matrices[:, 2]
-    else:
-        moved = corners @ matrices[:, :, :2].transpose(1, 2) + matrices[:, None, :, 2]
-    return torch.cat([moved.amin(1), moved.amax(1)], -1)
+    m = np.broadcast_to(matrices, (len(boxes), 2, 3))[:, :, None, :]  # (N, 2, 1, 3)
+    xs, ys = boxes[:, [0, 2, 2, 0]], boxes[:, [1, 1, 3, 3]]  # the four corners, (N, 4) each
+    # products written out, not `@`: numpy's matmul goes to the BLAS, whose threads fight torch's for 2 cores
+    x = m[:, 0, :, 0] * xs + m[:, 0, :, 1] * ys + m[:, 0, :, 2]
+    y = m[:, 1, :, 0] * xs + m[:, 1, :, 1] * ys + m[:, 1, :, 2]
+    return np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], -1)
 
 
-def filter_boxes(boxes: torch.Tensor, h: int, w: int, min_visibility: float,
-                 min_size: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def filter_boxes(boxes: np.ndarray, h: int, w: int, min_visibility: float,
+                 min_size: float) -> Tuple[np.ndarray, np.ndarray]:
     """Boxes clipped to the image and the mask of those albumentations' ``filter_bboxes`` keeps."""
     eps = 1e-7
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    clipped = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
-                           boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], -1)
+    clipped = np.clip(boxes, 0, [w, h, w, h])
     cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
     keep = ((area >= eps) & (cw * ch / (area + eps) >= min_visibility)
             & (cw >= min_size - eps) & (ch >= min_size - eps))
@@ -237,45 +252,44 @@ class BatchRandomResizedCrop(PerImageAugment):
             raise ConfigError(f'BatchRandomResizedCrop: max_attempts={max_attempts!r} must be an integer >= 0')
         self.max_attempts = max_attempts
 
-    def sample_crops(self, k: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    def sample_crops(self, k: int, h: int, w: int) -> np.ndarray:
         """``(k, 4)`` crops ``(x0, y0, width, height)`` in whole pixels, drawn as mmpretrain draws them."""
         n = max(self.max_attempts, 1)
-        area = torch.rand(k, n, device=like.device, dtype=like.dtype)
-        area = (area * (self.crop_ratio[1] - self.crop_ratio[0]) + self.crop_ratio[0]) * (h * w)
+        area = (_draw((k, n)) * (self.crop_ratio[1] - self.crop_ratio[0]) + self.crop_ratio[0]) * (h * w)
         log_low, log_high = math.log(self.aspect_ratio[0]), math.log(self.aspect_ratio[1])
-        ratio = torch.exp(torch.rand(k, n, device=like.device, dtype=like.dtype) * (log_high - log_low) + log_low)
-        cw, ch = torch.sqrt(area * ratio).round(), torch.sqrt(area / ratio).round()
-        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
-        if self.max_attempts == 0:
-            fits[:] = False
-        first = fits.to(torch.uint8).argmax(1, keepdim=True)
-        cw, ch, found = cw.gather(1, first)[:, 0], ch.gather(1, first)[:, 0], fits.any(1)
+        ratio = np.exp(_draw((k, n)) * (log_high - log_low) + log_low)
+        cw, ch = np.round(np.sqrt(area * ratio)), np.round(np.sqrt(area / ratio))  # half to even, as round()
+        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h) & (self.max_attempts > 0)
+        first = fits.argmax(1)[:, None]
+        cw, ch = np.take_along_axis(cw, first, 1)[:, 0], np.take_along_axis(ch, first, 1)[:, 0]
+        found = fits.any(1)
         # mmpretrain's fallback: the central crop nearest in aspect ratio
         in_ratio = w / h
         if in_ratio < self.aspect_ratio[0]:
-            fallback = (float(w), float(round(w / self.aspect_ratio[0])))
+            fallback = (w, round(w / self.aspect_ratio[0]))
         elif in_ratio > self.aspect_ratio[1]:
-            fallback = (float(round(h * self.aspect_ratio[1])), float(h))
+            fallback = (round(h * self.aspect_ratio[1]), h)
         else:
-            fallback = (float(w), float(h))
-        cw = torch.where(found, cw, torch.full_like(cw, fallback[0]))
-        ch = torch.where(found, ch, torch.full_like(ch, fallback[1]))
-        x0 = torch.where(found, (torch.rand_like(cw) * (w - cw + 1)).floor(), ((w - cw) / 2).floor())
-        y0 = torch.where(found, (torch.rand_like(ch) * (h - ch + 1)).floor(), ((h - ch) / 2).floor())
-        return torch.stack([x0, y0, cw, ch], -1)
+            fallback = (w, h)
+        cw, ch = np.where(found, cw, fallback[0]), np.where(found, ch, fallback[1])
+        offsets = _draw((2, k))
+        x0 = np.where(found, np.floor(offsets[0] * (w - cw + 1)), np.floor((w - cw) / 2))
+        y0 = np.where(found, np.floor(offsets[1] * (h - ch + 1)), np.floor((h - ch) / 2))
+        return np.stack([x0, y0, cw, ch], -1)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         h, w = images.shape[-2:]
-        return resize_crops(images, self.sample_crops(len(idx), h, w, images))
+        return resize_crops(images, self.sample_crops(len(idx), h, w))
 
 
-def resize_crops(images: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
-    """Each image's crop ``(x0, y0, width, height)`` resized to the image's size, bilinear (cv2.resize)."""
+def resize_crops(images: torch.Tensor, crops) -> torch.Tensor:
+    """Each image's crop ``(x0, y0, width, height)`` (a ``(k, 4)`` array) resized to the image's size,
+    bilinear (cv2.resize)."""
     h, w = images.shape[-2:]
-    x0, y0, cw, ch = crops.to(images.dtype).unbind(-1)
-    zero = torch.zeros_like(x0)
+    x0, y0, cw, ch = np.asarray(crops, np.float64).T
+    zero = np.zeros_like(x0)
     sx, sy = w / cw, h / ch  # x' = (x - x0) * w / cw
-    matrices = torch.stack([torch.stack([sx, zero, -x0 * sx], -1), torch.stack([zero, sy, -y0 * sy], -1)], -2)
+    matrices = np.stack([np.stack([sx, zero, -x0 * sx], -1), np.stack([zero, sy, -y0 * sy], -1)], -2)
     return warp_affine(images, matrices, padding_mode='border')
 
 
@@ -290,7 +304,7 @@ class BatchHorizontalFlip(PerImageAugment):
         w = images.shape[-1]
 
         def mirror(b, owner):
-            return torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
+            return np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
 
         move_boxes(data_samples, idx.tolist(), mirror)
         return images.flip(-1)
@@ -307,36 +321,22 @@ class BatchBrightnessContrast(PerImageAugment):
         self.contrast = _range('BatchBrightnessContrast contrast_limit', contrast_limit, symmetric=True)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
-        alpha = 1 + _uniform(len(idx), self.contrast, images)
-        beta = 255 * _uniform(len(idx), self.brightness, images)
-        return images.mul_(alpha[:, None, None, None]).add_(beta[:, None, None, None]).clamp_(0, 255)
-
-
-def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, H, W)`` RGB 0-255 -> hue in sixths of the circle [0, 6), saturation and value in 0-255."""
-    r, g, b = rgb.unbind(1)
-    value = torch.maximum(torch.maximum(r, g), b)
-    delta = value - torch.minimum(torch.minimum(r, g), b)
-    safe = delta.clamp(min=1e-6)
-    hue = torch.where(value == r, (g - b) / safe, torch.where(value == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    hue = torch.where(hue < 0, hue + 6, hue) * (delta > 0)
-    sat = 255 * delta / value.clamp(min=1e-6)
-    return torch.stack([hue, sat, value], 1)
-
-
-def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_hsv`."""
-    hue, sat, value = hsv[:, :1], hsv[:, 1:2], hsv[:, 2:]
-    k = hue + torch.tensor([5.0, 3.0, 1.0], dtype=hsv.dtype, device=hsv.device)[:, None, None]  # R, G, B
-    k = torch.where(k >= 6, k - 6, k)
-    return value - (value * sat / 255) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+        alpha = _as(1 + _uniform(len(idx), self.contrast), images)[:, None, None, None]
+        beta = _as(255 * _uniform(len(idx), self.brightness), images)[:, None, None, None]
+        return images.mul_(alpha).add_(beta).clamp_(0, 255)
 
 
 @MODELS.register_module()
 class BatchHueSaturationValue(PerImageAugment):
     """albumentations' ``HueSaturationValue`` on a batch, in its uint8 units: hue shifted by ``h`` of cv2's
     180 steps (2 degrees each), saturation and value by ``s`` / ``v`` of 255; grey pixels stay grey. On one
-    channel only the value shift applies."""
+    channel only the value shift applies.
+
+    The shifts are drawn for the whole batch at once; each chosen image then goes through albumentations' own
+    ``shift_hsv`` (cv2's uint8 HSV and lookup tables, the pixels rounded to uint8 first as albumentations'
+    pipeline holds them): 0.6 ms for 7 96x96 images against 2.6 ms for the same formula in ~35 torch
+    operations on 2 cores.
+    """
 
     def __init__(self, hue_shift_limit=20, sat_shift_limit=30, val_shift_limit=20, p: float = 0.5) -> None:
         super().__init__(p)
@@ -346,18 +346,13 @@ class BatchHueSaturationValue(PerImageAugment):
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         k = len(idx)
-        hue_shift = _uniform(k, self.hue, images)[:, None, None]
-        sat_shift = _uniform(k, self.sat, images)[:, None, None]
-        val_shift = _uniform(k, self.val, images)[:, None, None, None]
+        hue, sat, val = (_uniform(k, r) for r in (self.hue, self.sat, self.val))
         if images.shape[1] != 3:
-            return images.add_(val_shift).clamp_(0, 255)
-        hsv = rgb_to_hsv(images)
-        hue, sat, value = hsv.unbind(1)
-        hue = hue + hue_shift / 30  # cv2 units (2 degrees) -> sixths of the circle
-        hue = torch.where(hue < 0, hue + 6, torch.where(hue >= 6, hue - 6, hue))
-        sat = torch.where(sat > 0, (sat + sat_shift).clamp(0, 255), sat)
-        value = (value + val_shift[:, 0]).clamp(0, 255)
-        return hsv_to_rgb(torch.stack([hue, sat, value], 1))
+            return images.add_(_as(val, images)[:, None, None, None]).clamp_(0, 255)
+        pixels = images.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+        shifted = np.stack([shift_hsv(img, h, s, v) for img, h, s, v in
+                            zip(pixels, hue.tolist(), sat.tolist(), val.tolist())])
+        return torch.from_numpy(shifted).permute(0, 3, 1, 2).to(images.dtype)
 
 
 @MODELS.register_module()
@@ -375,23 +370,24 @@ class BatchBlurOrNoise(PerImageAugment):
         self.std = _range('BatchBlurOrNoise std_range', std_range)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
-        blur = torch.rand(len(idx), device=images.device) < 0.5
-        blurred, noisy = blur.nonzero().flatten(), (~blur).nonzero().flatten()
+        blur = _draw(len(idx)) < 0.5
+        blurred = torch.from_numpy(np.flatnonzero(blur)).to(images.device)
+        noisy = torch.from_numpy(np.flatnonzero(~blur)).to(images.device)
         if len(blurred):
             _on_rows(images, blurred, self.blur)
         if len(noisy):
-            std = 255 * _uniform(len(noisy), self.std, images)[:, None, None, None]
+            std = _as(255 * _uniform(len(noisy), self.std), images)[:, None, None, None]
             _on_rows(images, noisy, lambda x: x.add_(torch.randn_like(x) * std).clamp_(0, 255))
         return images
 
     def blur(self, images: torch.Tensor) -> torch.Tensor:
-        k, c, h, w = images.shape
-        sigma = _uniform(k, self.sigma, images)
-        x = torch.arange(self.ksize, dtype=images.dtype, device=images.device) - self.ksize // 2
-        kernel = torch.exp(-0.5 * (x[None] / sigma[:, None])**2)
-        kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (k * c, ksize)
+        k, _, h, w = images.shape
+        sigma = _uniform(k, self.sigma)
+        x = np.arange(self.ksize) - self.ksize // 2
+        kernel = np.exp(-0.5 * (x[None] / sigma[:, None])**2)
+        kernel = _as(kernel / kernel.sum(1, keepdims=True), images)
         pad = self.ksize // 2
         out = F.pad(images, (pad, pad, pad, pad), mode='reflect')  # cv2's default border, reflect-101
-        taps = kernel.reshape(k, c, self.ksize)[..., None, None]
+        taps = kernel[:, None, :, None, None]  # (k, 1, ksize, 1, 1): the same taps on every channel
         out = sum(taps[:, :, j] * out[:, :, :, j:j + w] for j in range(self.ksize))  # rows, then columns
         return sum(taps[:, :, j] * out[:, :, j:j + h] for j in range(self.ksize))
