@@ -38,7 +38,7 @@ model = dict(
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.001, nms=dict(type='nms', iou_threshold=0.65),
                   max_per_img=100),
 )
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=base_lr, weight_decay=weight_decay),
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=base_lr, weight_decay=weight_decay, fused=True),
                      paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True))
 val_evaluator = dict(type='mmdet.CocoMetric', metric='bbox', classwise=True)
 test_evaluator = val_evaluator
