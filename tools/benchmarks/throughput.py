@@ -12,9 +12,9 @@
   (probes excluded) and the process's peak resident memory. Within the loop's own iterations: the time in the data
   preprocessor (normalisation and batch augmentations), and ``loop_compute_share``, the part of each
   iteration spent in forward + backward + step (immune to the drift between the separate measurements).
-- **adjacent ceiling**: a short ceiling probe (10 steps at each thread count) before every training epoch and
-  after the last; ``loop_over_adjacent_ceiling`` is the median, over the epochs after the first, of the
-  epoch's img/s over the faster thread count's mean of the probes on either side of it. The VM's speed
+- **adjacent ceiling**: a short ceiling probe (20 steps at the thread count that was faster before the loop)
+  before every training epoch and after the last; ``loop_over_adjacent_ceiling`` is the median, over the
+  epochs after the first, of the epoch's img/s over the mean of the probes on either side of it. The VM's speed
   drifts within a minute, so this pairs each epoch with a ceiling measured seconds from it.
   ``loop_compute_over_adjacent_ceiling``: the same for the epoch's forward + backward + step alone (below 1:
   the model itself runs slower inside the loop than on the probe's ready batches).
@@ -88,8 +88,8 @@ class TrainEpochTimer(Hook):
             self.probe_s += time.perf_counter() - start
 
     def adjacent_ratios(self) -> Tuple[list, list]:
-        """Per epoch after the first, over the faster thread count's mean of the ceiling probes either side of
-        it: the epoch's img/s, and the img/s of its forward + backward + step alone."""
+        """Per epoch after the first, over the mean of the ceiling probes either side of it: the epoch's img/s,
+        and the img/s of its forward + backward + step alone."""
         loop, compute = [], []
         for k in range(1, min(len(self.epochs), len(self.probes) - 1)):
             before, after = self.probes[k], self.probes[k + 1]
@@ -185,10 +185,12 @@ def main() -> None:
     data = measure_data(cfg)
     runner = Runner.from_cfg(cfg)
 
-    def probe():
+    best_before = max(blocks, key=lambda n: statistics.median(blocks[n]))
+
+    def probe():  # at the thread count that was faster before the loop
         loop_threads = torch.get_num_threads()
         try:
-            return {n: measure_ceiling(step, batch_size, n, iters=10, blocks=1, warmup=2)[0] for n in blocks}
+            return {best_before: measure_ceiling(step, batch_size, best_before, iters=20, blocks=1, warmup=3)[0]}
         finally:
             torch.set_num_threads(loop_threads)
 

@@ -33,6 +33,6 @@ class PixelAugmentsMixin:
         with torch.autocast(pixels.device.type, enabled=False):  # --amp: warp and colour in float32
             for augment in self.augments:
                 pixels, samples = augment(pixels, samples)
-        out['inputs'] = (pixels - self.mean) / self.std if normalize else pixels
+        out['inputs'] = pixels.sub_(self.mean).div_(self.std) if normalize else pixels  # pixels: ours alone
         out['data_samples'] = samples
         return out
