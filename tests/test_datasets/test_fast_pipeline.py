@@ -77,12 +77,18 @@ def test_cached_packed_sample_is_a_fresh_copy(image_file):
 
 
 def test_albumentations_after_the_cached_pack_is_named(image_file):
-    """The detection configs pack inside the cache: a user's Albumentations step appended after it says where
-    it belongs instead of failing with a KeyError."""
+    """The detection and classification configs pack inside the cache: a user's Albumentations step appended
+    after it says where it belongs instead of failing with a KeyError."""
+    step = TRANSFORMS.build(dict(type='Albumentations', transforms=[dict(type='HorizontalFlip', p=1.0)]))
     pack = dict(type='mmdet.PackDetInputs')
     packed = TRANSFORMS.build(dict(type='CachedTransforms', transforms=HEAD + [pack]))(_sample(image_file))
-    step = TRANSFORMS.build(dict(type='Albumentations', transforms=[dict(type='HorizontalFlip', p=1.0)]))
-    with pytest.raises(ConfigError, match=r"no 'img'.*PackDetInputs out of CachedTransforms"):
+    with pytest.raises(ConfigError, match=r"no 'img'.*PackDetInputs, mmpretrain.PackInputs\) out of CachedTransforms"):
+        step(packed)
+    cls_pipeline = load_config('configs/classification/mobilenetv2_0.35_digits.py').train_dataloader.dataset.pipeline
+    cached = TRANSFORMS.build(cls_pipeline[0])
+    packed = cached(dict(img_path=str(image_file), sample_idx=0, gt_label=1))
+    assert tuple(packed['inputs'].shape) == (3, 32, 32)  # the 160x120 file resized to the network input
+    with pytest.raises(ConfigError, match=r"no 'img'.*mmpretrain.PackInputs"):
         step(packed)
 
 

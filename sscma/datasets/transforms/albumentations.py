@@ -131,8 +131,9 @@ class Albumentations(BaseTransform):
         if 'img' not in results:
             raise ConfigError(
                 f"Albumentations: no 'img' in the pipeline results (keys {sorted(results)}): it runs after a "
-                "packing step. Put it before the pack step; in the detection configs, move mmdet.PackDetInputs out "
-                "of CachedTransforms and after this step")
+                "packing step. Put it before the pack step; in the detection and classification configs, move "
+                "the pack step (mmdet.PackDetInputs, mmpretrain.PackInputs) out of CachedTransforms and after "
+                "this step")
         img = results['img']
         boxes = results.get('gt_bboxes')
         if results.get('gt_keypoints') is not None:
