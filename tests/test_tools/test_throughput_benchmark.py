@@ -21,7 +21,7 @@ def test_each_epoch_is_paired_with_the_probes_either_side(throughput):
     # 3 epochs of 100 images in 1 s; the VM slows down between probes 1 and 3
     timer.epochs = [(1.0, 100)] * 3
     timer.compute = [[0.2] * 4, [0.2] * 4, [0.1] * 4]  # seconds of forward + backward + step per iteration
-    timer.probes = [{2: 400.0}, {2: 200.0}, {2: 100.0}, {2: 300.0}]
+    timer.probes = [400.0, 200.0, 100.0, 300.0]
     loop, compute = timer.adjacent_ratios()
     # the first epoch (caches filling) is left out; epoch 2: 100 img/s over (200 + 100) / 2, epoch 3: over 200
     assert loop == pytest.approx([100 / 150, 100 / 200])

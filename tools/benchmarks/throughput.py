@@ -43,7 +43,7 @@ class TrainEpochTimer(Hook):
 
     def __init__(self, probe=None) -> None:
         self.epochs, self.step, self.between, self.preprocess, self.compute = [], [], [], [], []
-        self.probe, self.probes, self.probe_s = probe, [], 0.0  # probe(): {threads: img/s}
+        self.probe, self.probes, self.probe_s = probe, [], 0.0  # probe(): the ceiling's img/s now
 
     def before_train(self, runner) -> None:
         preprocessor = runner.model.data_preprocessor
@@ -92,8 +92,7 @@ class TrainEpochTimer(Hook):
         and the img/s of its forward + backward + step alone."""
         loop, compute = [], []
         for k in range(1, min(len(self.epochs), len(self.probes) - 1)):
-            before, after = self.probes[k], self.probes[k + 1]
-            ceiling = max((before[n] + after[n]) / 2 for n in before)
+            ceiling = (self.probes[k] + self.probes[k + 1]) / 2
             (seconds, n), steps = self.epochs[k], self.compute[k]
             loop.append(n / seconds / ceiling)
             compute.append(n / max(sum(steps), 1e-9) / ceiling)
@@ -190,7 +189,7 @@ def main() -> None:
     def probe():  # at the thread count that was faster before the loop
         loop_threads = torch.get_num_threads()
         try:
-            return {best_before: measure_ceiling(step, batch_size, best_before, iters=20, blocks=1, warmup=3)[0]}
+            return measure_ceiling(step, batch_size, best_before, iters=20, blocks=1, warmup=3)[0]
         finally:
             torch.set_num_threads(loop_threads)
 
@@ -217,10 +216,10 @@ def main() -> None:
         loop_threads=torch.get_num_threads(), num_workers=cfg.train_dataloader.get('num_workers', 0),
         ceiling_img_per_s=round(ceiling, 1), data_img_per_s=round(data, 1), loop_img_per_s=round(loop, 1),
         loop_over_ceiling=round(loop / ceiling, 3),
-        loop_over_adjacent_ceiling=round(statistics.median(adjacent), 3),
+        loop_over_adjacent_ceiling=round(statistics.median(adjacent), 3) if adjacent else None,  # < 3 epochs
         adjacent_ratios=[round(r, 3) for r in adjacent],
         loop_compute_over_adjacent_ceiling=[round(r, 3) for r in adjacent_compute],
-        probes=[{n: round(v) for n, v in p.items()} for p in timer.probes], epochs=args.epochs,
+        probe_threads=best_before, probes=[round(v) for v in timer.probes], epochs=args.epochs,
         train_wall_s=round(wall, 1),
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
         step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),

@@ -184,9 +184,9 @@ def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y
 
 def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros') -> torch.Tensor:
     """cv2.warpAffine (bilinear, constant 0 border; ``padding_mode='border'``: replicated edge) of each image by
-    its forward ``(2, 3)`` edge-coordinate matrix (numpy or torch, ``(k, 2, 3)``), as one ``grid_sample``."""
+    its forward ``(2, 3)`` edge-coordinate matrix (a ``(k, 2, 3)`` array), as one ``grid_sample``."""
     _, _, h, w = images.shape
-    m = matrices.detach().cpu().double().numpy() if torch.is_tensor(matrices) else np.asarray(matrices, np.float64)
+    m = np.asarray(matrices, np.float64)
     a, b, c, e = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
     inv = np.stack([np.stack([e, -b], -1), np.stack([-c, a], -1)], 1) / (a * e - b * c)[:, None, None]
     inv_t = -(inv * m[:, None, :, 2]).sum(-1, keepdims=True)
