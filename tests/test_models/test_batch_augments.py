@@ -14,7 +14,7 @@ from sscma.models.data_preprocessors import (BatchAffine, BatchBlurOrNoise, Batc
                                              BatchHorizontalFlip, BatchHueSaturationValue, BatchRandomResizedCrop,
                                              ClsDataPreprocessor, DetDataPreprocessor)
 from sscma.models.data_preprocessors.batch_augments import (affine_boxes, affine_matrices, filter_boxes,
-                                                            resize_crops, warp_affine)
+                                                            resize_crops, shift_hsv_batch, warp_affine)
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
 
@@ -151,11 +151,46 @@ def test_hue_saturation_value_matches_albumentations(shifts):
     ref = A.HueSaturationValue(hue_shift_limit=(hue, hue), sat_shift_limit=(sat, sat), val_shift_limit=(val, val),
                                p=1)(image=img)['image'].astype(np.float32)
     out, _ = BatchHueSaturationValue((hue, hue), (sat, sat), (val, val), p=1)(as_batch(img), [None])
-    assert np.array_equal(as_image(out), ref)  # albumentations' own shift_hsv, on the same uint8 pixels
+    assert np.array_equal(as_image(out), ref)  # as albumentations' shift_hsv, on the same uint8 pixels
     assert np.ptp(as_image(out)[:5, :5], axis=-1).max() < 1e-3
     # float pixels (after BatchAffine) are rounded to uint8 first, as albumentations' pipeline holds them
     out, _ = BatchHueSaturationValue((hue, hue), (sat, sat), (val, val), p=1)(as_batch(img) + 0.3, [None])
     assert np.array_equal(as_image(out), ref)
+    # out of 0-255 or at a half: clamped, and rounded half to even as torch.round does
+    x = torch.tensor([-3.0, -0.4, 0.5, 1.5, 2.5, 254.5, 255.4, 300.0]).repeat(3, 4, 1)[None]
+    expected = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    out, _ = BatchHueSaturationValue((hue, hue), (sat, sat), (val, val), p=1)(x, [None])
+    assert np.array_equal(as_image(out), A.HueSaturationValue(
+        hue_shift_limit=(hue, hue), sat_shift_limit=(sat, sat), val_shift_limit=(val, val),
+        p=1)(image=expected[0])['image'].astype(np.float32))
+
+
+def test_hue_saturation_value_per_image_shifts_match_shift_hsv():
+    """A batch of images, each with its own shifts (one of them all zero: returned untouched, as shift_hsv
+    does), equals albumentations' shift_hsv image by image."""
+    from albumentations.augmentations.pixel.functional import shift_hsv
+    rng = np.random.default_rng(4)
+    images = np.stack([smooth_image(40, 72, seed=s) for s in range(6)])
+    images[:, :4, :4] = 128
+    images[1, -3:] = 0
+    images[2, -3:] = 255
+    hue, sat, val = rng.uniform(-20, 20, 6), rng.uniform(-40, 40, 6), rng.uniform(-30, 30, 6)
+    sat[3], val[4] = 0.6, -0.8  # below one step: truncated to no shift, but still the HSV round trip
+    hue[5] = sat[5] = val[5] = 0.0
+    ref = np.stack([shift_hsv(img, h, s, v) for img, h, s, v in zip(images, hue, sat, val)])
+    out = shift_hsv_batch(images.copy(), hue, sat, val)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(out[5], images[5])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    aug = BatchHueSaturationValue((-20, 20), (-40, 40), (-30, 30), p=0.5)
+    torch.manual_seed(3)
+    chosen = np.flatnonzero(torch.rand(6, dtype=torch.float64).numpy() < 0.5)
+    shifts = [torch.rand(len(chosen), dtype=torch.float64).numpy() * 2 * lim - lim for lim in (20, 40, 30)]
+    torch.manual_seed(3)
+    out, _ = aug(x.clone(), [None] * 6)
+    expected = x.clone()
+    expected[chosen] = torch.from_numpy(shift_hsv_batch(images[chosen], *shifts)).permute(0, 3, 1, 2).float()
+    assert 0 < len(chosen) < 6 and torch.equal(out, expected)
 
 
 def test_grey_images_get_the_value_shift_only():
@@ -200,14 +235,22 @@ def scene_batch(n=6, h=72, w=104, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def test_without_augments_it_is_mmdets_preprocessor():
-    kwargs = dict(mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0], bgr_to_rgb=True)
+def mixed_size_batch():
+    """72x104 and 50x90 images in one batch: the preprocessor pads them to one size."""
+    a, b = scene_batch(3), scene_batch(3, h=50, w=90, seed=1)
+    return dict(inputs=a['inputs'] + b['inputs'], data_samples=a['data_samples'] + b['data_samples'])
+
+
+@pytest.mark.parametrize('batch,divisor', [(scene_batch, 1), (scene_batch, 32), (mixed_size_batch, 1),
+                                           (mixed_size_batch, 32)])
+def test_without_augments_it_is_mmdets_preprocessor(batch, divisor):
+    kwargs = dict(mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0], bgr_to_rgb=True, pad_size_divisor=divisor)
     ours = DetDataPreprocessor(augments=[dict(type='BatchAffine', p=1)], **kwargs)
     theirs = MODELS.build(dict(type='mmdet.DetDataPreprocessor', **kwargs))
     for training in (False, True):
         if training:
             ours.augments = torch.nn.ModuleList()
-        a, b = ours(scene_batch(), training), theirs(scene_batch(), training)
+        a, b = ours(batch(), training), theirs(batch(), training)
         assert torch.equal(a['inputs'], b['inputs'])
         for x, y in zip(a['data_samples'], b['data_samples']):
             assert x.metainfo == y.metainfo

@@ -2,6 +2,8 @@
 from typing import Dict, List, Optional
 
 from mmdet.models.data_preprocessors import DetDataPreprocessor as MMDetDataPreprocessor
+from mmdet.models.utils import samplelist_boxtype2tensor
+from mmengine.model import ImgDataPreprocessor
 
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
@@ -32,3 +34,19 @@ class DetDataPreprocessor(PixelAugmentsMixin, MMDetDataPreprocessor):
         ``cast_data`` rebuilds every data sample with ``.to(device)`` (deep-copying its metainfo): with it the
         preprocessor took 4.3-4.8 ms per 16-image batch on 2 cores, ~1 ms without."""
         return data if self._device.type == 'cpu' else super().cast_data(data)
+
+    def parent_forward(self, data: dict, training: bool) -> dict:
+        """mmdet's ``forward`` without its per-sample ``set_metainfo``, which deep-copies the two shape tuples
+        of every sample (~0.3 ms per 16-image batch on 2 cores): the same fields are set directly. Masks,
+        semantic maps and mmdet's own ``batch_augments`` take mmdet's path."""
+        if self.pad_mask or self.pad_seg or self.batch_augments is not None or data.get('data_samples') is None:
+            return super().parent_forward(data, training)
+        pad_shapes = self._get_pad_shape(data)
+        out = ImgDataPreprocessor.forward(self, data, training)
+        batch_input_shape = tuple(out['inputs'].shape[-2:])
+        for sample, pad_shape in zip(out['data_samples'], pad_shapes):
+            sample.set_field(batch_input_shape, 'batch_input_shape', field_type='metainfo')
+            sample.set_field(pad_shape, 'pad_shape', field_type='metainfo')
+        if self.boxtype2tensor:
+            samplelist_boxtype2tensor(out['data_samples'])
+        return out

@@ -23,10 +23,10 @@ class PixelAugmentsMixin:
         if isinstance(inputs, (list, tuple)) and inputs and all(x.shape == inputs[0].shape for x in inputs):
             data = dict(data, inputs=torch.stack(list(inputs)))
         if not (training and len(self.augments)):
-            return super().forward(data, training)
+            return self.parent_forward(data, training)
         normalize, self._enable_normalize = self._enable_normalize, False
         try:
-            out = super().forward(data, training)
+            out = self.parent_forward(data, training)
         finally:
             self._enable_normalize = normalize
         pixels, samples = out['inputs'].float(), out['data_samples']
@@ -36,3 +36,7 @@ class PixelAugmentsMixin:
         out['inputs'] = pixels.sub_(self.mean).div_(self.std) if normalize else pixels  # pixels: ours alone
         out['data_samples'] = samples
         return out
+
+    def parent_forward(self, data: dict, training: bool) -> dict:
+        """The parent preprocessor's ``forward`` (a subclass may take a cheaper path to the same result)."""
+        return super().forward(data, training)
