@@ -72,6 +72,7 @@ def test_cached_packed_sample_is_a_fresh_copy(image_file):
     assert 'batch_input_shape' not in got.metainfo and got.metainfo == want.metainfo
     assert got.scale_factor == pytest.approx((0.6, 0.8))  # 160x120 -> 96x96
     np.testing.assert_allclose(got.gt_instances.bboxes.numpy(), want.gt_instances.bboxes.numpy())
+    assert type(got.gt_instances.bboxes) is type(want.gt_instances.bboxes) and got.gt_instances.bboxes.box_dim == 4
     assert got.gt_instances.labels.tolist() == want.gt_instances.labels.tolist() == [1, 0]
     assert len(got.ignored_instances) == len(want.ignored_instances)
 

@@ -2,7 +2,9 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from sscma.models.utils import bbox_to_centroid_mask
+import numpy as np
+
+from sscma.models.utils import bbox_to_centroid_mask, bbox_to_centroid_masks
 from sscma.registry import MODELS
 
 
@@ -24,6 +26,37 @@ def test_centroid_mask_small_box_wins_shared_cell():
     mask = bbox_to_centroid_mask(boxes, torch.tensor([0, 1]), (4, 4), stride=8)
     assert mask[1, 1] == 1  # the small box (label 0)
     assert bbox_to_centroid_mask(torch.zeros(0, 4), torch.zeros(0), (4, 4), 8).sum() == 0
+
+
+def _one_by_one(boxes, labels, hw, stride):
+    """The rule written out: boxes painted largest first (equal areas in their listed order), later wins."""
+    h, w = hw
+    mask = torch.zeros(h, w, dtype=torch.long)
+    area = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes.tolist()]
+    for i in sorted(range(len(area)), key=lambda i: (-area[i], i)):
+        x0, y0, x1, y1 = boxes[i].tolist()
+        x = min(max(int(np.floor((x0 + x1) / 2 / stride)), 0), w - 1)
+        y = min(max(int(np.floor((y0 + y1) / 2 / stride)), 0), h - 1)
+        mask[y, x] = int(labels[i]) + 1
+    return mask
+
+
+def test_batched_centroid_masks_equal_one_image_at_a_time():
+    """Many small boxes per image on a non-square 7x12 map (shared cells, equal areas, centres beyond the
+    border, an empty image), as a batch and image by image."""
+    rng = np.random.default_rng(0)
+    boxes, labels = [], []
+    for n in (30, 0, 1, 12, 25):
+        xy = rng.uniform(-10, 100, (n, 2))
+        wh = rng.choice([4.0, 8.0, 12.0], (n, 2))  # repeated sizes: equal areas share cells
+        boxes.append(torch.tensor(np.concatenate([xy, xy + wh], 1), dtype=torch.float32).reshape(-1, 4))
+        labels.append(torch.tensor(rng.integers(0, 3, n)))
+    masks = bbox_to_centroid_masks(boxes, labels, (7, 12), stride=8)
+    assert masks.shape == (5, 7, 12) and masks.dtype == torch.long
+    for mask, b, c in zip(masks, boxes, labels):
+        assert torch.equal(mask, _one_by_one(b, c, (7, 12), 8))
+        assert torch.equal(bbox_to_centroid_mask(b, c, (7, 12), 8), mask)
+    assert masks[1].sum() == 0 and (masks[0] > 0).sum() > 10
 
 
 def _head(**kw):

@@ -27,3 +27,15 @@ def test_each_epoch_is_paired_with_the_probes_either_side(throughput):
     assert loop == pytest.approx([100 / 150, 100 / 200])
     assert compute == pytest.approx([100 / 0.8 / 150, 100 / 0.4 / 200])
     assert throughput.steady_rate(timer.epochs) == pytest.approx(100.0)
+
+
+def test_per_iteration_times_leave_out_the_first_epoch(throughput):
+    timer = throughput.TrainEpochTimer()
+    for epoch, (step, between) in enumerate([(0.09, 0.010), (0.05, 0.002), (0.05, 0.002)]):
+        timer.before_train_epoch(None)
+        timer.step += [step] * 3
+        timer.preprocess += [0.005] * 3
+        timer.between += [between] * 2
+    steps, preprocesses, betweens = timer.steady()
+    assert steps == [0.05] * 6 and preprocesses == [0.005] * 6 and betweens == [0.002] * 4
+    assert throughput.TrainEpochTimer().steady() == ([], [], [])

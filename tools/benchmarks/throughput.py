@@ -9,9 +9,10 @@
 - **data**: the config's train dataloader alone (its workers, its pipeline), epochs after the first.
 - **loop**: mmengine's ``runner.train()`` as ``tools/train.py`` runs it; img/s of the training epochs after
   the first (workers start and caches fill in epoch 1), validation excluded. Also the whole run's wall time
-  (probes excluded) and the process's peak resident memory. Within the loop's own iterations: the time in the data
-  preprocessor (normalisation and batch augmentations), and ``loop_compute_share``, the part of each
-  iteration spent in forward + backward + step (immune to the drift between the separate measurements).
+  (probes excluded) and the process's peak resident memory. Within the loop's own iterations (epochs after
+  the first): the time in the data preprocessor (normalisation and batch augmentations), between steps, and
+  ``loop_compute_share``, the part of each iteration spent in forward + backward + step (immune to the drift
+  between the separate measurements).
 - **adjacent ceiling**: a short ceiling probe (20 steps at the thread count that was faster before the loop)
   before every training epoch and after the last; ``loop_over_adjacent_ceiling`` is the median, over the
   epochs after the first, of the epoch's img/s over the mean of the probes on either side of it. The VM's speed
@@ -44,6 +45,7 @@ class TrainEpochTimer(Hook):
     def __init__(self, probe=None) -> None:
         self.epochs, self.step, self.between, self.preprocess, self.compute = [], [], [], [], []
         self.probe, self.probes, self.probe_s = probe, [], 0.0  # probe(): the ceiling's img/s now
+        self.starts = []  # per epoch: where its iterations start in step, preprocess, between
 
     def before_train(self, runner) -> None:
         preprocessor = runner.model.data_preprocessor
@@ -60,6 +62,7 @@ class TrainEpochTimer(Hook):
 
     def before_train_epoch(self, runner) -> None:
         self.run_probe()
+        self.starts.append((len(self.step), len(self.preprocess), len(self.between)))
         self._t, self._n, self._last = time.perf_counter(), 0, None
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
@@ -86,6 +89,14 @@ class TrainEpochTimer(Hook):
             start = time.perf_counter()
             self.probes.append(self.probe())
             self.probe_s += time.perf_counter() - start
+
+    def steady(self) -> Tuple[list, list, list]:
+        """The step, preprocess and between times of the epochs after the first (the first fills the caches
+        and starts the workers: its data waits are 10 ms where later ones are 2)."""
+        if len(self.starts) < 2:
+            return self.step, self.preprocess, self.between
+        s, p, b = self.starts[1]
+        return self.step[s:], self.preprocess[p:], self.between[b:]
 
     def adjacent_ratios(self) -> Tuple[list, list]:
         """Per epoch after the first, over the mean of the ceiling probes either side of it: the epoch's img/s,
@@ -206,9 +217,10 @@ def main() -> None:
     ceiling = by_threads[ceiling_threads]
     loop = steady_rate(timer.epochs)
     adjacent, adjacent_compute = timer.adjacent_ratios()
-    step_ms = 1000 * statistics.mean(timer.step)
-    between_ms = 1000 * statistics.mean(timer.between) if timer.between else 0.0
-    preprocess_ms = 1000 * statistics.mean(timer.preprocess) if timer.preprocess else 0.0
+    steps, preprocesses, betweens = timer.steady()
+    step_ms = 1000 * statistics.mean(steps)
+    between_ms = 1000 * statistics.mean(betweens) if betweens else 0.0
+    preprocess_ms = 1000 * statistics.mean(preprocesses) if preprocesses else 0.0
     report = dict(
         config=args.config, overrides=args.cfg_options, cpu_cores=os.cpu_count(),
         ceiling_by_threads={n: round(v, 1) for n, v in by_threads.items()}, ceiling_threads=ceiling_threads,
@@ -224,7 +236,7 @@ def main() -> None:
         epoch_s=[round(t, 2) for t, _ in timer.epochs],
         step_ms=round(step_ms, 1), preprocess_ms=round(preprocess_ms, 1), between_steps_ms=round(between_ms, 1),
         median_step_preprocess_between_ms=[round(1000 * statistics.median(v), 1) if v else None
-                                           for v in (timer.step, timer.preprocess, timer.between)],
+                                           for v in (steps, preprocesses, betweens)],
         loop_compute_share=round((step_ms - preprocess_ms) / (step_ms + between_ms), 3),
         val_and_checkpoint_s_per_epoch=round((wall - sum(t for t, _ in timer.epochs)) / max(len(timer.epochs), 1), 2),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

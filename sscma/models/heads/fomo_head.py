@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import nn
 
-from sscma.models.utils import bbox_to_centroid_mask
+from sscma.models.utils import bbox_to_centroid_masks
 from sscma.registry import MODELS
 
 
@@ -15,8 +15,8 @@ from sscma.registry import MODELS
 class FomoHead(BaseModule):
     """Classify each output cell as background or one of ``num_classes`` object centres.
 
-    Training uses cross-entropy against the centroid map of :func:`bbox_to_centroid_mask`, with object
-    cells weighted by ``object_weight`` (they are a few percent of the cells). Prediction keeps cells
+    Training uses cross-entropy against the centroid maps of :func:`~sscma.models.utils.bbox_to_centroid_masks`,
+    with object cells weighted by ``object_weight`` (they are a few percent of the cells). Prediction keeps cells
     whose best non-background probability exceeds ``score_thr`` and is a 3x3 local maximum, one centroid
     per kept cell at the cell centre.
 
@@ -58,12 +58,10 @@ class FomoHead(BaseModule):
         return dict(loss_cls=loss, cell_recall=recall)
 
     def targets(self, data_samples: List, hw: Tuple[int, int], device) -> torch.Tensor:
-        masks = []
-        for sample in data_samples:
-            gt = sample.gt_instances
-            boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else torch.as_tensor(gt.bboxes)
-            masks.append(bbox_to_centroid_mask(boxes.to(device), gt.labels.to(device), hw, self.stride))
-        return torch.stack(masks)
+        boxes = [getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes) for s in data_samples]
+        boxes = [torch.as_tensor(b) for b in boxes]
+        labels = [s.gt_instances.labels for s in data_samples]
+        return bbox_to_centroid_masks(boxes, labels, hw, self.stride).to(device)
 
     def predict(self, feats: Sequence[torch.Tensor], data_samples: List, rescale: bool = True) -> List[InstanceData]:
         probs = self(feats).softmax(1)

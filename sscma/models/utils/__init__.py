@@ -1,6 +1,6 @@
-from .centroid_mask import bbox_to_centroid_mask
+from .centroid_mask import bbox_to_centroid_mask, bbox_to_centroid_masks
 from .keypoint_codec import decode_keypoints, encode_keypoints
 from .imagenet_init import TorchvisionMobileNetV2
 
-__all__ = ['bbox_to_centroid_mask']
+__all__ = ['bbox_to_centroid_mask', 'bbox_to_centroid_masks']
 __all__ += ['decode_keypoints', 'encode_keypoints', 'TorchvisionMobileNetV2']
