@@ -14,7 +14,8 @@ from sscma.models.data_preprocessors import (BatchAffine, BatchBlurOrNoise, Batc
                                              BatchHorizontalFlip, BatchHueSaturationValue, BatchRandomResizedCrop,
                                              ClsDataPreprocessor, DetDataPreprocessor)
 from sscma.models.data_preprocessors.batch_augments import (affine_boxes, affine_matrices, filter_boxes,
-                                                            resize_crops, shift_hsv_batch, warp_affine)
+                                                            resize_crops, warp_affine)
+from sscma.models.data_preprocessors.colour_augments import shift_hsv_batch
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
 

@@ -13,7 +13,7 @@ from .pixel_augments import PixelAugmentsMixin
 @MODELS.register_module()
 class DetDataPreprocessor(PixelAugmentsMixin, MMDetDataPreprocessor):
     """mmdet's ``DetDataPreprocessor`` plus ``augments``: batch augmentations (``BatchAffine``,
-    ``BatchHorizontalFlip``, ... from ``sscma.models.data_preprocessors.batch_augments``) applied in training,
+    ``BatchHorizontalFlip``, ... from ``sscma.models.data_preprocessors``) applied in training,
     in order, to the stacked images in 0-255 pixels (RGB when ``bgr_to_rgb``) and their boxes, before the
     images are normalised (so padding, where ``pad_size_divisor`` > 1, is ``pad_value`` in pixels).
 

@@ -9,7 +9,7 @@ from sscma.registry import MODELS
 
 class PixelAugmentsMixin:
     """Put before an mmengine ``ImgDataPreprocessor`` subclass (mmdet's, mmpretrain's): in training, the
-    ``augments`` (``BatchAffine``, ... from ``sscma.models.data_preprocessors.batch_augments``) run in order on
+    ``augments`` (``BatchAffine``, ... from ``sscma.models.data_preprocessors``) run in order on
     the stacked images in 0-255 pixels (after the parent's channel conversion, batch-level steps and padding,
     with its normalisation turned off), then the images are normalised once. Without augments, or in
     evaluation, it is the parent preprocessor. Equal-size images are stacked first, so the parent converts and
