@@ -27,9 +27,10 @@ class BatchBrightnessContrast(PerImageAugment):
         0-255): three operations on 16 images cost less than picking and writing back the chosen ones."""
         chosen = _draw(len(inputs)) < self.p
         if chosen.any():
+            k = int(chosen.sum())
             alpha, beta = np.ones(len(inputs)), np.zeros(len(inputs))
-            alpha[chosen] = 1 + _uniform(int(chosen.sum()), self.contrast)
-            beta[chosen] = 255 * _uniform(int(chosen.sum()), self.brightness)
+            alpha[chosen] = 1 + _uniform(k, self.contrast)
+            beta[chosen] = 255 * _uniform(k, self.brightness)
             inputs.mul_(_as(alpha, inputs)[:, None, None, None]).add_(_as(beta, inputs)[:, None, None, None])
             inputs.clamp_(0, 255)
         return inputs, data_samples
@@ -60,7 +61,7 @@ class BatchHueSaturationValue(PerImageAugment):
         # HWC float, then cv2's rounding (half to even, as torch.round) and saturation to uint8: 0.1 ms
         # where torch's round / clamp / uint8 / contiguous took 0.23 ms for 7 96x96 images
         hwc = images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-        k, h, w, c = hwc.shape
+        _, h, w, c = hwc.shape
         np.maximum(hwc, 0, out=hwc)  # convertScaleAbs takes |x|; pixels below 0 become 0, as clamping would
         pixels = cv2.convertScaleAbs(hwc.reshape(k * h, w * c)).reshape(k, h, w, c)
         shifted = shift_hsv_batch(pixels, hue, sat, val)

@@ -22,18 +22,20 @@ class PixelAugmentsMixin:
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
-        convert = getattr(self, '_channel_conversion', None)  # mmengine's flag (mmpretrain flips by itself)
+        overrides = {}  # parent flags changed for this call, restored after it
         if isinstance(inputs, (list, tuple)) and inputs and all(x.shape == inputs[0].shape for x in inputs):
             inputs = torch.stack(list(inputs))
-            if convert and inputs.dim() == 4 and inputs.shape[1] == 3:
-                inputs, convert = inputs.flip(1), False
+            # mmengine's flag (mmpretrain flips by itself and has none)
+            if getattr(self, '_channel_conversion', False) and inputs.dim() == 4 and inputs.shape[1] == 3:
+                inputs, overrides['_channel_conversion'] = inputs.flip(1), False
             data = dict(data, inputs=inputs)
         augment = training and len(self.augments)
-        saved = {k: getattr(self, k) for k in ('_channel_conversion', '_enable_normalize') if hasattr(self, k)}
-        normalize = saved['_enable_normalize']
-        if convert is not None:
-            self._channel_conversion = convert
-        self._enable_normalize = normalize and not augment  # with augments: normalised below, once
+        normalize = self._enable_normalize
+        if augment:
+            overrides['_enable_normalize'] = False  # normalised below, once, after the augments
+        saved = {name: getattr(self, name) for name in overrides}
+        for name, value in overrides.items():
+            setattr(self, name, value)
         try:
             out = self.parent_forward(data, training)
         finally:

@@ -58,8 +58,7 @@ class FomoHead(BaseModule):
         return dict(loss_cls=loss, cell_recall=recall)
 
     def targets(self, data_samples: List, hw: Tuple[int, int], device) -> torch.Tensor:
-        boxes = [getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes) for s in data_samples]
-        boxes = [torch.as_tensor(b) for b in boxes]
+        boxes = [torch.as_tensor(getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes)) for s in data_samples]
         labels = [s.gt_instances.labels for s in data_samples]
         return bbox_to_centroid_masks(boxes, labels, hw, self.stride).to(device)
 
