@@ -35,7 +35,7 @@ def _copy_element(value: BaseDataElement) -> BaseDataElement:
 
 
 def _copy_boxes(value: BaseBoxes) -> BaseBoxes:
-    new = value.__class__.__new__(value.__class__)  # BaseBoxes.clone re-runs __init__'s checks: 4x slower
+    new = value.__class__.__new__(value.__class__)  # BaseBoxes.clone re-runs __init__'s checks: 5.7 vs 3.3 us
     new.__dict__.update(value.__dict__)
     new.tensor = value.tensor.clone()
     return new

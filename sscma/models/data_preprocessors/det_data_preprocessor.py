@@ -37,8 +37,8 @@ class DetDataPreprocessor(PixelAugmentsMixin, MMDetDataPreprocessor):
 
     def parent_forward(self, data: dict, training: bool) -> dict:
         """mmdet's ``forward`` without its per-sample ``set_metainfo``, which deep-copies the two shape tuples
-        of every sample (~0.3 ms per 16-image batch on 2 cores): the same fields are set directly. Masks,
-        semantic maps and mmdet's own ``batch_augments`` take mmdet's path."""
+        of every sample (0.15 ms per 16-image batch on 2 cores, 0.02 set directly): the same fields are set
+        directly. Masks, semantic maps and mmdet's own ``batch_augments`` take mmdet's path."""
         if self.pad_mask or self.pad_seg or self.batch_augments is not None or data.get('data_samples') is None:
             return super().parent_forward(data, training)
         pad_shapes = self._get_pad_shape(data)
