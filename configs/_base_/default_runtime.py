@@ -29,4 +29,7 @@ log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
+# How a model's classes meet a dataset's (tools/test.py, export evaluation, --load-from): by name, any order.
+# 'shared' scores only the classes both have (docs/datasets.md, "Class names: model vs dataset").
+class_match = 'name'
 randomness = dict(seed=0, deterministic=False)

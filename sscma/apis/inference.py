@@ -56,25 +56,22 @@ def build_inference_model(cfg: Config, model_file: str, config: str) -> torch.nn
 
 
 def dataset_meta_for(cfg: Config, model_file: str) -> Dict[str, Any]:
-    """Class (and keypoint) names: the checkpoint's ``meta.dataset_meta``, else the config's test dataset's
-    metainfo, else ``class_0 ...`` (with a warning)."""
-    from sscma.deploy import backend_kind
-    meta: Dict[str, Any] = {}
-    if not backend_kind(model_file):
+    """Class (and keypoint) names of the model itself: the checkpoint's ``meta.dataset_meta`` or the exported
+    file's metadata, never the config's dataset (which may number the classes differently). A model without
+    names gets ``class_0 ...`` and one warning."""
+    from sscma.deploy import backend_kind, read_export_meta
+    if backend_kind(model_file):
+        meta = dict(classes=(read_export_meta(model_file) or {}).get('classes') or [])
+    else:
         from sscma.utils.checkpoint import read_checkpoint
         ckpt = read_checkpoint(model_file)
         meta = dict(((ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}).get('dataset_meta') or {})
     if not meta.get('classes'):
-        from sscma.registry import DATASETS
-        try:
-            meta = dict(DATASETS.build(cfg.test_dataloader.dataset).metainfo)
-        except Exception as e:  # the data the config names may not be on this machine
-            n = int(cfg.get('num_classes') or 0)
-            MMLogger.get_current_instance().warning(
-                f'class names: the model file has none and the config\'s test dataset cannot be read '
-                f'({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}); naming classes class_0 ... '
-                f'class_{max(n - 1, 0)}')
-            meta = dict(classes=[f'class_{i}' for i in range(n)])
+        n = int(cfg.get('num_classes') or 0)
+        MMLogger.get_current_instance().warning(
+            f'{model_file} carries no class names (a checkpoint from before names were saved, or a file not '
+            f'exported by sscma): classes are named by their ids, class_0 ... class_{max(n - 1, 0)}')
+        meta['classes'] = [f'class_{i}' for i in range(n)]
     if not meta.get('keypoint_names') and cfg.get('keypoint_names'):
         meta['keypoint_names'] = list(cfg.keypoint_names)
     return meta

@@ -31,6 +31,7 @@ from mmengine.config import Config
 from torch import nn
 
 from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
+from sscma.utils.checkpoint import checkpoint_class_names
 
 from .prune_report import headline_metric, write_prune_report
 from .pruned_config import config_with_options, write_pruned_config
@@ -306,7 +307,8 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
         # the written config must rebuild exactly this model: build it and load the pruned weights strictly
         init_ckpt = save_state(model, osp.join(step_dir, 'pruned_init.pth'),
                                meta=dict(pruned_from=osp.abspath(checkpoint), config=osp.abspath(pruned_config),
-                                         ratio=removed, step=step, channels=channels))
+                                         ratio=removed, step=step, channels=channels,
+                                         dataset_meta=dict(classes=checkpoint_class_names(checkpoint) or [])))
         rebuilt = load_model(load_config(pruned_config), init_ckpt, pruned_config)
         macs, params = count_macs_params(rebuilt, shape)
         entry = dict(step=step, removed=removed, config=pruned_config, init_checkpoint=init_ckpt, channels=channels,

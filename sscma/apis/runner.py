@@ -5,6 +5,7 @@ from typing import Any, Dict, Optional
 from mmengine.config import Config
 
 from sscma.utils import ConfigError, load_config, register_all_modules
+from sscma.utils.class_names import bind_model_classes
 
 from .distillation import resolve_teacher
 from .distributed import configure_distributed
@@ -94,6 +95,13 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
             raise ConfigError(f'--resume {resume}: no such checkpoint file')
         cfg.resume = True
         cfg.load_from = resume
+    start = named if resume == 'auto' else resume or load_from
+    if start:  # the datasets number their classes in the checkpoint's order (by name)
+        from sscma.utils.checkpoint import checkpoint_class_names
+        classes = checkpoint_class_names(start)
+        if classes:
+            bind_model_classes(cfg, classes, start, ('train_dataloader', 'val_dataloader', 'test_dataloader'),
+                               mode='name' if resume else 'transfer')
     if qat:
         if not (load_from or resume):
             raise ConfigError('--qat fine-tunes a trained float model: give its checkpoint with --load-from '
@@ -142,6 +150,9 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
                         out: Optional[str] = None, runtime: Optional[str] = None) -> Config:
     """Load ``config`` for evaluating ``checkpoint`` on the config's test split.
 
+    The test dataset numbers its classes in the model's order, matched by name (the checkpoint's or the
+    exported file's class names; see :func:`~sscma.utils.class_names.bind_model_classes`).
+
     With ``out`` (a ``.json`` path), every image's predictions are also written there
     (:class:`~sscma.evaluation.PredictionDump`, original-image pixels).
 
@@ -170,6 +181,8 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
     for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):
         if cfg.get(key) is None:
             raise ConfigError(f'{config} has no {key}: tools/test.py needs it')
+    from sscma.deploy import model_class_names
+    bind_model_classes(cfg, model_class_names(checkpoint), checkpoint, ('test_dataloader', ))
     if out:
         if not out.endswith('.json'):
             raise ConfigError(f'--out {out}: expected a .json file for the predictions')

@@ -9,6 +9,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from sscma.registry import DATASETS
+from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
 
 from .coco_detection import find_coco_split
@@ -208,13 +209,16 @@ class MeterKeypointDataset(BaseDataset):
             (default: the json's folder).
         builtin (str, optional): ``'meters'`` for the generated analog-meter set when ``data_root`` is empty.
         on_unannotated (str): ``'skip'`` (warn) or ``'error'`` for images without keypoints.
+        model_classes (Sequence[str], optional): The model's class names, compared with ``('meter',)`` by
+            :func:`~sscma.utils.class_names.match_classes`.
+        class_match (str): ``'name'`` or ``'shared'``.
         **kwargs: Passed to mmengine's ``BaseDataset`` (``pipeline``, ``test_mode``, ...).
     """
 
     def __init__(self, data_root: str = '', split: str = 'train', keypoint_names: Optional[Sequence[str]] = None,
                  num_keypoints: Optional[int] = None, fmt: str = 'auto', ann_file: Optional[str] = None,
                  img_dir: Optional[str] = None, builtin: Optional[str] = None, on_unannotated: str = 'skip',
-                 **kwargs) -> None:
+                 model_classes: Optional[Sequence[str]] = None, class_match: str = 'name', **kwargs) -> None:
         if fmt not in ('auto', 'coco', 'labelme'):
             raise DatasetError(f"MeterKeypointDataset: fmt={fmt!r}, expected 'auto', 'coco' or 'labelme'")
         if on_unannotated not in ('skip', 'error'):
@@ -242,6 +246,7 @@ class MeterKeypointDataset(BaseDataset):
             src = self.source[0] if self.source_fmt == 'coco' else 'keypoint_names'
             raise DatasetError(f'num_keypoints={num_keypoints} but {src} defines {len(names)} keypoints: {names}')
         self.keypoint_names = tuple(names)
+        match_classes(model_classes, ('meter', ), 'MeterKeypointDataset', class_match)
         metainfo = dict(classes=('meter', ), keypoint_names=self.keypoint_names, num_keypoints=len(names))
         super().__init__(ann_file='', data_root=data_root, metainfo=metainfo, **kwargs)
 

@@ -7,12 +7,13 @@ components (:mod:`sscma.deploy.targets`); what a model's exported output means i
 """
 from .backend_model import BackendModel, config_input_hw, postprocess
 from .exporter import export_model
+from .model_meta import model_class_names, read_export_meta
 from .targets import ExportTarget, all_precisions, backend_kind, get_target, load_backend, target_names
 from .tasks import TaskAdapter, task_adapter
 from .wrapper import RawInputWrapper, raw_pixel_preprocessor, wrap_for_export
 
 __all__ = [
-    'BackendModel', 'config_input_hw', 'postprocess', 'export_model', 'ExportTarget', 'all_precisions',
+    'BackendModel', 'config_input_hw', 'postprocess', 'export_model', 'model_class_names', 'read_export_meta', 'ExportTarget', 'all_precisions',
     'backend_kind', 'get_target', 'load_backend', 'target_names', 'TaskAdapter', 'task_adapter', 'RawInputWrapper',
     'raw_pixel_preprocessor', 'wrap_for_export'
 ]

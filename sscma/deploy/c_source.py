@@ -1,12 +1,15 @@
 """An int8 TFLite model as C source, the way TensorFlow Lite Micro and Arduino projects consume it.
 
-``<name>_model_data.h`` declares the array, its length, ``<NAME>_TENSOR_ARENA_SIZE`` and the input / output
-layout and quantisation in comments plus constants; ``<name>_model_data.cc`` holds the bytes as a 16-byte
-aligned ``const unsigned char`` array (flatbuffers need the alignment).
+``<name>_model_data.h`` declares the array, its length, ``<NAME>_TENSOR_ARENA_SIZE``, the input / output
+layout and quantisation, and what the model means: ``<NAME>_NUM_CLASSES``, the ``<name>_labels`` array in
+output order, the input width / height / channels, channel order and normalisation (inside the graph: the
+firmware feeds raw pixels), and the output layout. ``<name>_model_data.cc`` holds the bytes as a 16-byte
+aligned ``const unsigned char`` array (flatbuffers need the alignment) and the labels.
 """
+import json
 import os.path as osp
 import re
-from typing import Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 
 def c_identifier(name: str) -> str:
@@ -21,15 +24,53 @@ def _quant_lines(kind: str, detail: Dict) -> Sequence[str]:
             f'zero point {int(detail["zero_point"])}']
 
 
+def c_string(text: str) -> str:
+    """``text`` as a C string literal (UTF-8 bytes outside printable ASCII as octal escapes)."""
+    out = []
+    for b in str(text).encode('utf-8'):
+        ch = chr(b)
+        out.append('\\' + ch if ch in '"\\' else ch if 32 <= b < 127 and ch != '?' else f'\\{b:03o}')
+    return '"' + ''.join(out) + '"'
+
+
+def _meta_lines(upper: str, ident: str, meta: Dict[str, Any]) -> Sequence[str]:
+    """``#define``s and the labels declaration of the header, from the export metadata."""
+    classes = list(meta.get('classes') or [])
+    inp = meta.get('input') or {}
+    shape = list(inp.get('shape') or [])
+    lines = [f'#define {upper}_NUM_CLASSES {len(classes)}']
+    if len(shape) == 4:  # NCHW of the export graph; the TFLite input is NHWC
+        lines += [f'#define {upper}_INPUT_CHANNELS {shape[1]}', f'#define {upper}_INPUT_HEIGHT {shape[2]}',
+                  f'#define {upper}_INPUT_WIDTH {shape[3]}']
+    lines.append(f'extern const char* const {ident}_labels[{max(len(classes), 1)}];')
+    return lines
+
+
+def _meta_comment(meta: Dict[str, Any]) -> Sequence[str]:
+    inp, out = meta.get('input') or {}, meta.get('output') or {}
+    norm = inp.get('normalization_in_graph') or {}
+    lines = [f' * task: {meta.get("task", "?")}; classes ({len(meta.get("classes") or [])}, output order): '
+             f'{", ".join(map(str, meta.get("classes") or [])) or "none recorded"}']
+    if inp:
+        lines.append(f' * input pixels: {inp.get("channel_order", "?")}, {inp.get("value_range", "")}; '
+                     f'normalisation inside the graph: mean {norm.get("mean")}, std {norm.get("std")}')
+    if out.get('meaning'):
+        lines.append(f' * output: {json.dumps(out["meaning"], ensure_ascii=True)[:400]}')
+    return [line.replace('*/', '* /') for line in lines]  # a name must not close the comment
+
+
 def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, ops: Sequence[str],
-                  input_detail: Dict, output_detail: Dict) -> Dict[str, str]:
+                  input_detail: Dict, output_detail: Dict, meta: Optional[Dict[str, Any]] = None) -> Dict[str, str]:
     """Write ``<name>_model_data.{h,cc}`` for ``tflite_path`` into ``out_dir``; returns their paths.
 
     Args:
         arena_bytes (int): The tensor arena TFLM needs (measured, see :func:`sscma.deploy.tflm.measure_arena`).
         ops (Sequence[str]): The builtin ops, for the firmware's ``MicroMutableOpResolver``.
         input_detail, output_detail (dict): ``dtype``, ``shape``, ``scale``, ``zero_point`` of the tensors.
+        meta (dict, optional): The export metadata (:mod:`sscma.deploy.model_meta`): class names, input,
+            output layout.
     """
+    meta = meta or {}
     data = open(tflite_path, 'rb').read()
     ident = c_identifier(name)
     upper = ident.upper()
@@ -42,7 +83,7 @@ def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, o
                          *_quant_lines('input', input_detail), *_quant_lines('output', output_detail),
                          f' * ops ({len(ops)}): {", ".join(ops)}',
                          f' *   tflite::MicroMutableOpResolver<{len(ops)}> resolver;{resolver}',
-                         ' */'])
+                         *_meta_comment(meta), ' */'])
     guard = f'{upper}_MODEL_DATA_H_'
     with open(header, 'w', encoding='utf-8') as f:
         f.write(f'{comment}\n#ifndef {guard}\n#define {guard}\n\n'
@@ -50,12 +91,15 @@ def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, o
                 f'#define {upper}_INPUT_ZERO_POINT {int(input_detail["zero_point"])}\n'
                 f'#define {upper}_INPUT_SCALE {float(input_detail["scale"]):.9g}f\n'
                 f'#define {upper}_OUTPUT_ZERO_POINT {int(output_detail["zero_point"])}\n'
-                f'#define {upper}_OUTPUT_SCALE {float(output_detail["scale"]):.9g}f\n\n'
+                f'#define {upper}_OUTPUT_SCALE {float(output_detail["scale"]):.9g}f\n'
+                + ''.join(f'{line}\n' for line in _meta_lines(upper, ident, meta)) + '\n'
                 f'extern const unsigned char {ident}_model_data[];\nextern const unsigned int {ident}_model_data_len;\n'
                 f'\n#endif  // {guard}\n')
+    labels = [c_string(c) for c in meta.get('classes') or []]
     rows = [', '.join(f'0x{b:02x}' for b in data[i:i + 12]) for i in range(0, len(data), 12)]
     with open(source, 'w', encoding='utf-8') as f:
         f.write(f'#include "{osp.basename(header)}"\n\n'
                 f'alignas(16) const unsigned char {ident}_model_data[] = {{\n  ' + ',\n  '.join(rows) + '\n};\n'
-                f'const unsigned int {ident}_model_data_len = {len(data)};\n')
+                f'const unsigned int {ident}_model_data_len = {len(data)};\n'
+                f'const char* const {ident}_labels[{max(len(labels), 1)}] = {{{", ".join(labels) or "0"}}};\n')
     return dict(header=header, source=source)

@@ -1,6 +1,6 @@
 """What every export target of one run shares: the model, its traced wrapper, images and intermediate files."""
 import os.path as osp
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,14 +25,17 @@ class ExportContext:
         samples (list): Raw-pixel NCHW batches of validation images (parity, conversion checks).
         calibrate (callable): Returns the raw-pixel batches of training images that int8 calibrates on.
         options (dict): Target options from the command line (``vela_accelerator`` ...).
+        meta (dict): What every file stores about itself (:mod:`sscma.deploy.model_meta`): class names,
+            task, input and output layout.
     """
 
     def __init__(self, model: nn.Module, wrapper: nn.Module, shape: Tuple[int, int, int], stem: str, work_dir: str,
                  tmp_dir: str, samples: List[torch.Tensor], calibrate: Callable[[], List[torch.Tensor]],
-                 options: Dict[str, Any]) -> None:
+                 options: Dict[str, Any], meta: Optional[Dict[str, Any]] = None) -> None:
         self.model, self.wrapper, self.shape, self.stem = model, wrapper, tuple(shape), stem
         self.work_dir, self.tmp_dir, self.samples, self.options = work_dir, tmp_dir, samples, options
         self._calibrate = calibrate
+        self.meta = dict(meta or {})
         self._artifacts: Dict[Any, Tuple[bool, Any]] = {}
         self.files: Dict[Tuple[str, str], str] = {}  # (target, precision) -> file written in work_dir
         self.failed: Dict[Tuple[str, str], ExportError] = {}
@@ -77,6 +80,7 @@ class ExportContext:
                 raise ExportError(reason)
             path = self.tmp_path(dep.file_name(self.stem, precision))
             dep.export(self, precision, path)
+            dep.write_meta(path, self.meta)
             return path
 
         return self.artifact(('file', target, precision), build), False

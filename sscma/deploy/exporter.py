@@ -21,9 +21,11 @@ from torch import nn
 
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
 from sscma.utils.checkpoint import check_checkpoint_fits
+from sscma.utils.class_names import bind_model_classes
 
 from .backend_model import BackendModel, config_input_hw, input_channels
 from .context import ExportContext
+from .model_meta import model_class_names
 from .targets.base import all_precisions, get_target, target_names, time_runs, torch_threads
 from .tasks import TaskAdapter, task_adapter
 from .wrapper import input_channel_order, preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
@@ -283,9 +285,19 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
         return collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
                               with_reference=False)[0]
 
+    classes = model_class_names(checkpoint)
+    test_loader = None
+    if classes is None:
+        test_loader = build_loader(cfg, 'test')
+        classes = list(test_loader.dataset.metainfo.get('classes') or [])
+        log(f'export: {checkpoint} carries no class names; the exported files carry those of the test dataset, '
+            f'{classes}')
+    report['classes'] = classes
+    meta = dict(classes=classes, task=adapter.task, model_type=report['model_type'], input=report['input'],
+                output=report['output'], postprocessing=report['postprocessing'], config=osp.basename(config))
     tmp = tempfile.mkdtemp(prefix='sscma_export_')
     ctx = ExportContext(model, wrapper, shape, stem, work_dir, tmp, raws, calibrate,
-                        dict(vela_accelerator=vela_accelerator, devices=list(devices or [])))
+                        dict(vela_accelerator=vela_accelerator, devices=list(devices or [])), meta)
     try:
         for name, precision in pairs:
             target = get_target(name)
@@ -298,6 +310,7 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
                 if reason:
                     raise ExportError(reason)
                 entry.update(target.export(ctx, precision, path) or {})
+                target.write_meta(path, ctx.meta)
                 entry['export_seconds'] = round(time.perf_counter() - t0, 2)
                 entry['size_bytes'] = osp.getsize(path)
                 ctx.files[(name, precision)] = path
@@ -324,20 +337,25 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
         with torch_threads(1), torch.no_grad():
             report['float_latency'] = dict(time_runs(lambda: wrapper(x), latency_runs), runtime='torch eager (CPU)')
     if run_eval:
-        _evaluate_exports(report, model, adapter, cfg, hw, log)
+        _evaluate_exports(report, model, adapter, cfg, hw, log, test_loader)
     from .report import write_report
     report['report_files'] = write_report(report, work_dir)
     return report
 
 
-def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAdapter, cfg, hw, log) -> None:
-    """The test metric of the float model and of every file that runs here, with the differences."""
+def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAdapter, cfg, hw, log,
+                      test_loader=None) -> None:
+    """The test metric of the float model and of every file that runs here, with the differences; the test
+    labels are numbered in the model's class order (matched by name, see :mod:`sscma.utils.class_names`)."""
     if not adapter.evaluable:
         report['eval_note'] = f'no post-processing for exported {type(model).__name__} outputs: not evaluated'
         return
     report['eval_split'] = 'test'
     log('export: evaluating the float model on the test split')
-    test_loader = build_loader(cfg, 'test')
+    if test_loader is None:  # the checkpoint has names: the dataset is read in their order
+        cfg = copy.deepcopy(cfg)
+        bind_model_classes(cfg, report['classes'], report['checkpoint'], ('test_dataloader', ))
+        test_loader = build_loader(cfg, 'test')
     report['float_metrics'] = evaluate(model, cfg, 'test', test_loader)
     base = scalar_metrics(report['float_metrics'])
     for entry in report['exports']:

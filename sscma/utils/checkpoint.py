@@ -184,3 +184,16 @@ def load_exactly(model: nn.Module, state: Mapping[str, Any]) -> Optional[StateDi
         return fit
     model.load_state_dict(merged, strict=True)
     return None
+
+
+def checkpoint_class_names(path: str) -> Optional[List[str]]:
+    """The class names a checkpoint was trained on (mmengine's ``meta['dataset_meta']['classes']``, which
+    training, QAT, distillation and pruning write), in the model's output order; ``None`` when it has none."""
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointError:
+        return None
+    meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, Mapping) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta, Mapping) else None
+    return [str(c) for c in classes] if classes else None

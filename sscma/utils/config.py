@@ -97,6 +97,8 @@ VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
     'widen_factor': ('a positive number', _positive_number),
     'imgsz': ('(width, height), two positive integers, e.g. imgsz="(96,96)"',
               lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_positive_int, v))),
+    'class_match': ("'name' (same class names as the model, any order) or 'shared' (score the classes both have)",
+                    lambda v: v in ('name', 'shared')),
 }
 
 

@@ -62,6 +62,14 @@ class ExportTarget:
         """How specifically ``path`` is this target's file: the length of the matched suffix, 0 if not."""
         return len(self.suffix) if self.suffix and path.lower().endswith(self.suffix.lower()) else 0
 
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        """Store ``meta`` (class names, task, input, output layout: :mod:`sscma.deploy.model_meta`) inside the
+        file just written; a target that cannot leaves the file as it is (it then carries no names)."""
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        """The metadata :meth:`write_meta` stored in ``path``, or ``None``."""
+        return None
+
     def load(self, path: str, num_threads: Optional[int] = None):
         """The backend running ``path``: a callable from NCHW float32 raw pixels to the graph's output (numpy),
         with ``path`` and ``input_shape`` (NCHW, ``None`` for dynamic axes) attributes."""

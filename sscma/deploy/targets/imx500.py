@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from sscma.deploy.model_meta import LABELS_FILE, read_onnx_meta, write_onnx_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
 
@@ -73,6 +74,18 @@ class IMX500Target(ExportTarget):
 
     def load(self, path: str, num_threads: Optional[int] = None) -> OnnxBackend:
         return mct_onnx_backend(path, num_threads)
+
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        """In the MCT ONNX, and as ``labels.txt`` beside Sony's ``packerOut.zip`` (what the Raspberry Pi
+        application reads for names) when the converter ran."""
+        write_onnx_meta(path, meta)
+        package = path[:-len('.onnx')]
+        if osp.isdir(package):
+            with open(osp.join(package, LABELS_FILE), 'w', encoding='utf-8') as f:
+                f.write(''.join(f'{name}\n' for name in meta.get('classes') or []))
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        return read_onnx_meta(path)
 
     def report_notes(self, entry: Dict[str, Any]) -> List[str]:
         q = entry['imx500']

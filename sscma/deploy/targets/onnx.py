@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sscma.deploy.model_meta import read_onnx_meta, write_onnx_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
 
@@ -42,6 +43,12 @@ class OnnxTarget(ExportTarget):
 
     def load(self, path: str, num_threads: Optional[int] = None) -> 'OnnxBackend':
         return OnnxBackend(path, num_threads)
+
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        write_onnx_meta(path, meta)
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        return read_onnx_meta(path)
 
     def report_notes(self, entry: Dict[str, Any]) -> List[str]:
         info = entry.get('quantization')

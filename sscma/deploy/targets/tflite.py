@@ -8,6 +8,7 @@ import os.path as osp
 from typing import Any, Dict, List, Optional
 
 from sscma.deploy.tflite import INSTALL_HINT, TFLiteBackend, export_tflite, onnx_to_saved_model
+from sscma.deploy.model_meta import append_zip_meta, read_zip_meta
 from sscma.registry import EXPORT_TARGETS
 
 from .base import ExportTarget, fmt, size_text
@@ -32,6 +33,13 @@ class TFLiteTarget(ExportTarget):
 
     def load(self, path: str, num_threads: Optional[int] = None) -> TFLiteBackend:
         return TFLiteBackend(path, num_threads)
+
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        append_zip_meta(path, meta)
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        with open(path, 'rb') as f:
+            return read_zip_meta(f.read(), path)
 
     def budget_lines(self, entry: Dict[str, Any]) -> List[str]:
         if entry['precision'] != 'int8':

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from sscma.deploy.c_source import write_c_model
 from sscma.deploy.devices import DEVICES, fit_verdict, get_device
 from sscma.deploy.tflm import TFLMBackend, measure_arena, tflm_unavailable, tflm_ops
+from sscma.deploy.model_meta import read_zip_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
 
@@ -47,13 +48,20 @@ class TFLMTarget(ExportTarget):
         backend = TFLMBackend(tflite, arena_size=arena['arena_bytes'])
         name = osp.basename(path)[:-len(self.suffix)]
         files = write_c_model(tflite, osp.dirname(path), name, arena['arena_bytes'], ops,
-                              backend.tensor_detail('input'), backend.tensor_detail('output'))
+                              backend.tensor_detail('input'), backend.tensor_detail('output'), ctx.meta)
         info = dict(arena, ops=ops, header=files['header'], tflite=tflite if requested else None)
         devices = ctx.options.get('devices') or list(DEVICES)
         hw = ctx.shape[1:]
         info['devices'] = [fit_verdict(get_device(d), arena['arena_bytes'], osp.getsize(tflite), hw)
                            for d in devices]
         return dict(tflm=info)
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        """The metadata of the int8 TFLite the array holds (written before the C source was made from it)."""
+        if path.lower().endswith('.tflite'):
+            with open(path, 'rb') as f:
+                return read_zip_meta(f.read(), path)
+        return read_zip_meta(read_c_model(path), path)
 
     def load(self, path: str, num_threads: Optional[int] = None) -> TFLMBackend:
         """TFLM on the array of a ``*_model_data.cc``, or on a ``.tflite`` file (``tools/test.py --runtime tflm``)."""

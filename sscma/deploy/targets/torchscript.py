@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sscma.deploy.model_meta import read_torchscript_meta, write_torchscript_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
 
@@ -42,6 +43,12 @@ class TorchScriptTarget(ExportTarget):
 
     def load(self, path: str, num_threads: Optional[int] = None) -> 'TorchScriptBackend':
         return TorchScriptBackend(path)
+
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        write_torchscript_meta(path, meta)
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        return read_torchscript_meta(path)
 
 
 def export_torchscript(wrapper: nn.Module, shape: Tuple[int, int, int], path: str, half: bool = False) -> None:

@@ -15,6 +15,7 @@ import tempfile
 from typing import Any, Dict, List, Optional
 
 from sscma.deploy.tflite import INSTALL_HINT, TFLiteBackend
+from sscma.deploy.model_meta import append_zip_meta, read_zip_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
 
@@ -42,6 +43,13 @@ class VelaTarget(ExportTarget):
         int8_tflite, requested = ctx.file_of('tflite', 'int8')
         info = compile_vela(int8_tflite, path, ctx.options.get('vela_accelerator', 'ethos-u55-128'))
         return dict(vela=info, compiled_from=int8_tflite if requested else None)
+
+    def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
+        append_zip_meta(path, meta)  # vela writes a new flatbuffer: what the int8 file carried is gone
+
+    def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
+        with open(path, 'rb') as f:
+            return read_zip_meta(f.read(), path)
 
     def load(self, path: str, num_threads: Optional[int] = None) -> TFLiteBackend:
         """The LiteRT interpreter, which says that a real vela file runs only on the NPU."""

@@ -42,6 +42,8 @@ class FomoMetric(BaseMetric):
     pixels, mmdet's convention: ``gt_instances`` boxes are the dataset's boxes as loaded (test pipelines
     load them after ``Resize``, so they are never resized), predictions come from ``FomoHead`` already
     mapped back with ``scale_factor``, and the one-cell tolerance is ``stride / scale_factor`` per axis.
+    Classes listed in the dataset's ``unlabelled_classes`` (model classes the data does not label, see
+    :mod:`sscma.utils.class_names`) are not judged: their predictions are neither true nor false positives.
 
     Args:
         classes (Sequence[str], optional): Class names for per-class keys; default: the dataset's.
@@ -84,6 +86,10 @@ class FomoMetric(BaseMetric):
             tp += t
             fp += p - t
             fn += g - t
+        # classes the model knows but the dataset does not label (class_match='shared'): not judged
+        unlabelled = set((self.dataset_meta or {}).get('unlabelled_classes') or ())
+        judged = np.array([name not in unlabelled for name in names])
+        tp, fp, fn = tp * judged, fp * judged, fn * judged
         metrics: Dict[str, float] = {}
 
         def prf(t: int, f_p: int, f_n: int):
@@ -96,6 +102,8 @@ class FomoMetric(BaseMetric):
         p, r, f = prf(int(tp.sum()), int(fp.sum()), int(fn.sum()))
         metrics.update(f1=f, precision=p, recall=r, tp=int(tp.sum()), fp=int(fp.sum()), fn=int(fn.sum()))
         for i, name in enumerate(names):
+            if not judged[i]:
+                continue
             p, r, f = prf(int(tp[i]), int(fp[i]), int(fn[i]))
             metrics.update({f'{name}_precision': p, f'{name}_recall': r, f'{name}_f1': f})
         return metrics
