@@ -72,6 +72,9 @@ def dataset_meta_for(cfg: Config, model_file: str) -> Dict[str, Any]:
             f'{model_file} carries no class names (a checkpoint from before names were saved, or a file not '
             f'exported by sscma): classes are named by their ids, class_0 ... class_{max(n - 1, 0)}')
         meta['classes'] = [f'class_{i}' for i in range(n)]
+    else:
+        MMLogger.get_current_instance().info(f'classes of {osp.basename(model_file)} (its own, in output order): '
+                                             f'{list(meta["classes"])}')
     if not meta.get('keypoint_names') and cfg.get('keypoint_names'):
         meta['keypoint_names'] = list(cfg.keypoint_names)
     return meta

@@ -5,6 +5,7 @@ from typing import Any, Dict, Optional
 from mmengine.config import Config
 
 from sscma.utils import ConfigError, load_config, register_all_modules
+from sscma.utils.checkpoint import checkpoint_class_names
 from sscma.utils.class_names import bind_model_classes
 
 from .distillation import resolve_teacher
@@ -97,7 +98,6 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
         cfg.load_from = resume
     start = named if resume == 'auto' else resume or load_from
     if start:  # the datasets number their classes in the checkpoint's order (by name)
-        from sscma.utils.checkpoint import checkpoint_class_names
         classes = checkpoint_class_names(start)
         if classes:
             bind_model_classes(cfg, classes, start, ('train_dataloader', 'val_dataloader', 'test_dataloader'),
@@ -117,6 +117,10 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
         cfg.auto_scale_lr.enable = True  # mmengine scales by batch_size x world size / base_batch_size
     configure_distributed(cfg, launcher)
     cfg.model = resolve_teacher(cfg.model)  # a distillation config names its teacher's config file
+    teacher = cfg.model.get('teacher_checkpoint') if isinstance(cfg.model, dict) else None
+    if teacher:  # the student learns the teacher's outputs: its labels are numbered in the teacher's order
+        bind_model_classes(cfg, checkpoint_class_names(teacher), teacher,
+                           ('train_dataloader', 'val_dataloader', 'test_dataloader'))
     return cfg
 
 

@@ -285,13 +285,10 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
         return collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
                               with_reference=False)[0]
 
-    classes = model_class_names(checkpoint)
-    test_loader = None
-    if classes is None:
-        test_loader = build_loader(cfg, 'test')
-        classes = list(test_loader.dataset.metainfo.get('classes') or [])
-        log(f'export: {checkpoint} carries no class names; the exported files carry those of the test dataset, '
-            f'{classes}')
+    classes = model_class_names(checkpoint) or []
+    if not classes:
+        log(f'export: {checkpoint} carries no class names (a checkpoint from before names were saved): the '
+            'exported files carry none either, and the test metric compares class ids as they are')
     report['classes'] = classes
     meta = dict(classes=classes, task=adapter.task, model_type=report['model_type'], input=report['input'],
                 output=report['output'], postprocessing=report['postprocessing'], config=osp.basename(config))
@@ -337,14 +334,13 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
         with torch_threads(1), torch.no_grad():
             report['float_latency'] = dict(time_runs(lambda: wrapper(x), latency_runs), runtime='torch eager (CPU)')
     if run_eval:
-        _evaluate_exports(report, model, adapter, cfg, hw, log, test_loader)
+        _evaluate_exports(report, model, adapter, cfg, hw, log)
     from .report import write_report
     report['report_files'] = write_report(report, work_dir)
     return report
 
 
-def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAdapter, cfg, hw, log,
-                      test_loader=None) -> None:
+def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAdapter, cfg, hw, log) -> None:
     """The test metric of the float model and of every file that runs here, with the differences; the test
     labels are numbered in the model's class order (matched by name, see :mod:`sscma.utils.class_names`)."""
     if not adapter.evaluable:
@@ -352,10 +348,9 @@ def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAda
         return
     report['eval_split'] = 'test'
     log('export: evaluating the float model on the test split')
-    if test_loader is None:  # the checkpoint has names: the dataset is read in their order
-        cfg = copy.deepcopy(cfg)
-        bind_model_classes(cfg, report['classes'], report['checkpoint'], ('test_dataloader', ))
-        test_loader = build_loader(cfg, 'test')
+    cfg = copy.deepcopy(cfg)
+    bind_model_classes(cfg, report['classes'], report['checkpoint'], ('test_dataloader', ))
+    test_loader = build_loader(cfg, 'test')
     report['float_metrics'] = evaluate(model, cfg, 'test', test_loader)
     base = scalar_metrics(report['float_metrics'])
     for entry in report['exports']:

@@ -53,8 +53,9 @@ def tool_error(tool, *args):
     return message
 
 
-def save_random_model(config, options, path, size=64, channels=3):
-    """A randomly initialised model whose BatchNorm statistics are set from random images.
+def save_random_model(config, options, path, size=64, channels=3, classes=None):
+    """A randomly initialised model whose BatchNorm statistics are set from random images; ``classes``: the
+    class names its meta carries, as training writes them (none by default, as in an old checkpoint).
 
     Without that, activations shrink layer after layer into float32 denormals (slow on CPU, and every
     output would be ~0, which makes parity and metrics meaningless).
@@ -73,7 +74,8 @@ def save_random_model(config, options, path, size=64, channels=3):
         model(torch.rand(8, channels, size, size), mode="tensor")
     for m in bns:
         m.momentum = 0.1
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    meta = dict(dataset_meta=dict(classes=tuple(classes))) if classes else {}
+    torch.save({'state_dict': model.state_dict(), 'meta': meta}, path)
     return model.eval(), cfg
 
 

@@ -116,3 +116,17 @@ def test_exported_files_carry_names_and_are_scored_by_name(layouts, checkpoints,
         on_voc = test_metrics(path, voc, str(tmp_path / key[0]))
         assert on_voc['classes'] == ORDER
         assert counts(on_voc) == tuple(exports[key]['metrics'][f'fomo/{k}'] for k in ('tp', 'fp', 'fn')), key
+
+
+def test_load_from_keeps_the_checkpoint_class_order(layouts, checkpoints, tmp_path):
+    """Fine-tuning on the VOC layout from the YOLO-trained checkpoint keeps [ring, block, disc], so the head's
+    rows keep their meaning, and the new checkpoint says so."""
+    _, voc = layouts
+    named, _ = checkpoints
+    work = str(tmp_path / 'finetune')
+    proc = run_tool('train.py', FOMO, '--work-dir', work, '--load-from', named, '--cfg-options', *opts(voc),
+                    'epochs=1')
+    assert 'classes mapped by name: model [ring, block, disc] vs dataset [block, disc, ring]' in \
+        proc.stdout + proc.stderr
+    state = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu')
+    assert list(state['meta']['dataset_meta']['classes']) == ORDER

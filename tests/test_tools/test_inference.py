@@ -26,7 +26,7 @@ def save_decisive_fomo(root, path, sharpen=4.0):
     about 1/3 in every cell (nothing passes the head's 0.5 threshold, and what does is a coin toss); scaled,
     cells are decided as in a trained model and each image gets several centroids."""
     import torch
-    save_random_model(FOMO, fomo_options(root), path)
+    save_random_model(FOMO, fomo_options(root), path, classes=('block', 'disc'))
     ckpt = torch.load(path)
     for key in [k for k in ckpt['state_dict'] if k.startswith('head.conv.3.')]:
         ckpt['state_dict'][key] = ckpt['state_dict'][key] * sharpen
@@ -164,7 +164,7 @@ def test_same_predictions_as_test_tool(fomo_models, roboflow_root, tmp_path):
 def test_classifier_gives_class_and_score(folder_root, image_folder, tmp_path, capsys, monkeypatch):
     opts = [f'data_root={folder_root}', 'num_classes=3', 'workers=0', 'model.backbone.widen_factor=0.1']
     ckpt = str(tmp_path / 'cls.pth')
-    save_random_model(CLS, opts, ckpt, size=32)
+    save_random_model(CLS, opts, ckpt, size=32, classes=('dog', 'cat', 'fox'))
     monkeypatch.delenv('DISPLAY', raising=False)
     monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
     assert run_inprocess('inference.py', CLS, ckpt, image_folder, '--out', str(tmp_path / 'out'), '--show',
