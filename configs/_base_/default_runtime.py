@@ -14,6 +14,10 @@ default_hooks = dict(
     summary=dict(type='RunSummaryHook'),
     # stops at the first NaN / inf loss, keeping the last good checkpoint
     non_finite_loss=dict(type='NonFiniteLossHook'),
+    # on CPU: torch threads + data workers <= cores, so that workers and the main process do not oversubscribe
+    cpu_threads=dict(type='CpuThreadsHook'),
+    # on CPU: each step reuses the memory the last one freed instead of faulting in fresh pages
+    heap_reuse=dict(type='HeapReuseHook'),
 )
 
 env_cfg = dict(

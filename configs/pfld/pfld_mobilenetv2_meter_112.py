@@ -28,6 +28,5 @@ model = dict(
 default_hooks = dict(checkpoint=dict(save_best='meter/reading_err_median', rule='less'))
 auto_scale_lr = dict(base_batch_size=32, enable=False)
 custom_hooks = [
-    dict(type='CpuThreadsHook'),  # on CPU: torch threads + data workers <= cores (see its docstring)
     dict(type='KeypointVisHook', max_images=16),
 ]

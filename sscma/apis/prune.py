@@ -32,6 +32,7 @@ from torch import nn
 
 from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
 from sscma.utils.checkpoint import checkpoint_class_names
+from sscma.utils.jsonable import scalar_metrics
 
 from .prune_report import headline_metric, write_prune_report
 from .pruned_config import config_with_options, write_pruned_config
@@ -40,7 +41,6 @@ from .runner import check_checkpoint_fits, prepare_test_config, prepare_train_co
 PRUNABLE_BACKBONES = ('MobileNetV2', )
 ROUND_TO = 8
 MAX_RATIO = 0.9
-# the same variable under its new and its old name (configs are being renamed; both are accepted)
 _RUNS = itertools.count()  # a unique mmengine experiment name (logger, visualizer) per runner of this process
 
 
@@ -216,8 +216,7 @@ def _test(config: str, checkpoint: str, work_dir: str, name: str) -> Dict[str, A
     check_checkpoint_fits(runner.model, checkpoint, config)
     metrics = runner.test() or {}
     classes = list((getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}).get('classes', []))
-    return dict(metrics={k: float(v) for k, v in metrics.items()
-                         if isinstance(v, (int, float)) and not isinstance(v, bool)}, classes=classes)
+    return dict(metrics=scalar_metrics(metrics), classes=classes)
 
 
 def _best_checkpoint(work_dir: str) -> str:

@@ -74,8 +74,6 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     register_all_modules()
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
-    add_hook(cfg, 'CpuThreadsHook')  # torch threads + data workers <= cores on CPU (see the hook)
-    add_hook(cfg, 'HeapReuseHook')  # on CPU, each step reuses the last one's freed memory (see the hook)
     if load_from:
         if not osp.isfile(load_from):
             raise ConfigError(f'--load-from {load_from}: no such checkpoint file')
@@ -169,8 +167,6 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
         raise ConfigError(f'checkpoint file not found: {checkpoint}')
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
-    add_hook(cfg, 'CpuThreadsHook')
-    add_hook(cfg, 'HeapReuseHook')
     exported = exported_model_config(cfg, checkpoint)
     if exported:
         if launcher != 'none':

@@ -19,8 +19,6 @@ COMMANDS = {
     'transfer-learn': 'sscma.cli.transfer_learn',
     'predict': 'sscma.cli.predict',
 }
-# Commands users expect that have no implementation yet: name -> what to use now.
-NOT_AVAILABLE_YET: dict = {}
 
 
 def command_module(name: str) -> ModuleType:
@@ -57,8 +55,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(_usage(), end='')
         return
     name = argv[0]
-    if name in NOT_AVAILABLE_YET:
-        sys.exit(f'sscma {name}: not available yet: {NOT_AVAILABLE_YET[name]}')
     if name not in COMMANDS:
         sys.exit(f'sscma: unknown command {name!r}; commands: {", ".join(COMMANDS)}')
     run_command(name, argv[1:], prog=f'sscma {name}')

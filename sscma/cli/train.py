@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='quantisation-aware fine-tuning of the --load-from checkpoint (int8 simulated); export '
                         'the result with tools/export.py as usual')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (fp16 with dynamic loss scaling; needs a GPU)')
+                        help='automatic mixed precision: fp16 with dynamic loss scaling on a GPU, bfloat16 on a CPU that '
+                        'computes it natively (AVX512-BF16 or AMX)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale lr by the real total batch size (batch x processes) over '
                         'auto_scale_lr.base_batch_size')

@@ -22,6 +22,7 @@ from torch import nn
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
 from sscma.utils.checkpoint import check_checkpoint_fits
 from sscma.utils.class_names import bind_model_classes
+from sscma.utils.jsonable import scalar_metrics
 
 from .backend_model import BackendModel, config_input_hw, input_channels
 from .context import ExportContext
@@ -153,10 +154,6 @@ def evaluate(model: nn.Module, cfg, split: str = 'test', loader=None) -> Dict[st
             outputs = model.test_step(data)
             evaluator.process(data_samples=outputs, data_batch=data)
     return to_jsonable(evaluator.evaluate(len(loader.dataset)))
-
-
-def scalar_metrics(metrics: Dict[str, Any]) -> Dict[str, float]:
-    return {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 # ------------------------------------------------------------------------------------------------ main

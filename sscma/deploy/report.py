@@ -9,11 +9,9 @@ import os
 import os.path as osp
 from typing import Any, Dict, List
 
+from sscma.utils.jsonable import scalar_metrics
+
 from .targets.base import ExportTarget, fmt, format_measure, get_target, size_text
-
-
-def _scalars(metrics: Dict[str, Any]) -> Dict[str, float]:
-    return {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _target(name: str) -> ExportTarget:
@@ -66,7 +64,7 @@ def markdown(report: Dict[str, Any]) -> str:
     if budget:
         lines += ['', '## Microcontroller / NPU budget', ''] + budget
     if report.get('float_metrics') is not None:
-        base = _scalars(report['float_metrics'])
+        base = scalar_metrics(report['float_metrics'])
         keys = list(base)
         lines += ['', f'## Metrics on the {report.get("eval_split", "test")} split (config pipeline + evaluator)', '',
                   '| model | ' + ' | '.join(keys) + ' |', '| --- ' * (len(keys) + 1) + '|',
@@ -74,7 +72,7 @@ def markdown(report: Dict[str, Any]) -> str:
         for e in report['exports']:
             if e.get('metrics') is None:
                 continue
-            got = _scalars(e.get('metrics'))
+            got = scalar_metrics(e.get('metrics'))
             lines.append(f'| `{osp.basename(e["file"])}` | ' + ' | '.join(
                 f'{fmt(got.get(k))} ({got[k] - base[k]:+.4g})' if k in got else '-' for k in keys) + ' |')
     elif report.get('eval_note'):

@@ -9,9 +9,7 @@ int8 file for an Ethos-U NPU (:mod:`sscma.deploy.targets.vela`).
 These tools come from ``requirements/export.txt`` (tensorflow-cpu, onnx2tf, ai-edge-litert, ethos-u-vela).
 """
 import contextlib
-import importlib.util
 import io
-import os
 import os.path as osp
 import re
 import shutil
@@ -21,24 +19,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from sscma.utils import ExportError
+from sscma.utils.optional_imports import import_tensorflow
 
 INSTALL_HINT = ('pip install -r requirements/export.txt (tensorflow-cpu, onnx2tf, tf_keras, onnx-graphsurgeon, '
                 'sng4onnx, ai-edge-litert, ethos-u-vela)')
 
 
 def _import_tensorflow():
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    # triton (pulled in by torch / mmdet.models) segfaults when its native library loads after TensorFlow's:
-    # load it first, so that models built after an export in the same process still import.
-    if importlib.util.find_spec('triton') is not None:
-        import triton  # noqa: F401
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            import tensorflow as tf
-    except ImportError as e:
-        raise ExportError(f'TFLite export needs TensorFlow ({e}); install it with {INSTALL_HINT}') from None
-    tf.get_logger().setLevel('ERROR')
-    return tf
+    return import_tensorflow(ExportError, f'TFLite export needs TensorFlow; install it with {INSTALL_HINT}')
 
 
 def _interpreter(path: str, num_threads: Optional[int] = None, plain_ops: bool = False):

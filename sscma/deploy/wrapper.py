@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from .tasks import task_adapter
-from .tasks.detection import pack_detections, unpack_detections  # noqa: F401  (the packed detection output)
 
 
 def preprocessor_norm(preprocessor: nn.Module) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:

@@ -18,3 +18,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def scalar_metrics(metrics: Any) -> dict:
+    """The numeric entries of a metrics dict (per-class lists, names and flags left out)."""
+    return {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -151,7 +151,7 @@ def _rtmdet_predict(model, drop_label=None, through_export=False):
     """Perfect raw maps: for each true box, the stride-8 point nearest its centre predicts it exactly (in
     network-input pixels, as the head's forward gives), decoded by mmdet's ``predict_by_feat``."""
     from sscma.deploy.backend_model import postprocess
-    from sscma.deploy.wrapper import pack_detections
+    from sscma.deploy.tasks.detection import pack_detections
 
     head = model.bbox_head
     strides = [s[0] for s in head.prior_generator.strides]
@@ -277,7 +277,8 @@ def test_prediction_pngs_draw_ground_truth_on_the_objects(tmp_path, fomo_model):
     """The validation PNG of a 320x240 file draws each true box around its object (drawn at 192 px)."""
     from types import SimpleNamespace
 
-    from sscma.engine.hooks.prediction_vis_hook import PALETTE, PredictionVisHook
+    from sscma.engine.hooks.prediction_vis_hook import PredictionVisHook
+    from sscma.visualization import PALETTE
     scenes = [[(0, 0.3, 0.4, 0.1), (1, 0.7, 0.6, 0.1)]]
     write_coco_scenes(str(tmp_path), {'valid': scenes}, (320, 240), ext='.png')
     dataset, _ = _dataset(FOMO_CFG, tmp_path)

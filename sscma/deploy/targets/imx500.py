@@ -34,6 +34,7 @@ from torch import nn
 from sscma.deploy.model_meta import LABELS_FILE, read_onnx_meta, write_onnx_meta
 from sscma.registry import EXPORT_TARGETS
 from sscma.utils import ExportError
+from sscma.utils.optional_imports import load_triton_first
 
 from .base import ExportTarget
 from .onnx import OnnxBackend, _quiet
@@ -113,9 +114,7 @@ class IMX500Target(ExportTarget):
 def import_mct():
     """``(model_compression_toolkit, edgemdt_tpc)``, quietly; an :class:`ExportError` naming the packages
     when they are missing."""
-    if importlib.util.find_spec('triton') is not None:
-        import triton  # noqa: F401  (MCT imports TensorFlow when it is installed: load triton first, see tflite.py)
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    load_triton_first()  # MCT imports TensorFlow when it is installed
     try:
         with _quiet(), contextlib.redirect_stderr(io.StringIO()):
             import edgemdt_tpc
@@ -220,8 +219,7 @@ def mct_onnx_backend(path: str, num_threads: Optional[int] = None) -> OnnxBacken
     if missing:
         raise ExportError(f'running {path} needs {", ".join(missing)} (its quantisers are custom ops); '
                           f'install them with {INSTALL_HINT}')
-    if importlib.util.find_spec('triton') is not None:
-        import triton  # noqa: F401  (mct_quantizers imports TensorFlow when it is installed, see import_mct)
+    load_triton_first()  # mct_quantizers imports TensorFlow when it is installed
     with _quiet(), contextlib.redirect_stderr(io.StringIO()):
         import mct_quantizers  # noqa: F401  (its quantiser kernels register with onnxruntime-extensions on import)
     from onnxruntime_extensions import get_library_path

@@ -27,7 +27,6 @@ class KeypointVisHook(PredictionVisHook):
         cfg = dict(visualizer or dict(type='SampleGridVisualizer'))
         cfg.setdefault('show_reading', show_reading)
         super().__init__(max_images=max_images, visualizer=cfg)
-        self.show_reading = show_reading
 
     def _start(self, runner, phase: str) -> None:
         self._tiles = []

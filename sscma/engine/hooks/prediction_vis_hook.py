@@ -8,7 +8,6 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from sscma.registry import HOOKS, VISUALIZERS
-from sscma.visualization import PALETTE  # noqa: F401  (the colours of the tiles, per class)
 
 
 @HOOKS.register_module()

@@ -20,8 +20,6 @@ a SavedModel folder of a Keras MobileNetV2. Its weights map one to one onto
 The Keras file is read with ``tf_keras`` (Keras 2: ``.h5``, SavedModel, its ``.keras``) or Keras 3 (its
 ``.keras`` / ``.h5``), whichever loads it.
 """
-import importlib.util
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from sscma.utils.errors import SSCMAError
+from sscma.utils import optional_imports
 
 KERAS_FILE_SUFFIXES = ('.h5', '.hdf5', '.keras')
 KERAS_BN_EPS = 1e-3
@@ -57,16 +56,9 @@ def _loaders(path: str) -> List[str]:
 
 def import_tensorflow(path: str = ''):
     """Import TensorFlow (quietly), or say in one line which requirements file brings it."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    # triton (pulled in by torch) segfaults when its native library loads after TensorFlow's: load it first
-    if importlib.util.find_spec('triton') is not None:
-        import triton  # noqa: F401
-    try:
-        import tensorflow
-    except ImportError:
-        raise KerasModelError(f'{path + ": " if path else ""}reading a Keras model needs TensorFlow; install it with '
-                              f'`pip install -r {EXPORT_REQUIREMENTS}` (tensorflow-cpu, tf_keras)') from None
-    return tensorflow
+    return optional_imports.import_tensorflow(
+        KerasModelError, f'{path + ": " if path else ""}reading a Keras model needs TensorFlow; install it with'
+        f' `pip install -r {EXPORT_REQUIREMENTS}` (tensorflow-cpu, tf_keras)')
 
 
 def load_keras_model(path: str):
