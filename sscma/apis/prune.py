@@ -23,7 +23,6 @@ import itertools
 import os
 import os.path as osp
 import statistics
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -31,12 +30,14 @@ from mmengine.config import Config
 from torch import nn
 
 from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
-from sscma.utils.checkpoint import checkpoint_class_names
+from sscma.deploy.exporter import build_model
+from sscma.deploy.targets.base import time_runs, torch_threads
+from sscma.utils.checkpoint import check_checkpoint_fits, checkpoint_class_names
 from sscma.utils.jsonable import scalar_metrics
 
 from .prune_report import headline_metric, write_prune_report
 from .pruned_config import config_with_options, write_pruned_config
-from .runner import check_checkpoint_fits, prepare_test_config, prepare_train_config
+from .runner import prepare_test_config, prepare_train_config
 
 PRUNABLE_BACKBONES = ('MobileNetV2', )
 ROUND_TO = 8
@@ -100,17 +101,6 @@ def input_shape_of(cfg: Config, config: str) -> Tuple[int, int, int]:
     return int(cfg.model.backbone.get('in_channels', 3)), int(imgsz[1]), int(imgsz[0])
 
 
-def load_model(cfg: Config, checkpoint: str, config: str) -> nn.Module:
-    """Build ``cfg.model`` and load ``checkpoint`` into it (exact fit checked), in eval mode."""
-    from mmengine.runner.checkpoint import load_checkpoint
-
-    from sscma.registry import MODELS
-    model = MODELS.build(cfg.model)
-    check_checkpoint_fits(model, checkpoint, config)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    return model.eval()
-
-
 def backbone_channels(backbone: nn.Module) -> List:
     """The ``channels`` argument that rebuilds ``backbone`` (a possibly pruned MobileNetV2) layer for layer."""
     from sscma.models.backbones.mobilenet_v2 import ConvBNReLU6, InvertedResidual
@@ -136,22 +126,10 @@ def count_macs_params(model: nn.Module, shape: Tuple[int, int, int]) -> Tuple[in
 
 
 def measure_latency(model: nn.Module, shape: Tuple[int, int, int], runs: int = 30) -> float:
-    """Median ms of one eager forward pass (batch 1, one thread)."""
+    """Median ms of one eager forward pass (batch 1, one thread), timed as the export report times files."""
     x = torch.rand(1, *shape)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            for _ in range(3):
-                model(x)
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                model(x)
-                times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        torch.set_num_threads(old)
-    return statistics.median(times)
+    with torch_threads(1), torch.no_grad():
+        return time_runs(lambda: model(x), runs)['median_ms']
 
 
 def prune_once(model: nn.Module, shape: Tuple[int, int, int], ratio: float, round_to: int = ROUND_TO) -> nn.Module:
@@ -213,7 +191,7 @@ def _test(config: str, checkpoint: str, work_dir: str, name: str) -> Dict[str, A
     cfg = prepare_test_config(config, checkpoint, work_dir)
     _own_instances(cfg, f'prune_{name}_{os.getpid()}_{next(_RUNS)}')
     runner = Runner.from_cfg(cfg)
-    check_checkpoint_fits(runner.model, checkpoint, config)
+    check_checkpoint_fits(runner.model, checkpoint, config, error=ConfigError)
     metrics = runner.test() or {}
     classes = list((getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}).get('classes', []))
     return dict(metrics=scalar_metrics(metrics), classes=classes)
@@ -267,7 +245,7 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
     work_dir = osp.abspath(work_dir or osp.join('work_dirs', f'{stem}_pruned'))
     os.makedirs(work_dir, exist_ok=True)
     shape = input_shape_of(cfg, config)
-    model = load_model(cfg, checkpoint, config)
+    model = build_model(cfg, checkpoint, config)
     float_macs, float_params = count_macs_params(model, shape)
     report: Dict[str, Any] = dict(config=config, checkpoint=checkpoint, cfg_options={k: repr(v) for k, v in options.items()},
                                   work_dir=work_dir, input_shape=[1, *shape], round_to=ROUND_TO,
@@ -292,7 +270,7 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
         step_dir = work_dir if step == iterative else osp.join(work_dir, f'step_{step}')
         os.makedirs(step_dir, exist_ok=True)
         if step > 1:
-            model = load_model(load_config(current_config), current_ckpt, current_config)
+            model = build_model(load_config(current_config), current_ckpt, current_config)
         prune_once(model, shape, step_ratio)
         channels = backbone_channels(model.backbone)
         head_in = channels[-1][-1] if isinstance(channels[-1], list) else channels[-1]  # the backbone's output
@@ -308,7 +286,7 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
                                meta=dict(pruned_from=osp.abspath(checkpoint), config=osp.abspath(pruned_config),
                                          ratio=removed, step=step, channels=channels,
                                          dataset_meta=dict(classes=checkpoint_class_names(checkpoint) or [])))
-        rebuilt = load_model(load_config(pruned_config), init_ckpt, pruned_config)
+        rebuilt = build_model(load_config(pruned_config), init_ckpt, pruned_config)
         macs, params = count_macs_params(rebuilt, shape)
         entry = dict(step=step, removed=removed, config=pruned_config, init_checkpoint=init_ckpt, channels=channels,
                      macs=macs, params=params)
@@ -324,7 +302,7 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
     report['steps'] = steps
     report['pruned'] = dict(config=final['config'], checkpoint=final['checkpoint'], channels=final['channels'],
                             macs=final['macs'], params=final['params'])
-    final_model = load_model(load_config(final['config']), final['checkpoint'], final['config'])
+    final_model = build_model(load_config(final['config']), final['checkpoint'], final['config'])
     if latency_runs:  # alternating rounds, so that load from other processes hits both models alike
         rounds = [(measure_latency(float_model, shape, latency_runs), measure_latency(final_model, shape, latency_runs))
                   for _ in range(5)]

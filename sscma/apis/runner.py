@@ -122,18 +122,6 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     return cfg
 
 
-def check_checkpoint_fits(model, checkpoint: str, config: str) -> None:
-    """Raise :class:`ConfigError` unless ``checkpoint`` holds exactly the weights of ``model``.
-
-    mmengine loads a test checkpoint non-strictly: one trained with another ``num_classes`` (or another
-    ``widen_factor``) would be evaluated with randomly initialised layers and no error.
-    """
-    from mmengine.model import is_model_wrapper
-
-    from sscma.utils.checkpoint import check_checkpoint_fits as check_fits
-    check_fits(model.module if is_model_wrapper(model) else model, checkpoint, config, error=ConfigError)
-
-
 def exported_model_config(cfg: Config, model_file: str) -> Optional[dict]:
     """The model config that runs ``model_file`` when it is a file exported by ``tools/export.py`` (any
     registered export target): ``BackendModel`` around the config's model, which gives the structure and the

@@ -7,7 +7,7 @@ config's own test pipeline, post-processing and metric.
 import argparse
 import os
 
-from sscma.utils import CfgOptionsAction, no_partial_output
+from sscma.utils import CfgOptionsAction, ConfigError, no_partial_output
 
 DESCRIPTION = 'Evaluate a trained model on the config\'s test split'
 
@@ -30,7 +30,8 @@ def main(args: argparse.Namespace) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     from mmengine.runner import Runner
 
-    from sscma.apis import check_checkpoint_fits, prepare_test_config
+    from sscma.apis import prepare_test_config
+    from sscma.utils.checkpoint import check_checkpoint_fits
     cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
                               args.out, args.runtime)
     with no_partial_output(cfg.work_dir):
@@ -38,5 +39,5 @@ def main(args: argparse.Namespace) -> None:
         if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
             runner.cfg.load_from = args.checkpoint
         else:
-            check_checkpoint_fits(runner.model, args.checkpoint, args.config)
+            check_checkpoint_fits(runner.model, args.checkpoint, args.config, error=ConfigError)
         runner.test()

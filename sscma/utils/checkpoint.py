@@ -154,8 +154,11 @@ def check_checkpoint_fits(model: nn.Module, checkpoint: str, config: str, error:
     """Raise ``error`` unless ``checkpoint`` is readable and holds exactly the weights of ``model``.
 
     mmengine loads test checkpoints non-strictly: one trained with another ``num_classes`` (or another
-    ``widen_factor``) would be evaluated with randomly initialised layers and no error.
+    ``widen_factor``) would be evaluated with randomly initialised layers and no error. A model wrapped for
+    distributed training (mmengine's ``MMDistributedDataParallel``) is checked by its ``module``.
     """
+    from mmengine.model import is_model_wrapper
+    model = model.module if is_model_wrapper(model) else model
     try:
         state = load_state_dict(checkpoint)
     except CheckpointError as e:

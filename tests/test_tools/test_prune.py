@@ -12,8 +12,9 @@ import pytest
 import torch
 from mmengine.visualization import Visualizer
 
-from sscma.apis.prune import (backbone_channels, check_prune_args, count_macs_params, input_shape_of, load_model,
+from sscma.apis.prune import (backbone_channels, check_prune_args, count_macs_params, input_shape_of,
                               prune, prune_once, write_pruned_config)
+from sscma.deploy.exporter import build_model
 from sscma.registry import MODELS
 from sscma.utils import ConfigError, load_config, register_all_modules
 from tests.conftest import write_class_folders
@@ -137,7 +138,7 @@ def test_classifier_target_macs_iterative(tmp_path):
     assert report['steps'][1]['macs'] <= report['steps'][0]['macs']
     assert 'accuracy/top1' in report['pruned']['metrics']
     cfg = load_config(report['pruned']['config'])
-    model = load_model(cfg, report['pruned']['checkpoint'], report['pruned']['config'])
+    model = build_model(cfg, report['pruned']['checkpoint'], report['pruned']['config'])
     assert model.head.fc.out_features == 3 and model.head.fc.in_features == report['pruned']['channels'][-1]
 
 
