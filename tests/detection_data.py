@@ -169,3 +169,137 @@ def write_detection_scenes(root, fmt: str, counts: Dict[str, int] = None,
     else:
         raise ValueError(fmt)
     return scenes
+
+
+# ------------------------------------------------------------------------------ annotation-tool exports
+# One set of scenes written the way CVAT and labelImg export a task: whole (no train/valid/test splits), with the
+# tool's own class order (not sorted) and file shapes. Sizes: none square, none the 96x96 network input.
+EXPORT_TOOLS = ('cvat_coco', 'cvat_yolo', 'cvat_voc', 'labelimg_yolo', 'labelimg_voc')
+EXPORT_CLASSES = ('ring', 'block', 'disc')  # the order the classes were created in the tool
+EXPORT_SIZES = ((160, 120), (120, 200), (320, 240), (75, 50))
+
+
+def _cvat_coco(root: str, items: List[Dict], classes: Sequence[str], image_dir: str) -> None:
+    """CVAT "COCO 1.0": ``annotations/instances_default.json`` + the images in ``image_dir`` (``images`` or
+    ``images/default``), ids from 1, ``attributes`` on every annotation."""
+    images, anns = [], []
+    for i, sc in enumerate(items):
+        _write_image(osp.join(root, image_dir, sc['name'] + '.jpg'), sc, i)
+        images.append(dict(id=i + 1, width=sc['size'][0], height=sc['size'][1], file_name=sc['name'] + '.jpg',
+                           license=0, flickr_url='', coco_url='', date_captured=0))
+        for label, (x0, y0, x1, y1) in sc['objects']:
+            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=classes.index(CLASSES[label]) + 1,
+                             segmentation=[], area=float((x1 - x0) * (y1 - y0)),
+                             bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)], iscrowd=0,
+                             attributes=dict(occluded=False, rotation=0.0)))
+    data = dict(licenses=[dict(name='', id=0, url='')],
+                info=dict(contributor='', date_created='', description='', url='', version='', year=''),
+                categories=[dict(id=k + 1, name=n, supercategory='') for k, n in enumerate(classes)],
+                images=images, annotations=anns)
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    with open(osp.join(root, 'annotations', 'instances_default.json'), 'w') as f:
+        json.dump(data, f)
+
+
+def _yolo_lines_in(sc: Dict, classes: Sequence[str]) -> str:
+    """YOLO label lines with the class ids of ``classes``' order."""
+    w, h = sc['size']
+    return ''.join(f'{classes.index(CLASSES[label])} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} '
+                   f'{(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}\n' for label, (x0, y0, x1, y1) in sc['objects'])
+
+
+def _cvat_yolo(root: str, items: List[Dict], classes: Sequence[str]) -> None:
+    """CVAT "YOLO 1.1" (darknet, written by datumaro): paths in ``obj.data`` and ``train.txt`` start with
+    darknet's ``data/``; every image has a label file beside it, empty for a background image."""
+    for i, sc in enumerate(items):
+        _write_image(osp.join(root, 'obj_train_data', sc['name'] + '.jpg'), sc, i)
+        with open(osp.join(root, 'obj_train_data', sc['name'] + '.txt'), 'w') as f:
+            f.write(_yolo_lines_in(sc, classes))
+    with open(osp.join(root, 'obj.names'), 'w') as f:
+        f.write(''.join(f'{n}\n' for n in classes))
+    with open(osp.join(root, 'train.txt'), 'w') as f:
+        f.write(''.join(f'data/obj_train_data/{sc["name"]}.jpg\n' for sc in items))
+    with open(osp.join(root, 'obj.data'), 'w') as f:
+        f.write(f'classes = {len(classes)}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n')
+
+
+def _datumaro_voc_xml(sc: Dict) -> str:
+    """An annotation as datumaro (CVAT "Pascal VOC 1.1") writes it: 0-based float corners, empty ``depth``."""
+    w, h = sc['size']
+    objects = ''.join(
+        f'  <object>\n    <name>{CLASSES[label]}</name>\n    <truncated>0</truncated>\n    <occluded>0</occluded>\n'
+        f'    <difficult>0</difficult>\n    <bndbox>\n      <xmin>{float(x0)}</xmin>\n      <ymin>{float(y0)}</ymin>\n'
+        f'      <xmax>{float(x1)}</xmax>\n      <ymax>{float(y1)}</ymax>\n    </bndbox>\n    <attributes>\n'
+        f'      <attribute>\n        <name>rotation</name>\n        <value>0.0</value>\n      </attribute>\n'
+        f'    </attributes>\n  </object>\n' for label, (x0, y0, x1, y1) in sc['objects'])
+    return (f'<annotation>\n  <folder></folder>\n  <filename>{sc["name"]}.jpg</filename>\n  <source>\n'
+            f'    <database>Unknown</database>\n    <annotation>Unknown</annotation>\n    <image>Unknown</image>\n'
+            f'  </source>\n  <size>\n    <width>{w}</width>\n    <height>{h}</height>\n    <depth></depth>\n'
+            f'  </size>\n  <segmented>0</segmented>\n{objects}</annotation>\n')
+
+
+def _cvat_voc(root: str, items: List[Dict], classes: Sequence[str]) -> None:
+    """CVAT "Pascal VOC 1.1": ``Annotations/``, ``JPEGImages/``, ``ImageSets/{Main,Action,Layout,Segmentation}/
+    default.txt`` (with ``Main/<class>_default.txt`` lists), empty segmentation folders and a ``labelmap.txt``
+    whose first entry is VOC's ``background``."""
+    for d in ('Annotations', 'JPEGImages', 'SegmentationClass', 'SegmentationObject'):
+        os.makedirs(osp.join(root, d), exist_ok=True)
+    for i, sc in enumerate(items):
+        _write_image(osp.join(root, 'JPEGImages', sc['name'] + '.jpg'), sc, i)
+        with open(osp.join(root, 'Annotations', sc['name'] + '.xml'), 'w') as f:
+            f.write(_datumaro_voc_xml(sc))
+    ids = ''.join(sc['name'] + '\n' for sc in items)
+    for task in ('Main', 'Action', 'Layout', 'Segmentation'):
+        os.makedirs(osp.join(root, 'ImageSets', task), exist_ok=True)
+        with open(osp.join(root, 'ImageSets', task, 'default.txt'), 'w') as f:
+            f.write(ids)
+    for name in classes:
+        with open(osp.join(root, 'ImageSets', 'Main', f'{name}_default.txt'), 'w') as f:
+            f.write(''.join(f'{sc["name"]} {1 if any(CLASSES[o[0]] == name for o in sc["objects"]) else -1}\n'
+                            for sc in items))
+    colours = ('250,50,83', '51,221,255', '131,224,112')
+    with open(osp.join(root, 'labelmap.txt'), 'w') as f:
+        f.write('# label:color_rgb:parts:actions\nbackground:0,0,0::\n')
+        f.write(''.join(f'{n}:{colours[k % 3]}::\n' for k, n in enumerate(classes)))
+
+
+def _labelimg_yolo(root: str, items: List[Dict], classes: Sequence[str]) -> None:
+    """labelImg in YOLO mode: images, a ``.txt`` per saved (annotated) image and ``classes.txt`` in one folder."""
+    for i, sc in enumerate(items):
+        _write_image(osp.join(root, sc['name'] + '.jpg'), sc, i)
+        if sc['objects']:
+            with open(osp.join(root, sc['name'] + '.txt'), 'w') as f:
+                f.write(_yolo_lines_in(sc, classes))
+    with open(osp.join(root, 'classes.txt'), 'w') as f:
+        f.write(''.join(f'{n}\n' for n in classes))
+
+
+def _labelimg_voc(root: str, items: List[Dict]) -> None:
+    """labelImg in Pascal VOC mode: each image's xml (1-based corners) beside it, in one folder."""
+    for i, sc in enumerate(items):
+        _write_image(osp.join(root, sc['name'] + '.jpg'), sc, i)
+        with open(osp.join(root, sc['name'] + '.xml'), 'w') as f:
+            f.write(voc_xml(sc, osp.basename(root), path=osp.join('/home/me/pictures', sc['name'] + '.jpg')))
+
+
+def write_tool_export(root, tool: str, n: int = 24, sizes: Sequence[Tuple[int, int]] = EXPORT_SIZES,
+                      classes: Sequence[str] = EXPORT_CLASSES, seed: int = 0) -> List[Dict]:
+    """Write ``n`` scenes under ``root`` as ``tool`` (one of :data:`EXPORT_TOOLS`, or ``'cvat_coco_nested'`` for
+    a CVAT COCO export with ``images/default/``) exports a task; return the scenes (objects as
+    ``(index in CLASSES, pixel box)``)."""
+    root = str(root)
+    items = make_scenes(dict(frame=n), sizes, seed)['frame']
+    os.makedirs(root, exist_ok=True)
+    if tool in ('cvat_coco', 'cvat_coco_nested'):
+        _cvat_coco(root, items, classes, osp.join('images', 'default') if tool.endswith('nested') else 'images')
+    elif tool == 'cvat_yolo':
+        _cvat_yolo(root, items, classes)
+    elif tool == 'cvat_voc':
+        _cvat_voc(root, items, classes)
+    elif tool == 'labelimg_yolo':
+        _labelimg_yolo(root, items, classes)
+    elif tool == 'labelimg_voc':
+        _labelimg_voc(root, items)
+    else:
+        raise ValueError(tool)
+    return items

@@ -1,6 +1,7 @@
 import torch
 from torch import nn
 
+from sscma.models.utils.feature_info import FeatureInfo
 from sscma.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from sscma.utils.cli import explain_unregistered
 
@@ -12,8 +13,7 @@ class TinyTestBackbone(nn.Module):
     def __init__(self, channels: int = 4) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, channels, 3, stride=8, padding=1)
-        self.feature_channels = [channels]
-        self.feature_strides = [8]
+        self.feature_info = [FeatureInfo(channels, 8)]
 
     def forward(self, x):
         return (self.conv(x), )
@@ -35,7 +35,7 @@ def test_other_scopes_reachable():
     assert TRANSFORMS.get('mmdet.Resize') is not None
     assert TRANSFORMS.get('mmpose.PackPoseInputs') is not None
     assert METRICS.get('mmdet.CocoMetric') is not None
-    assert DATASETS.get('ImageFolderDataset') is not None and DATASETS.get('CocoDetectionDataset') is not None
+    assert DATASETS.get('ImageFolderDataset') is not None and DATASETS.get('DetectionDataset') is not None
 
 
 def test_unknown_type_message_suggests_close_match():

@@ -1,14 +1,15 @@
 from .builtin import default_data_home, ensure_digits_folder, ensure_fomo_coco
 from .coco_detection import find_coco_split, read_coco_classes
-from .detection_dataset import CocoDetectionDataset, DetectionDataset, detect_format
+from .detection_dataset import DetectionDataset
+from .formats import DATASET_FORMATS, DatasetFormat, detect_format, recognise
 from .image_folder import ImageFolderDataset, read_labels_json
 from .transforms import *  # noqa: F401,F403
 from .keypoint_dataset import MeterKeypointDataset, read_coco_keypoints, read_labelme_folder
 from .meter_builtin import METER_KEYPOINTS, ensure_meter_coco
 
 __all__ = [
-    'default_data_home', 'ensure_digits_folder', 'ensure_fomo_coco', 'CocoDetectionDataset', 'DetectionDataset',
-    'detect_format', 'find_coco_split',
+    'default_data_home', 'ensure_digits_folder', 'ensure_fomo_coco', 'DetectionDataset',
+    'detect_format', 'recognise', 'DATASET_FORMATS', 'DatasetFormat', 'find_coco_split',
     'read_coco_classes', 'ImageFolderDataset', 'read_labels_json'
 ]
 __all__ += ['MeterKeypointDataset', 'read_coco_keypoints', 'read_labelme_folder', 'METER_KEYPOINTS',

@@ -1,4 +1,5 @@
-"""COCO-json detection data in the Roboflow export layout or the plain COCO layout (read by ``DetectionDataset``)."""
+"""COCO-json detection data: Roboflow exports, plain COCO (2017) and CVAT "COCO 1.0" exports (read by
+``DetectionDataset``, re-split by :mod:`.split`)."""
 import json
 import math
 import os
@@ -8,45 +9,139 @@ from typing import Any, Dict, List, Optional, Tuple
 from sscma.utils.errors import DatasetError
 
 from .file_checks import check_unique_names, image_size, inside_root
-from .image_folder import _alias_group
+from .image_folder import SPLIT_ALIASES, _alias_group
 
 ROBOFLOW_ANN = '_annotations.coco.json'
+
+
+def _subset_split(subset: str) -> Optional[str]:
+    """The split a COCO subset name stands for (``train2017`` -> ``training``), None for another name
+    (CVAT's ``default``: a dataset exported whole)."""
+    name = subset.lower().rstrip('0123456789')
+    return next((key for key, names in SPLIT_ALIASES.items() if name in names), None)
+
+
+def coco_annotation_files(data_root: str) -> List[Tuple[str, str]]:
+    """``(subset, annotation json)`` of the COCO detection files of ``data_root``, in this order:
+
+    - Roboflow: ``<split>/_annotations.coco.json`` (subset: the folder name), or ``_annotations.coco.json`` in
+      ``data_root`` itself (one Roboflow split folder, subset ``''``);
+    - ``annotations/instances_<subset>.json`` (COCO 2017: ``instances_train2017``; CVAT "COCO 1.0":
+      ``instances_default``), ``annotations/<split>.json`` and ``annotations/instances.json`` (subset ``''``).
+      Other json files there (``person_keypoints_*``, ``captions_*``) are not box annotations.
+    """
+    found = []
+    if osp.isfile(osp.join(data_root, ROBOFLOW_ANN)):
+        found.append(('', osp.join(data_root, ROBOFLOW_ANN)))
+    for names in SPLIT_ALIASES.values():
+        found += [(n, osp.join(data_root, n, ROBOFLOW_ANN)) for n in names
+                  if osp.isfile(osp.join(data_root, n, ROBOFLOW_ANN))]
+    ann_dir = osp.join(data_root, 'annotations')
+    if osp.isdir(ann_dir):
+        for f in sorted(os.listdir(ann_dir)):
+            stem = f[:-5]
+            if not f.lower().endswith('.json') or not osp.isfile(osp.join(ann_dir, f)):
+                continue
+            if stem.lower() == 'instances':
+                found.append(('', osp.join(ann_dir, f)))
+            elif stem.lower().startswith('instances_'):
+                found.append((stem[len('instances_'):], osp.join(ann_dir, f)))
+            elif _subset_split(stem) is not None:
+                found.append((stem, osp.join(ann_dir, f)))
+    return found
+
+
+def coco_image_dir(data_root: str, subset: str, ann_file: str) -> Optional[str]:
+    """The image folder of ``ann_file``: beside a Roboflow json; for ``annotations/*.json`` the first of
+    ``<subset>/``, ``images/<subset>/``, ``<split alias>/`` and ``images/`` that exists (None if none does)."""
+    if osp.basename(ann_file) == ROBOFLOW_ANN:
+        return osp.dirname(ann_file)
+    names = [subset] if subset else []
+    names += [osp.join('images', subset)] if subset else []
+    key = _subset_split(subset) if subset else None
+    names += list(SPLIT_ALIASES[key]) if key else []
+    names.append('images')
+    return next((osp.join(data_root, n) for n in names if osp.isdir(osp.join(data_root, n))), None)
+
+
+def _rel(data_root: str, path: str) -> str:
+    return osp.relpath(path, data_root).replace(os.sep, '/')
+
+
+def coco_layout(data_root: str) -> Optional[str]:
+    """One line naming the COCO files found at ``data_root`` (a folder or a ``.json`` file); None if none."""
+    if osp.isfile(data_root):
+        return f'COCO json {data_root}' if data_root.lower().endswith('.json') else None
+    if not osp.isdir(data_root):
+        return None
+    files = coco_annotation_files(data_root)
+    if not files:
+        return None
+    roboflow = [_rel(data_root, osp.dirname(a)) for _, a in files if osp.basename(a) == ROBOFLOW_ANN]
+    if roboflow == ['.']:
+        return f'Roboflow COCO split folder: {ROBOFLOW_ANN} beside the images'
+    if roboflow:
+        return f'Roboflow COCO export: {", ".join(d + "/" for d in roboflow)} with {ROBOFLOW_ANN} beside the images'
+    parts = []
+    for subset, ann in files:
+        img_dir = coco_image_dir(data_root, subset, ann)
+        parts.append(f'{_rel(data_root, ann)} + ' + (f'{_rel(data_root, img_dir)}/' if img_dir else 'no image folder'))
+    kind = 'CVAT COCO 1.0 export' if [s for s, _ in files] == ['default'] else 'COCO'
+    return f'{kind}: {", ".join(parts)}'
+
+
+def coco_sources(data_root: str) -> List[Tuple[str, str]]:
+    """``(annotation json, image folder)`` of every subset of the COCO dataset at ``data_root`` (see
+    :func:`coco_annotation_files`), for the splitter, which merges them."""
+    pairs = []
+    for subset, ann in coco_annotation_files(data_root):
+        img_dir = coco_image_dir(data_root, subset, ann)
+        if img_dir is None:
+            raise DatasetError(f'found {ann} but no image folder for it (looked for {subset or "images"}/, '
+                               f'images/{subset}/, images/ under {data_root})')
+        pairs.append((ann, img_dir))
+    return pairs
 
 
 def find_coco_split(data_root: str, split: str) -> Tuple[str, str]:
     """Return ``(annotation json, image folder)`` of ``split`` under ``data_root``.
 
-    Tried in order: Roboflow (``<split>/_annotations.coco.json``, images beside it) and plain COCO
-    (``annotations/instances_<split>*.json`` or ``annotations/<split>.json``, images in ``<split>*/``,
-    ``images/<split>/`` or ``images/``). ``train``/``valid``/``val``/``test`` aliases are accepted.
+    ``train``/``valid``/``val``/``test`` aliases are accepted (see :func:`coco_annotation_files` for the file
+    names). ``split=''`` reads a dataset exported whole: a CVAT "COCO 1.0" export
+    (``annotations/instances_default.json``) or one Roboflow split folder; naming a split of such a dataset is
+    an error that says how to split it.
     """
     if not osp.isdir(data_root):
         raise DatasetError(f'data_root={data_root} does not exist or is not a folder')
-    names = _alias_group(split)
-    tried = []
-    for name in names:
-        ann = osp.join(data_root, name, ROBOFLOW_ANN)
-        tried.append(ann)
-        if osp.isfile(ann):
-            return ann, osp.dirname(ann)
-    ann_dir = osp.join(data_root, 'annotations')
-    if osp.isdir(ann_dir):
-        jsons = sorted(f for f in os.listdir(ann_dir) if f.endswith('.json'))
-        for name in names:
-            for f in jsons:
-                stem = f[:-5]
-                if stem in (name, f'instances_{name}') or (stem.startswith(f'instances_{name}') and
-                                                            stem[len(f'instances_{name}'):].isdigit()):
-                    suffix = stem[len('instances_'):] if stem.startswith('instances_') else stem
-                    for img_dir in (osp.join(data_root, suffix), osp.join(data_root, 'images', suffix),
-                                    osp.join(data_root, name), osp.join(data_root, 'images')):
-                        if osp.isdir(img_dir):
-                            return osp.join(ann_dir, f), img_dir
-                    raise DatasetError(f'found {osp.join(ann_dir, f)} but no image folder for it (looked for '
-                                       f'{suffix}/, images/{suffix}/, images/ under {data_root})')
-        tried.append(f'{ann_dir}/instances_{split}*.json')
-    raise DatasetError(f'no COCO annotations for split "{split}" under data_root={data_root}; looked for '
-                       f'{tried} (Roboflow export: <split>/{ROBOFLOW_ANN}; COCO: annotations/instances_<split>.json)')
+    files = coco_annotation_files(data_root)
+    whole = [(s, a) for s, a in files if _subset_split(s) is None]
+    if not split:
+        if len(files) == 1 or (len(whole) == 1 and len(files) == len(whole)):
+            subset, ann = (whole or files)[0]
+        elif files:
+            raise DatasetError(f'split="" reads a dataset exported whole, but {data_root} has the COCO files '
+                               f'{[_rel(data_root, a) for _, a in files]}; name a split (train, valid or test)')
+        else:
+            raise DatasetError(f'no COCO annotations under data_root={data_root}; looked for {ROBOFLOW_ANN}, '
+                               '<split>/' + ROBOFLOW_ANN + ' and annotations/instances_<split>.json')
+    else:
+        key = _subset_split(split) or split
+        matches = [(s, a) for s, a in files if (_subset_split(s) or s) == key]
+        matches.sort(key=lambda sa: osp.basename(sa[1]) != ROBOFLOW_ANN)  # Roboflow's first, as before
+        if not matches:
+            if files and len(whole) == len(files):
+                raise DatasetError(f'{data_root} is one set exported whole ({coco_layout(data_root)}) without '
+                                   f'train/valid/test splits, so it has no "{split}" split; split it first: '
+                                   f'python tools/dataset_split.py {data_root} OUT (or read it whole with split="")')
+            raise DatasetError(f'no COCO annotations for split "{split}" under data_root={data_root}; looked for '
+                               f'{list(_alias_group(split))} as <split>/{ROBOFLOW_ANN} or annotations/instances_'
+                               f'<split>.json; found {[_rel(data_root, a) for _, a in files] or "none"}')
+        subset, ann = matches[0]
+    img_dir = coco_image_dir(data_root, subset, ann)
+    if img_dir is None:
+        raise DatasetError(f'found {ann} but no image folder for it (looked for {subset or "images"}/, '
+                           f'images/{subset}/, images/ under {data_root})')
+    return ann, img_dir
 
 
 def load_coco_json(ann_file: str) -> Dict:

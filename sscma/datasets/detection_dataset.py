@@ -1,20 +1,19 @@
 """Box detection data in the format the user has: COCO json, YOLO txt or Pascal VOC xml, found by itself."""
-import os
 import os.path as osp
+from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import MMLogger
 
 from sscma.registry import DATASETS
+from sscma.utils.class_names import match_classes
 from sscma.utils.errors import ConfigError, DatasetError
 
-from .coco_detection import ROBOFLOW_ANN, load_coco_split
-from .image_folder import SPLIT_ALIASES
-from .voc_detection import is_voc_root, load_voc_split
-from .yolo_detection import is_yolo_root, load_yolo_split
+from .coco_detection import coco_layout, load_coco_split
+from .formats import DATASET_FORMATS, detect_format, format_named
 
-FORMATS = ('auto', 'coco', 'yolo', 'voc')
+FORMATS = ('auto', *(f.name for f in DATASET_FORMATS if f.task == 'detection'))
 
 
 def _transform_name(transform) -> str:
@@ -39,46 +38,28 @@ def check_test_pipeline(pipeline: Sequence) -> None:
 
 
 def is_coco_root(data_root: str) -> bool:
-    """Whether ``data_root`` holds COCO json (a Roboflow export or an ``annotations/`` folder)."""
-    names = [n for names in SPLIT_ALIASES.values() for n in names]
-    if any(osp.isfile(osp.join(data_root, n, ROBOFLOW_ANN)) for n in names):
-        return True
-    ann_dir = osp.join(data_root, 'annotations')
-    return osp.isdir(ann_dir) and any(f.endswith('.json') for f in os.listdir(ann_dir))
-
-
-def detect_format(data_root: str) -> str:
-    """``'coco'``, ``'yolo'`` or ``'voc'``: the annotation format of the dataset at ``data_root``."""
-    if not osp.isdir(data_root):
-        raise DatasetError(f'data_root={data_root} does not exist or is not a folder')
-    for fmt, test in (('coco', is_coco_root), ('yolo', is_yolo_root), ('voc', is_voc_root)):
-        if test(data_root):
-            return fmt
-    raise DatasetError(f'no detection annotations found under data_root={data_root}: expected COCO json '
-                       f'(<split>/{ROBOFLOW_ANN} or annotations/instances_<split>.json), YOLO txt (data.yaml with '
-                       'images/<split> + labels/<split>, or <split>/images + <split>/labels) or Pascal VOC xml '
-                       '(Annotations/*.xml + JPEGImages/, or <split>/*.xml beside the images)')
+    """Whether ``data_root`` holds COCO json (Roboflow, COCO 2017 or CVAT "COCO 1.0" layout)."""
+    return coco_layout(data_root) is not None
 
 
 def load_detection_split(data_root: str, split: str, fmt: str = 'auto', ann_file: Optional[str] = None,
                          img_dir: Optional[str] = None) -> Tuple[str, List[str], List[Dict], str]:
     """Return ``(format, class names, records, source)`` of ``split``; a record has ``img_path``, ``width``,
-    ``height`` and ``instances`` (``bbox`` [x0, y0, x1, y1] in original pixels, ``label`` name, ``ignore_flag``)."""
+    ``height`` and ``instances`` (``bbox`` [x0, y0, x1, y1] in original pixels, ``label`` name, ``ignore_flag``).
+
+    The format is the first detection entry of the format table (:mod:`.formats`) that recognises
+    ``data_root``, unless ``fmt`` names one; an explicit ``ann_file`` is COCO.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f'format={fmt!r}: expected one of {FORMATS}')
     if ann_file:
-        fmt = 'coco'
-    elif not osp.isdir(data_root):
-        raise DatasetError(f'data_root={data_root} does not exist or is not a folder')
-    if fmt == 'auto':
-        fmt = detect_format(data_root)
-    if fmt == 'coco':
         names, records, source = load_coco_split(data_root, split, ann_file, img_dir)
-    elif fmt == 'yolo':
-        names, records, source = load_yolo_split(data_root, split)
-    else:
-        names, records, source = load_voc_split(data_root, split)
-    return fmt, names, records, source
+        return 'coco', names, records, source
+    if not osp.isdir(data_root):
+        raise DatasetError(f'data_root={data_root} does not exist or is not a folder')
+    entry = format_named(detect_format(data_root) if fmt == 'auto' else fmt)
+    names, records, source = entry.read(data_root, split)
+    return entry.name, names, records, source
 
 
 @DATASETS.register_module()
@@ -92,7 +73,7 @@ class DetectionDataset(BaseDetDataset):
 
     Args:
         data_root (str): Dataset root. Empty means the built-in dataset named by ``builtin``.
-        split (str): ``train``, ``valid``/``val`` or ``test`` (``''``: a VOC set without splits).
+        split (str): ``train``, ``valid``/``val`` or ``test`` (``''``: a single-set export read whole: CVAT, labelImg).
         classes (Sequence[str], optional): Class names to use (and their order); default: all classes of the
             dataset (COCO ``categories`` without Roboflow's placeholder, YOLO ``names``, VOC ``labels.txt`` or
             the sorted object names). Objects of other classes are left out.
@@ -103,13 +84,19 @@ class DetectionDataset(BaseDetDataset):
         img_dir (str, optional): Image folder of ``ann_file``.
         builtin (str, optional): ``'fomo_objects'`` for the bundled coin/face set when ``data_root`` is empty.
         keep_empty (bool): Keep images without objects (they teach the background). Defaults to True.
+        model_classes (Sequence[str], optional): The class names of the model this data is scored with (or
+            trained on, when resuming), in its output order: labels are numbered in that order, matched by
+            name (:func:`~sscma.utils.class_names.match_classes`). Set by ``tools/test.py``, the export
+            evaluation and ``--load-from`` from the model's own names.
+        class_match (str): ``'name'`` (the names must be the same, in any order) or ``'shared'`` (score the
+            classes both have). Defaults to ``'name'``.
         **kwargs: Passed to mmdet's ``BaseDetDataset`` (``pipeline``, ``test_mode``, ``filter_cfg``, ...).
     """
 
     def __init__(self, data_root: str = '', split: str = 'train', classes: Optional[Sequence[str]] = None,
                  num_classes: Optional[int] = None, format: str = 'auto', ann_file: Optional[str] = None,
                  img_dir: Optional[str] = None, builtin: Optional[str] = None, keep_empty: bool = True,
-                 **kwargs) -> None:
+                 model_classes: Optional[Sequence[str]] = None, class_match: str = 'name', **kwargs) -> None:
         if not data_root:
             if builtin != 'fomo_objects':
                 raise DatasetError('data_root is empty: set data_root to a COCO, YOLO or Pascal VOC dataset '
@@ -124,28 +111,33 @@ class DetectionDataset(BaseDetDataset):
         missing = sorted(set(classes) - set(found))
         if missing:
             raise DatasetError(f'classes {missing} are not classes of {source} (it has {found})')
-        if num_classes is not None and num_classes != len(classes):
-            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}')
-        label_of = {name: i for i, name in enumerate(classes)}
+        match = match_classes(model_classes, classes, source, class_match)
+        if num_classes is not None and num_classes != len(match.classes):
+            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}'
+                               if match.classes == classes else
+                               f'num_classes={num_classes} but the model has {len(match.classes)} classes: '
+                               f'{match.classes}')
         data_list = []
         for k, rec in enumerate(records):
-            instances = [dict(bbox=[float(v) for v in i['bbox']], bbox_label=label_of[i['label']],
-                              ignore_flag=int(i['ignore_flag'])) for i in rec['instances'] if i['label'] in label_of]
+            instances = [dict(bbox=[float(v) for v in i['bbox']], bbox_label=match.index[i['label']],
+                              ignore_flag=int(i['ignore_flag'])) for i in rec['instances'] if i['label'] in match.index]
             data_list.append(dict(img_path=rec['img_path'], img_id=rec.get('img_id', k), width=rec['width'],
                                   height=rec['height'], instances=instances))
         if not data_list:
             raise DatasetError(f'{source}: no images listed for split "{split}"')
-        n_objects = sum(len(d['instances']) for d in data_list)
+        per_class = Counter(i['bbox_label'] for d in data_list for i in d['instances'])
+        n_objects = sum(per_class.values())
         if not test_mode and n_objects == 0:
             raise DatasetError(f'{source}: no annotations in the training split "{split}" ({len(data_list)} images, '
                                f'none with an object of {classes}); a detector cannot learn from background alone')
         self.format, self.source, self._records = fmt, source, data_list
+        counts = ', '.join(f'{name} {per_class[i]}' for i, name in enumerate(match.classes))
         MMLogger.get_current_instance().info(
-            f'{fmt} {split or "set"} from {source}: {len(data_list)} images, {n_objects} objects, '
-            f'{sum(not d["instances"] for d in data_list)} background images; classes {classes}')
+            f'{fmt} {split or "set"} from {source}: {len(data_list)} images, {n_objects} objects ({counts}), '
+            f'{sum(not d["instances"] for d in data_list)} background images')
         kwargs.setdefault('filter_cfg', dict(filter_empty_gt=not keep_empty, min_size=0))
         super().__init__(data_root=data_root, ann_file=source if osp.isfile(source) else '',
-                         data_prefix=dict(img=''), metainfo=dict(classes=tuple(classes)), **kwargs)
+                         data_prefix=dict(img=''), metainfo=match.metainfo(), **kwargs)
 
     def load_data_list(self) -> List[Dict]:
         return list(self._records)
@@ -159,11 +151,3 @@ class DetectionDataset(BaseDetDataset):
         return [d for d in self.data_list
                 if min(d['width'], d['height']) >= min_size and not (empty and not d['instances'])]
 
-
-@DATASETS.register_module()
-class CocoDetectionDataset(DetectionDataset):
-    """:class:`DetectionDataset` reading COCO json only (``format='coco'``), for configs written before it."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault('format', 'coco')
-        super().__init__(*args, **kwargs)

@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import BaseDataset
 
 from sscma.registry import DATASETS
+from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -17,6 +18,9 @@ SPLIT_ALIASES = {
     'validation': ('validation', 'valid', 'val'),
     'test': ('test', 'testing'),
 }
+# Folders of detection layouts (compared lower-case): a folder holding one of them is never taken for class folders.
+DETECTION_DIRS = ('images', 'labels', 'annotations', 'jpegimages')
+ANNOTATION_EXTENSIONS = ('.txt', '.xml')  # YOLO / VOC labels: beside an image of the same name, not a class folder
 
 
 def _alias_group(split: str) -> Sequence[str]:
@@ -35,12 +39,44 @@ def find_split_dir(data_root: str, split: str) -> str:
         if osp.isdir(path):
             return path
     present = sorted(d for d in os.listdir(data_root) if osp.isdir(osp.join(data_root, d)))
+    if detection_dirs(present):
+        raise not_class_folders(data_root, present)
     raise DatasetError(f'no "{split}" folder in data_root={data_root} (looked for {list(_alias_group(split))}; '
                        f'found folders {present})')
 
 
+def detection_dirs(names: Sequence[str]) -> List[str]:
+    """The entries of ``names`` that are folders of a detection layout (:data:`DETECTION_DIRS`, any case)."""
+    return [n for n in names if n.lower() in DETECTION_DIRS]
+
+
+def not_class_folders(folder: str, subdirs: Sequence[str]) -> DatasetError:
+    """The error for a folder whose subfolders (``images``, ``labels``, ``Annotations``...) are a detection layout."""
+    return DatasetError(f'{folder} holds the folders {", ".join(d + "/" for d in subdirs)}: a detection dataset '
+                        f'layout, not class folders (expected {folder}/<class>/*.jpg). Box annotations are read by '
+                        f'DetectionDataset (layouts: docs/datasets.md) and re-split with python tools/dataset_split.py '
+                        f'{folder} OUT')
+
+
 def _class_dirs(folder: str) -> List[str]:
-    return sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)) and not d.startswith('.'))
+    """The class folders under ``folder``; a detection layout (``images/``, ``labels/``, ...) is an error."""
+    dirs = sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)) and not d.startswith('.'))
+    if detection_dirs(dirs):
+        raise not_class_folders(folder, dirs)
+    return dirs
+
+
+def check_class_folder(folder: str, files: Sequence[str]) -> None:
+    """Refuse a class folder whose images have a ``.txt``/``.xml`` of the same name beside them (YOLO or VOC
+    labels: a detection folder taken for a class)."""
+    stems = {osp.splitext(f)[0] for f in files if f.lower().endswith(ANNOTATION_EXTENSIONS)}
+    annotated = [f for f in files if f.lower().endswith(IMG_EXTENSIONS) and osp.splitext(f)[0] in stems]
+    if annotated:
+        stem = osp.splitext(annotated[0])[0]
+        raise DatasetError(f'{folder}: {len(annotated)} images have a .txt/.xml annotation of the same name beside '
+                           f'them (e.g. {annotated[0]} + {stem}.txt/.xml): a YOLO or Pascal VOC folder, not a class '
+                           f'folder; re-split it as detection data with python tools/dataset_split.py '
+                           f'{osp.dirname(folder)} OUT (layouts: docs/datasets.md)')
 
 
 def read_labels_json(path: str) -> List[str]:
@@ -80,11 +116,16 @@ class ImageFolderDataset(BaseDataset):
         num_classes (int, optional): Expected number of classes; a mismatch is an error.
         builtin (str, optional): ``'digits'`` to use the bundled handwritten-digit set when
             ``data_root`` is empty.
+        model_classes (Sequence[str], optional): The class names of the model this data is scored with, in
+            its output order: labels are numbered in that order, matched by name
+            (:func:`~sscma.utils.class_names.match_classes`).
+        class_match (str): ``'name'`` (same names, any order) or ``'shared'`` (score the classes both have).
         **kwargs: Passed to mmpretrain's ``BaseDataset`` (``pipeline``, ``test_mode``, ...).
     """
 
     def __init__(self, data_root: str = '', split: str = 'training', labels_file: str = 'labels.json',
-                 num_classes: Optional[int] = None, builtin: Optional[str] = None, **kwargs) -> None:
+                 num_classes: Optional[int] = None, builtin: Optional[str] = None,
+                 model_classes: Optional[Sequence[str]] = None, class_match: str = 'name', **kwargs) -> None:
         if not data_root:
             if builtin != 'digits':
                 raise DatasetError('data_root is empty: set data_root to a folder with training/<class>/*.jpg '
@@ -107,9 +148,12 @@ class ImageFolderDataset(BaseDataset):
             source = f'the class folders of {data_root}'
         if not classes:
             raise DatasetError(f'no class folders in {self.split_dir} (expected {self.split_dir}/<class>/*.jpg)')
-        if num_classes is not None and num_classes != len(classes):
-            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}')
-        super().__init__(ann_file='', data_root=data_root, metainfo=dict(classes=tuple(classes)), **kwargs)
+        self.class_index = match_classes(model_classes, classes, source, class_match)
+        if num_classes is not None and num_classes != len(self.class_index.classes):
+            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}'
+                               if model_classes is None else f'num_classes={num_classes} but the model has '
+                               f'{len(self.class_index.classes)} classes: {self.class_index.classes}')
+        super().__init__(ann_file='', data_root=data_root, metainfo=self.class_index.metainfo(), **kwargs)
 
     def _sibling_splits(self, data_root: str) -> List[str]:
         if osp.abspath(self.split_dir) == osp.abspath(data_root):
@@ -118,14 +162,17 @@ class ImageFolderDataset(BaseDataset):
         return [d for d in dirs if osp.isdir(d)] or [self.split_dir]
 
     def load_data_list(self) -> List[Dict]:
-        class_to_idx = {c: i for i, c in enumerate(self.metainfo['classes'])}
+        class_to_idx = self.class_index.index
         data_list = []
         empty = []
         ignored = []  # files of other types (notes.txt, Thumbs.db, a .zip): named so the user can see why
         for name in _class_dirs(self.split_dir):
+            if name not in class_to_idx:  # a class the model does not know (class_match='shared')
+                continue
             folder = osp.join(self.split_dir, name)
             entries = sorted(f for f in os.listdir(folder)
                              if osp.isfile(osp.join(folder, f)) and not f.startswith('.'))
+            check_class_folder(folder, entries)
             files = [f for f in entries if f.lower().endswith(IMG_EXTENSIONS)]
             ignored += [osp.join(name, f) for f in entries if not f.lower().endswith(IMG_EXTENSIONS)]
             if not files:

@@ -1,15 +1,93 @@
-"""Re-splitting YOLO and Pascal VOC sources, written back in the format they came in (see :mod:`.split`)."""
+"""The splitter's writers for box annotations: a COCO, YOLO or Pascal VOC source, its splits merged, is split
+again and written back in its format (COCO as a Roboflow export, YOLO as Ultralytics, VOC as VOC2007); the
+format table (:mod:`.formats`) names them, :func:`~.split.split_dataset` runs them."""
 import os.path as osp
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Dict, Hashable, List, Optional, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
+from .coco_detection import ROBOFLOW_ANN, coco_class_names, coco_sources, load_coco_json
 from .file_checks import image_size, inside_root
-from .split_common import EMPTY_STRATUM, YOLO_SPLITS, SplitReport, _hash_groups, _majority, _Output, assign_groups
+from .split_common import (COCO_SPLITS, EMPTY_STRATUM, YOLO_SPLITS, SplitReport, _hash_groups, _majority, _Output,
+                           assign_groups)
 from .voc_detection import VocLayout, parse_voc_xml, voc_class_names
-from .yolo_detection import parse_yolo_labels, yolo_label_path, yolo_split_files, yolo_split_names
+from .yolo_detection import YoloLayout, parse_yolo_labels
+
+
+# -------------------------------------------------------------------------------------------------- COCO
+def split_coco(src: str, out: _Output, ratios, seed: int, images_dir: Optional[str] = None) -> SplitReport:
+    """Place a COCO source (a json file with its images in ``images_dir``, default beside it, or a folder whose
+    COCO files :func:`~.coco_detection.coco_sources` finds) into ``out`` as a Roboflow export."""
+    if osp.isfile(src):
+        return _split_coco([(src, images_dir or osp.dirname(src))], out, ratios, seed)
+    return _split_coco(coco_sources(src), out, ratios, seed)
+
+
+def _split_coco(sources: List[Tuple[str, str]], out: _Output, ratios, seed: int) -> SplitReport:
+    categories: Dict[int, Dict] = {}
+    info, licenses = None, None
+    images: List[Tuple[str, Dict, List[Dict]]] = []  # (file, image record, its annotations)
+    for ann_file, img_dir in sources:
+        data = load_coco_json(ann_file)
+        info = data.get('info', {}) if info is None else info
+        licenses = data.get('licenses', []) if licenses is None else licenses
+        for cat in data['categories']:
+            known = categories.setdefault(cat['id'], cat)
+            if known['name'] != cat['name']:
+                raise DatasetError(f'{ann_file}: category id {cat["id"]} is "{cat["name"]}" but "{known["name"]}" '
+                                   'in another split; the splits cannot be merged')
+        by_image: Dict[Any, List[Dict]] = defaultdict(list)
+        for ann in data['annotations']:
+            by_image[ann['image_id']].append(ann)
+        missing = []
+        for img in data['images']:
+            path = osp.join(img_dir, img['file_name'])
+            if not osp.isfile(path):
+                missing.append(img['file_name'])
+            images.append((path, img, by_image.get(img['id'], [])))
+        unknown = sorted({a['category_id'] for a in data['annotations']} - set(categories), key=str)
+        if unknown:
+            raise DatasetError(f'{ann_file}: annotations use category ids {unknown} that "categories" does not list')
+        if missing:
+            raise DatasetError(f'{ann_file}: {len(missing)} listed images are not in {img_dir}, e.g. {missing[:3]}')
+    if not images:
+        raise DatasetError(f'no images listed in {[a for a, _ in sources]}')
+
+    def stratum(anns: List[Dict]) -> Hashable:
+        ids = [a['category_id'] for a in anns]
+        return _majority(ids) if ids else EMPTY_STRATUM
+
+    groups, dupes = _hash_groups([p for p, _, _ in images])
+    conflicts = sum(len({stratum(images[i][2]) for i in g}) > 1 for g in groups)
+    assigned = assign_groups([(_majority([stratum(images[i][2]) for i in g]), len(g)) for g in groups], ratios,
+                             seed)
+    per_split: Dict[str, List[int]] = defaultdict(list)
+    for g, s in zip(groups, assigned):
+        per_split[COCO_SPLITS[s]] += g
+    cats = list(categories.values())  # the source's order
+    splits = [s for s, r in zip(COCO_SPLITS, ratios) if r > 0]
+    n_images, n_empty, n_objects = Counter(), Counter(), defaultdict(Counter)
+    for split in splits:
+        new_images, new_anns = [], []
+        for i in sorted(per_split[split]):
+            path, img, anns = images[i]
+            name = out.place(path, split)
+            new_images.append(dict(img, id=len(new_images), file_name=name))
+            for ann in anns:
+                new_anns.append(dict(ann, id=len(new_anns) + 1, image_id=new_images[-1]['id']))
+                n_objects[ann['category_id']][split] += 1
+            n_images[split] += 1
+            n_empty[split] += int(not anns)
+        out.write_json(osp.join(split, ROBOFLOW_ANN), dict(info=info, licenses=licenses, categories=cats,
+                                                            images=new_images, annotations=new_anns))
+    rows = [('images', dict(n_images)), (f'images {EMPTY_STRATUM}', dict(n_empty))]
+    rows += [(f'{c["name"]} (id {c["id"]}) objects', dict(n_objects[c['id']])) for c in cats if n_objects[c['id']]]
+    classes = coco_class_names(dict(categories=cats, annotations=[a for _, _, anns in images for a in anns]),
+                               ', '.join(a for a, _ in sources))
+    return SplitReport('coco', out.out, splits, rows, classes, len(images), dupes,
+                       sum(len(g) > 1 for g in groups), conflicts)
 
 
 @dataclass
@@ -20,16 +98,27 @@ class _BoxImage:
     labels: List[int]
 
 
+def split_yolo(src: str, out: _Output, ratios, seed: int) -> SplitReport:
+    """Place a YOLO source (any layout of :class:`~.yolo_detection.YoloLayout`) into ``out`` as Ultralytics."""
+    return _split_boxes('yolo', *_yolo_sources(src), out, ratios, seed)
+
+
+def split_voc(src: str, out: _Output, ratios, seed: int) -> SplitReport:
+    """Place a Pascal VOC source (any layout of :class:`~.voc_detection.VocLayout`) into ``out`` as VOC2007."""
+    return _split_boxes('voc', *_voc_sources(src), out, ratios, seed)
+
+
 def _yolo_sources(src: str) -> Tuple[List[str], List[_BoxImage]]:
+    layout = YoloLayout(src)
     names, items, seen = None, [], set()
-    for split in yolo_split_names(src):
-        split_names, images, source = yolo_split_files(src, split)
+    for split in layout.split_names():
+        split_names, images, source = layout.split_files(split)
         names = names or split_names
         for img in images:
             if osp.realpath(img) in seen:  # a split listing another split's images
                 continue
             seen.add(osp.realpath(img))
-            label = yolo_label_path(img)
+            label = layout.label_path(img)
             labels = []
             if osp.lexists(label):
                 inside_root(src, label, f'label of {img}')

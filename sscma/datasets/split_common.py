@@ -24,15 +24,18 @@ class SplitReport:
     """What :func:`split_dataset` wrote.
 
     Attributes:
-        kind (str): ``'folder'``, ``'coco'``, ``'yolo'`` or ``'voc'``.
+        kind (str): The format read and written (an entry of the format table): ``'folder'``, ``'coco'``,
+            ``'yolo'`` or ``'voc'``.
         out (str): The output folder.
         splits (list[str]): Output split folder names, in order.
         rows (list[tuple[str, dict]]): Summary table rows: a label and ``{split: count}``.
-        classes (list[str]): Class names (folder, YOLO, VOC) or category names ordered by id (COCO).
+        classes (list[str]): Class names (folder, YOLO, VOC), or category names ordered by id without
+            Roboflow's placeholder category (COCO).
         num_files (int): Source files (images) placed.
         duplicates (int): Files whose content equals an earlier file (each kept with its twin's split).
         duplicate_groups (int): Sets of identical files.
         conflicting_groups (int): Duplicate sets whose members carry different classes.
+        source (str): The layout recognised in the source, with the files that made it so (one line).
     """
     kind: str
     out: str
@@ -43,6 +46,11 @@ class SplitReport:
     duplicates: int = 0
     duplicate_groups: int = 0
     conflicting_groups: int = 0
+    source: str = ''
+
+    def read_line(self) -> str:
+        """``read <layout found> (<images> images, <n> classes [...])``: what the source was taken for."""
+        return f'read {self.source} ({self.num_files} images, {len(self.classes)} classes {self.classes})'
 
     def table(self) -> str:
         """The per-split, per-class counts as a text table."""

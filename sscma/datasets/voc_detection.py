@@ -1,6 +1,7 @@
 """Pascal VOC xml detection data: VOC2007/2012 (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``,
-also under ``VOCdevkit/VOC20xx``), split folders of xml + images (Roboflow "Pascal VOC", labelImg, CVAT), or
-one set without splits (for ``split=''`` and the splitter).
+also under ``VOCdevkit/VOC20xx``), split folders of xml + images (Roboflow "Pascal VOC", labelImg), or one set
+without splits (CVAT "Pascal VOC 1.1" with ``ImageSets/Main/default.txt`` and ``labelmap.txt``, a labelImg folder),
+read with ``split=''`` or re-split by the splitter.
 
 The xml is read as mmdet's ``XMLDataset`` reads it: ``size`` gives the image size (the image is read when it
 is missing), box corners are ``int(float(text)) - 1`` (VOC's 1-based pixels), ``difficult`` objects get
@@ -15,10 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
-from .file_checks import image_size, inside_root
+from .file_checks import check_unique_names, image_size, inside_root
 from .image_folder import IMG_EXTENSIONS, SPLIT_ALIASES, _alias_group
 
 LABEL_FILES = ('labels.txt', 'classes.txt')
+LABELMAP = 'labelmap.txt'  # CVAT / datumaro: "# label:color_rgb:parts:actions", then "name:r,g,b::" a line
 COORD_TOL = 0.01  # corners this far (fraction of the image, + 1 px) outside are clipped; further is an error
 _DECLARATION = re.compile(rb'<!\s*(DOCTYPE|ENTITY)', re.IGNORECASE)
 
@@ -73,6 +75,29 @@ class VocLayout:
             return []
         known = {n for names in SPLIT_ALIASES.values() for n in names} | {'trainval'}
         return sorted(f[:-4] for f in os.listdir(main) if f.endswith('.txt') and f[:-4] in known)
+
+    def describe(self) -> Optional[str]:
+        """One line naming what was found (the folders and files that make it this layout); None if not VOC."""
+        def rel(path: str) -> str:
+            path = osp.relpath(path, self.data_root).replace(os.sep, '/')
+            return '' if path == '.' else path + '/'
+
+        if self.kind == 'imagesets':
+            return 'Pascal VOC: ' + ', '.join(
+                f'{rel(d)}Annotations/ + {rel(d)}JPEGImages/ + {rel(d)}ImageSets/Main/'
+                f'{{{",".join(self.split_files(d))}}}.txt' for d in self.roots)
+        if self.kind == 'splits':
+            return f'Pascal VOC split folders: {", ".join(rel(d) for d in self.roots)} with the xml beside the images'
+        if self.kind == 'single':
+            root = self.roots[0]
+            if root == self.data_root and not osp.isdir(osp.join(root, 'Annotations')):
+                images = [f for f in os.listdir(root) if f.lower().endswith(IMG_EXTENSIONS)]
+                return f'labelImg VOC folder: {len(self.all_xml())} .xml beside {len(images)} images'
+            extra = [f'{rel(root)}{f}' for f in ('ImageSets/Main/default.txt', LABELMAP)
+                     if osp.isfile(osp.join(root, f))]
+            kind = 'CVAT Pascal VOC 1.1 export' if extra else 'Pascal VOC set without splits'
+            return f'{kind}: ' + ' + '.join([f'{rel(root)}Annotations/', f'{rel(root)}JPEGImages/', *extra])
+        return None
 
     def all_xml(self) -> List[str]:
         """Every annotation file of the dataset (all splits), for the class names."""
@@ -132,6 +157,20 @@ def read_label_names(path: str) -> List[str]:
     """One class name a line (``labels.txt`` / ``classes.txt``), fixing the class ids in that order."""
     from .yolo_detection import read_names_file
     return read_names_file(path)
+
+
+def read_labelmap(path: str) -> List[str]:
+    """Class names of a CVAT / datumaro ``labelmap.txt`` (``name:r,g,b:parts:actions`` a line after ``#``
+    comments), in its order, without ``background``: VOC's class 0 that datumaro writes first, not a box class."""
+    from .yolo_detection import read_lines
+    names = [line.split(':', 1)[0].strip() for line in read_lines(path)
+             if line.strip() and not line.lstrip().startswith('#')]
+    names = [n for n in names if n != 'background']
+    if not names or not all(names):
+        raise DatasetError(f'{path}: expected "name:r,g,b:parts:actions" lines naming the classes, got '
+                           f'{names or "none"}')
+    check_unique_names(names, path)
+    return names
 
 
 def _text(obj: ET.Element, tag: str) -> Optional[str]:
@@ -227,13 +266,15 @@ def parse_voc_xml(xml_path: str, img_dirs: List[str], data_root: str) -> Dict:
 
 
 def voc_class_names(data_root: str, layout: Optional[VocLayout] = None) -> Tuple[List[str], str, bool]:
-    """``(names, source, fixed)``: from ``labels.txt``/``classes.txt`` (fixed), else the sorted object names
-    of every xml of every split (so all splits get the same ids)."""
+    """``(names, source, fixed)``: from ``labels.txt``/``classes.txt`` or CVAT's ``labelmap.txt`` (fixed), else
+    the sorted object names of every xml of every split (so all splits get the same ids)."""
     layout = layout or VocLayout(data_root)
     for d in [data_root] + layout.roots:
         for f in LABEL_FILES:
             if osp.isfile(osp.join(d, f)):
                 return read_label_names(osp.join(d, f)), osp.join(d, f), True
+        if osp.isfile(osp.join(d, LABELMAP)):
+            return read_labelmap(osp.join(d, LABELMAP)), osp.join(d, LABELMAP), True
     names = set()
     for xml in layout.all_xml():
         names.update(n for n in (_text(o, 'name') for o in read_voc_xml(xml).findall('object')) if n)
@@ -258,6 +299,11 @@ def load_voc_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], s
     if not records:
         raise DatasetError(f'no VOC annotation files for split "{split}" under {data_root}')
     return names, records, source
+
+
+def voc_layout(data_root: str) -> Optional[str]:
+    """One line naming the VOC layout found at ``data_root`` (:meth:`VocLayout.describe`); None if none."""
+    return VocLayout(data_root).describe()
 
 
 def is_voc_root(data_root: str) -> bool:

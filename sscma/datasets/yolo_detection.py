@@ -1,5 +1,7 @@
 """YOLO txt detection data: Ultralytics (``images/<split>`` + ``labels/<split>``) and Roboflow
-(``<split>/images`` + ``<split>/labels``) exports, described by a ``data.yaml`` or found by their folders.
+(``<split>/images`` + ``<split>/labels``) exports, described by a ``data.yaml`` or found by their folders; CVAT
+"YOLO 1.1" (darknet: ``obj.data``, ``obj.names``, ``train.txt``, ``obj_train_data/``) and labelImg folders (images,
+``.txt`` and ``classes.txt`` side by side), whose labels sit beside their images (see :class:`YoloLayout`).
 
 A label file holds one object per line, ``class cx cy w h`` normalised to the EXIF-upright image (or
 ``class x1 y1 x2 y2 ...``, a polygon, whose bounding box is used as Ultralytics does). An image without a
@@ -21,6 +23,8 @@ NAMES_FILES = ('classes.txt', 'obj.names', 'names.txt', 'classes.names')  # labe
 COORD_TOL = 0.01
 # data.yaml keys of each split, Ultralytics' first
 YAML_KEYS = {'train': ('train', ), 'valid': ('val', 'valid', 'validation'), 'test': ('test', )}
+DARKNET_DATA = 'obj.data'  # darknet / CVAT "YOLO 1.1": classes, names and one list file per subset
+DARKNET_KEYS = ('classes', 'names', 'backup', 'eval')  # obj.data keys that are not subsets
 
 
 def read_data_yaml(path: str) -> Dict:
@@ -65,13 +69,20 @@ def yolo_class_names(data: Dict, path: str) -> List[str]:
     return names
 
 
-def read_names_file(path: str) -> List[str]:
-    """One class name a line (labelImg's ``classes.txt``, darknet's ``obj.names``)."""
+def read_lines(path: str) -> List[str]:
+    """The lines of a UTF-8 text file; a file that cannot be read is a :class:`DatasetError` naming it."""
     try:
         with open(path, encoding='utf-8') as f:
-            names = [line.strip() for line in f if line.strip()]
+            return f.read().splitlines()
     except UnicodeDecodeError as e:
         raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
+    except OSError as e:
+        raise DatasetError(f'cannot read {path}: {e.strerror}') from None
+
+
+def read_names_file(path: str) -> List[str]:
+    """One class name a line (labelImg's ``classes.txt``, darknet's ``obj.names``)."""
+    names = [line.strip() for line in read_lines(path) if line.strip()]
     if not names:
         raise DatasetError(f'{path}: no class names (expected one name a line)')
     check_unique_names(names, path)
@@ -93,15 +104,6 @@ def find_yolo_yaml(data_root: str) -> Optional[str]:
     return osp.join(data_root, yamls[0]) if len(yamls) == 1 else None
 
 
-def is_yolo_root(data_root: str) -> bool:
-    """Whether ``data_root`` looks like a YOLO export (a dataset yaml, or ``labels`` folders beside ``images``)."""
-    if find_yolo_yaml(data_root):
-        return True
-    if osp.isdir(osp.join(data_root, 'images')) and osp.isdir(osp.join(data_root, 'labels')):
-        return True
-    return any(osp.isdir(osp.join(data_root, d, 'labels')) for d in os.listdir(data_root))
-
-
 def _images_under(folder: str) -> List[str]:
     found = []
     for d, dirs, files in os.walk(folder):
@@ -115,11 +117,7 @@ def _images_of_entry(path: str, where: str) -> List[str]:
     if osp.isdir(path):
         return _images_under(path)
     if path.lower().endswith('.txt'):
-        try:
-            with open(path, encoding='utf-8') as f:
-                lines = [line.strip() for line in f if line.strip()]
-        except UnicodeDecodeError as e:
-            raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
+        lines = [line.strip() for line in read_lines(path) if line.strip()]
         base = osp.dirname(path)
         files = [line if osp.isabs(line) else osp.normpath(osp.join(base, line)) for line in lines]
         missing = [(k + 1, f) for k, f in enumerate(files) if not osp.isfile(f)]
@@ -172,30 +170,161 @@ def _inside(root: str, path: str) -> bool:
         return False
 
 
-def yolo_split_files(data_root: str, split: str) -> Tuple[List[str], List[str], str]:
-    """Return ``(class names, image paths, names source)`` of ``split`` of the YOLO dataset at ``data_root``."""
-    yaml_path = find_yolo_yaml(data_root)
-    if yaml_path:
-        data = read_data_yaml(yaml_path)
-        names, source = yolo_class_names(data, yaml_path), yaml_path
-        images = _yaml_split_images(data_root, yaml_path, data, split)
-    else:
-        names_file = next((osp.join(data_root, f) for f in NAMES_FILES if osp.isfile(osp.join(data_root, f))), None)
-        if names_file is None:
-            raise DatasetError(f'{data_root} has YOLO labels but no data.yaml (with "names") nor a '
+class YoloLayout:
+    """Where the images, labels and class names of a YOLO dataset are.
+
+    Attributes:
+        kind (str): ``'yaml'`` (Ultralytics or Roboflow ``data.yaml``), ``'darknet'`` (CVAT "YOLO 1.1":
+            ``obj.data``, ``obj.names``, ``train.txt``, ``obj_train_data/`` with each label beside its image),
+            ``'folders'`` (``images/<split>`` + ``labels/<split>`` or ``<split>/images`` + ``<split>/labels``,
+            with a ``classes.txt``), ``'flat'`` (labelImg: images, ``.txt`` labels and ``classes.txt`` side by
+            side) or None (not YOLO).
+    """
+
+    def __init__(self, data_root: str) -> None:
+        root = self.data_root = data_root
+        self.yaml = find_yolo_yaml(root) if osp.isdir(root) else None
+        self.names_file = next((osp.join(root, f) for f in NAMES_FILES if osp.isfile(osp.join(root, f))), None)
+        if not osp.isdir(root):
+            self.kind = None
+        elif self.yaml or osp.isfile(osp.join(root, DARKNET_DATA)):
+            self.kind = 'yaml' if self.yaml else 'darknet'
+        elif (osp.isdir(osp.join(root, 'images')) and osp.isdir(osp.join(root, 'labels'))) or \
+                any(osp.isdir(osp.join(root, d, 'labels')) for d in os.listdir(root)):
+            self.kind = 'folders'
+        else:
+            self.kind = 'flat' if self.names_file and self._flat_labels() else None
+
+    def _flat_images(self) -> List[str]:
+        return [osp.join(self.data_root, f) for f in sorted(os.listdir(self.data_root))
+                if f.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(self.data_root, f))]
+
+    def _flat_labels(self) -> List[str]:
+        return [p for p in (osp.splitext(i)[0] + '.txt' for i in self._flat_images()) if osp.isfile(p)]
+
+    def label_path(self, img_path: str) -> str:
+        """The label file of an image: beside it (darknet, labelImg), else :func:`yolo_label_path`."""
+        return osp.splitext(img_path)[0] + '.txt' if self.kind in ('darknet', 'flat') else yolo_label_path(img_path)
+
+    def _darknet(self) -> Tuple[Dict[str, str], Dict[str, str]]:
+        """``obj.data`` as ``({key: value}, {subset: list file})``: ``names = data/obj.names``, ``train = ...``."""
+        path, entries = osp.join(self.data_root, DARKNET_DATA), {}
+        for k, line in enumerate(read_lines(path)):
+            line = line.split('#', 1)[0].strip()
+            if line and '=' not in line:
+                raise DatasetError(f'{path}:{k + 1}: expected "key = value", got {line[:80]!r}')
+            if line:
+                key, value = (t.strip() for t in line.split('=', 1))
+                entries[key] = value
+        return entries, {k: v for k, v in entries.items() if k not in DARKNET_KEYS and v}
+
+    def _darknet_path(self, value: str, where: str) -> str:
+        """A path darknet / CVAT wrote (``data/obj_train_data/a.jpg``, relative to darknet's working folder whose
+        ``data/`` is the export): found in the export root, without the leading ``data/`` when needed."""
+        value = value.replace('\\', '/')
+        tried = [osp.normpath(osp.join(self.data_root, v))
+                 for v in [value] + ([value[len('data/'):]] if value.startswith('data/') else [])]
+        found = next((p for p in tried if osp.exists(p)), None)
+        if found is None:
+            raise DatasetError(f'{where}: {value} does not exist (looked for {tried})')
+        return inside_root(self.data_root, found, where)
+
+    def _darknet_split(self, split: str) -> Tuple[List[str], List[str], str]:
+        data_path = osp.join(self.data_root, DARKNET_DATA)
+        entries, subsets = self._darknet()
+        names_file = self._darknet_path(entries.get('names') or 'obj.names', f'{data_path}: names')
+        keys = [k for k in subsets if not split or k in _alias_group(split) or k == split]
+        if not keys:
+            hint = (f'; it holds one set: split it first: python tools/dataset_split.py {self.data_root} OUT (or '
+                    'read it whole with split="")' if len(subsets) <= 1 else '')
+            raise DatasetError(f'{data_path}: no "{split}" subset (looked for {list(_alias_group(split))}; found '
+                               f'{list(subsets)}){hint}')
+        images = []
+        for key in keys:  # split="": every subset, the export whole
+            list_file = self._darknet_path(subsets[key], f'{data_path}: {key}')
+            images += [self._darknet_path(line.strip(), f'{list_file}:{k + 1}')
+                       for k, line in enumerate(read_lines(list_file)) if line.strip()]
+        return read_names_file(names_file), list(dict.fromkeys(images)), names_file
+
+    def _split_dirs(self) -> Dict[str, str]:
+        """``{split: image folder}`` of the ``folders`` layout (``images/<split>`` or ``<split>/images``)."""
+        found = {}
+        for s in YAML_KEYS:
+            dirs = [osp.join(self.data_root, *p) for n in _alias_group(s) for p in (('images', n), (n, 'images'))]
+            found[s] = next((d for d in dirs if osp.isdir(d)), None)
+        return {s: d for s, d in found.items() if d}
+
+    def split_names(self) -> List[str]:
+        """The splits declared (``data.yaml``, ``obj.data`` subsets) or found (folders); ``['']`` for labelImg."""
+        if self.kind == 'yaml':
+            data = read_data_yaml(self.yaml)
+            return [s for s, keys in YAML_KEYS.items() if any(data.get(k) not in (None, '') for k in keys)]
+        return list(self._darknet()[1]) if self.kind == 'darknet' else [''] if self.kind == 'flat' else \
+            list(self._split_dirs())
+
+    def split_files(self, split: str) -> Tuple[List[str], List[str], str]:
+        """Return ``(class names, image paths, names source)`` of ``split`` (``''``: a set without splits)."""
+        root = self.data_root
+        if self.kind == 'yaml':
+            data = read_data_yaml(self.yaml)
+            names, source = yolo_class_names(data, self.yaml), self.yaml
+            images = _yaml_split_images(root, self.yaml, data, split)
+        elif self.kind == 'darknet':
+            names, images, source = self._darknet_split(split)
+        elif self.kind is None:
+            raise DatasetError(f'no YOLO dataset at {root} (no data.yaml, obj.data, labels/ folders or .txt labels)')
+        elif self.names_file is None:
+            raise DatasetError(f'{root} has YOLO labels but no data.yaml (with "names") nor a '
                                f'{"/".join(NAMES_FILES)} naming the classes')
-        names, source = read_names_file(names_file), names_file
-        tried = [osp.join(data_root, *parts) for name in _alias_group(split)
-                 for parts in (('images', name), (name, 'images'))]
-        folder = next((p for p in tried if osp.isdir(p)), None)
-        if folder is None:
-            raise DatasetError(f'no "{split}" images in the YOLO dataset {data_root} (looked for {tried})')
-        images = _images_under(folder)
-    if not images:
-        raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) for split "{split}" of {source}')
-    for img in images:
-        inside_root(data_root, img, source)
-    return names, images, source
+        elif self.kind == 'flat' and split:
+            raise DatasetError(f'{root} is one labelImg YOLO folder without train/valid/test splits, so it has no '
+                               f'"{split}" split; split it first: python tools/dataset_split.py {root} OUT (or read '
+                               'it whole with split="")')
+        else:
+            names, source = read_names_file(self.names_file), self.names_file
+            folder = self._split_dirs().get(next((k for k in YAML_KEYS if split in _alias_group(k)), split))
+            if self.kind == 'folders' and folder is None:
+                raise DatasetError(f'no "{split}" images in the YOLO dataset {root} (looked for images/<split> and '
+                                   f'<split>/images with <split> in {list(_alias_group(split))})')
+            images = self._flat_images() if self.kind == 'flat' else _images_under(folder)
+        if not images:
+            raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) for split "{split}" of {source}')
+        for img in images:
+            inside_root(root, img, source)
+        return names, images, source
+
+    def describe(self) -> Optional[str]:
+        """One line naming what was found (the files that make it this layout); None if not YOLO."""
+        names = osp.basename(self.names_file) if self.names_file else f'no {"/".join(NAMES_FILES)}'
+        if self.kind == 'yaml':
+            data = read_data_yaml(self.yaml)
+            keys = [k for keys in YAML_KEYS.values() for k in keys if isinstance(data.get(k), (str, list))]
+            return f'YOLO {osp.basename(self.yaml)}: ' + ', '.join(f'{k}: {data[k]}' for k in keys)
+        if self.kind == 'darknet':
+            entries, subsets = self._darknet()
+            files = [v[len('data/'):] if v.startswith('data/') else v
+                     for v in [entries.get('names') or 'no names', *subsets.values()]]
+            folders = sorted(d + '/' for d in os.listdir(self.data_root) if d.startswith('obj_') and
+                             d.endswith('_data') and osp.isdir(osp.join(self.data_root, d)))
+            return f'CVAT YOLO 1.1 export: {" + ".join([DARKNET_DATA, *files, *folders])}'
+        if self.kind == 'flat':
+            return (f'labelImg YOLO folder: {len(self._flat_images())} images, {len(self._flat_labels())} .txt '
+                    f'labels and {names} side by side')
+        if self.kind == 'folders':
+            dirs = ' + '.join(osp.relpath(d, self.data_root).replace(os.sep, '/') + '/'
+                              for d in self._split_dirs().values())
+            return f'YOLO folders: {dirs or "images/ + labels/"} with labels/ beside, {names}'
+        return None
+
+
+def yolo_layout(data_root: str) -> Optional[str]:
+    """One line naming the YOLO layout found at ``data_root`` (:meth:`YoloLayout.describe`); None if none."""
+    return YoloLayout(data_root).describe()
+
+
+def is_yolo_root(data_root: str) -> bool:
+    """Whether ``data_root`` is a YOLO dataset in one of the layouts of :class:`YoloLayout`."""
+    return YoloLayout(data_root).kind is not None
 
 
 def _number(token: str) -> float:
@@ -211,15 +340,8 @@ def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int
     Lines are ``class cx cy w h`` or ``class x1 y1 x2 y2 x3 y3 ...`` (a polygon: its bounding box), all
     normalised to ``[0, 1]``; values up to :data:`COORD_TOL` outside are clipped, further is an error.
     """
-    try:
-        with open(label_path, encoding='utf-8') as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise DatasetError(f'{label_path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
-    except OSError as e:
-        raise DatasetError(f'cannot read label file {label_path}: {e.strerror}') from None
     objects = []
-    for k, line in enumerate(lines):
+    for k, line in enumerate(read_lines(label_path)):
         where = f'{label_path}:{k + 1}'
         tokens = line.split()
         if not tokens:
@@ -258,11 +380,12 @@ def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int
 def load_yolo_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], str]:
     """Return ``(class names, records, names source)``; a record is ``img_path``, ``width``, ``height`` and
     ``instances`` (``bbox`` in pixels, ``label`` name, ``ignore_flag``)."""
-    names, images, source = yolo_split_files(data_root, split)
+    layout = YoloLayout(data_root)
+    names, images, source = layout.split_files(split)
     records = []
     for img in images:
         width, height = image_size(img)
-        label = yolo_label_path(img)
+        label = layout.label_path(img)
         objects = []
         if osp.isfile(label) or osp.islink(label):
             inside_root(data_root, label, f'label of {img}')
@@ -270,13 +393,3 @@ def load_yolo_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], 
         records.append(dict(img_path=img, width=width, height=height,
                             instances=[dict(bbox=box, label=names[c], ignore_flag=0) for c, box in objects]))
     return names, records, source
-
-
-def yolo_split_names(data_root: str) -> List[str]:
-    """Splits (``train``, ``valid``, ``test``) that the YOLO dataset at ``data_root`` declares or has folders for."""
-    yaml_path = find_yolo_yaml(data_root)
-    if yaml_path:
-        data = read_data_yaml(yaml_path)
-        return [s for s, keys in YAML_KEYS.items() if any(data.get(k) not in (None, '') for k in keys)]
-    return [s for s in YAML_KEYS if any(osp.isdir(osp.join(data_root, *parts)) for n in _alias_group(s)
-                                        for parts in (('images', n), (n, 'images')))]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from sscma.datasets import CocoDetectionDataset, ImageFolderDataset, ensure_digits_folder, ensure_fomo_coco
+from sscma.datasets import DetectionDataset, ImageFolderDataset, ensure_digits_folder, ensure_fomo_coco
 from sscma.datasets.builtin import _generate_once, default_data_home
 
 DIGIT_SPLITS = ('training', 'validation', 'test')
@@ -94,7 +94,7 @@ def test_fomo_coco_content(fomo_root):
     assert 2.0 < (totals['coin'] + totals['face']) / totals['images'] < 3.5
     img = cv2.imread(str(fomo_root / 'train' / 'train_0000.jpg'))
     assert img.shape == (96, 96, 3)
-    ds = CocoDetectionDataset(data_root=str(fomo_root), split='train', num_classes=2)
+    ds = DetectionDataset(format='coco', data_root=str(fomo_root), split='train', num_classes=2)
     assert ds.metainfo['classes'] == ('coin', 'face')  # Roboflow's placeholder category 0 is not a class
 
 

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from sscma.datasets import CocoDetectionDataset, ImageFolderDataset
+from sscma.datasets import DetectionDataset, ImageFolderDataset
 from sscma.datasets.split import assign_groups, file_sha1, split_dataset, split_targets
 from sscma.utils import DatasetError
 
@@ -151,7 +151,7 @@ def test_coco_roboflow_export_with_duplicates(tmp_path):
     rows = dict(report.rows)
     assert rows['images (no objects)'] == dict(zip(splits, empty))
     assert rows['images'] == {s: len(data[s]['images']) for s in splits}
-    ds = CocoDetectionDataset(data_root=out, split='valid', num_classes=2)
+    ds = DetectionDataset(format='coco', data_root=out, split='valid', num_classes=2)
     assert ds.metainfo['classes'] == ('block', 'disc') and len(ds) == len(data['valid']['images'])
 
 
@@ -208,8 +208,6 @@ def _scene_boxes(ds):
 
 @pytest.mark.parametrize('fmt', ['yolo_roboflow', 'yolo', 'voc', 'labelimg'])
 def test_yolo_and_voc_keep_their_format(fmt, tmp_path):
-    from sscma.datasets import DetectionDataset
-
     from ..detection_data import CLASSES, write_detection_scenes
     src = str(tmp_path / 'src')
     write_detection_scenes(src, fmt, dict(train=12, valid=6, test=6))

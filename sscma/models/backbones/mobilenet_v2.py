@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
+from sscma.models.utils.feature_info import FeatureInfo
 from sscma.registry import MODELS
 
 
@@ -213,15 +214,21 @@ class MobileNetV2(BaseModule):
                 width, layer = out, layer + 1
         return skips + [False] * (len(nominal) - len(skips))
 
-    @property
-    def feature_channels(self) -> List[int]:
-        """Channels of each returned feature map, in ``out_indices`` order."""
-        return [self.out_channels[i] for i in self.out_indices]
+    @classmethod
+    def stage_strides(cls) -> List[int]:
+        """Input pixels per cell after each stage 0-7: the stem's stride 2 times the strides of the stages so far
+        (the last stage, the 1x1 convolution, keeps the stride of the one before)."""
+        strides, stride = [], 2
+        for *_, s in cls.arch_settings:
+            stride *= s
+            strides.append(stride)
+        return strides + strides[-1:]
 
     @property
-    def feature_strides(self) -> List[int]:
-        """Input pixels per cell of each returned feature map."""
-        return [(2, 4, 8, 16, 16, 32, 32, 32)[i] for i in self.out_indices]
+    def feature_info(self) -> List[FeatureInfo]:
+        """Channels and stride of each returned feature map, in ``out_indices`` order."""
+        strides = self.stage_strides()
+        return [FeatureInfo(self.out_channels[i], strides[i]) for i in self.out_indices]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         outs = []

@@ -4,6 +4,7 @@ from typing import List, Optional
 import torch
 from mmdet.models.detectors.base import BaseDetector
 
+from sscma.models.utils.feature_info import backbone_feature_info
 from sscma.registry import MODELS
 
 
@@ -25,10 +26,10 @@ class Fomo(BaseDetector):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck else None
         head = dict(head)
-        if head.get('in_channels') is None and hasattr(self.backbone, 'feature_channels') and self.neck is None:
-            head['in_channels'] = self.backbone.feature_channels[-1]
-        if head.get('stride') is None and hasattr(self.backbone, 'feature_strides'):
-            head['stride'] = self.backbone.feature_strides[-1]
+        if head.get('in_channels') is None and self.neck is None:
+            head['in_channels'] = backbone_feature_info(self.backbone, 'in_channels')[-1].channels
+        if head.get('stride') is None:
+            head['stride'] = backbone_feature_info(self.backbone, 'stride')[-1].stride
         self.head = MODELS.build(head)
 
     def extract_feat(self, inputs: torch.Tensor):

@@ -7,6 +7,7 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
+from sscma.models.utils.feature_info import backbone_feature_info
 from sscma.models.utils.keypoint_codec import decode_keypoints
 from sscma.registry import MODELS
 
@@ -42,10 +43,10 @@ class KeypointRegressor(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck else None
         head = dict(head)
-        if head.get('in_channels') is None and hasattr(self.backbone, 'feature_channels') and self.neck is None:
-            head['in_channels'] = self.backbone.feature_channels[-1]
-        if head.get('feat_size') is None and hasattr(self.backbone, 'feature_strides') and self.neck is None:
-            stride = self.backbone.feature_strides[-1]
+        if head.get('in_channels') is None and self.neck is None:
+            head['in_channels'] = backbone_feature_info(self.backbone, 'in_channels')[-1].channels
+        if head.get('feat_size') is None and self.neck is None:
+            stride = backbone_feature_info(self.backbone, 'feat_size')[-1].stride
             w, h = self.input_size
             head['feat_size'] = (math.ceil(h / stride), math.ceil(w / stride))
         self.head = MODELS.build(head)
