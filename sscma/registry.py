@@ -33,7 +33,7 @@ __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS', 'EXPORT_TARGETS',
-    'TASK_ADAPTERS'
+    'TASKS'
 ]
 
 # Packages whose components an unscoped name may fall back to, in this order after the caller's package.
@@ -106,8 +106,9 @@ EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['sscma.e
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['sscma.visualization'])
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['sscma.visualization'])
 
-# Deploy components have no mmengine counterpart: plain registries of the sscma scope.
+# Components with no mmengine counterpart: plain registries of the sscma scope.
 # EXPORT_TARGETS: one kind of exported file each (``--targets onnx``), see sscma.deploy.targets.base.ExportTarget.
 EXPORT_TARGETS = MMEngineRegistry('export target', scope='sscma', locations=['sscma.deploy.targets'])
-# TASK_ADAPTERS: keyed by model class name (``Fomo``, ``ImageClassifier``), see sscma.deploy.tasks.TaskAdapter.
-TASK_ADAPTERS = MMEngineRegistry('task adapter', scope='sscma', locations=['sscma.deploy.tasks'])
+# TASKS: what a kind of model means (records, drawing, exported output, parity), keyed by model class name
+# (``Fomo``, ``ImageClassifier``), see sscma.tasks.Task.
+TASKS = MMEngineRegistry('task', scope='sscma', locations=['sscma.tasks'])

@@ -28,5 +28,5 @@ model = dict(
 default_hooks = dict(checkpoint=dict(save_best='meter/reading_err_median', rule='less'))
 auto_scale_lr = dict(base_batch_size=32, enable=False)
 custom_hooks = [
-    dict(type='KeypointVisHook', max_images=16),
+    dict(type='PredictionVisHook', max_images=16),
 ]

@@ -19,25 +19,17 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from sscma.tasks.base import as_numpy
 from sscma.utils import ConfigError, load_config, register_all_modules
 
 from .annotated_output import AnnotatedOutput, PreviewWindow
 from .media_source import MediaSource, VideoFrames, open_source
 from .runner import exported_model_config
 
-#: ``--score-thr`` of box detectors when none is given (their test_cfg keeps boxes down to 0.001 for mAP)
-DEFAULT_BOX_SCORE_THR = 0.3
-TOPK = 5
-
 
 def _type_name(transform: Any) -> str:
     name = transform.get('type', '') if isinstance(transform, dict) else type(transform).__name__
     return (name if isinstance(name, str) else getattr(name, '__name__', str(name))).rsplit('.', 1)[-1]
-
-
-def _numpy(value) -> np.ndarray:
-    value = value.tensor if hasattr(value, 'tensor') else value
-    return np.asarray(value.detach().cpu() if hasattr(value, 'detach') else value)
 
 
 def build_inference_model(cfg: Config, model_file: str, config: str) -> torch.nn.Module:
@@ -89,14 +81,16 @@ class Predictor:
         config (str): The config's path, for messages.
         score_thr (float, optional): Keep detections scoring at least this. FOMO: also the head's own
             decoding threshold (cells below it are never decoded); default: the head's ``score_thr``. Box
-            detectors: default :data:`DEFAULT_BOX_SCORE_THR`.
+            detectors: default :data:`sscma.tasks.detection.DEFAULT_BOX_SCORE_THR` (the task's
+            :meth:`~sscma.tasks.Task.score_threshold`).
     """
 
     def __init__(self, cfg: Config, model_file: str, config: str, score_thr: Optional[float] = None) -> None:
         from mmengine.dataset import Compose
         from mmengine.registry import FUNCTIONS
 
-        from sscma.deploy import backend_kind, task_adapter
+        from sscma.deploy import backend_kind
+        from sscma.tasks import task_of
         from sscma.registry import TRANSFORMS
         loader_cfg = cfg.get('test_dataloader') or {}
         steps = list((loader_cfg.get('dataset') or {}).get('pipeline') or [])
@@ -120,12 +114,9 @@ class Predictor:
             self.model = self.model.cuda()
         self.backend = backend_kind(model_file) or 'pytorch'
         float_model = getattr(self.model, 'model', self.model) if self.backend != 'pytorch' else self.model
-        self.task = task_adapter(float_model).task or type(float_model).__name__
-        self.score_thr = score_thr
-        if self.task == 'fomo' and score_thr is not None:
-            float_model.head.score_thr = float(score_thr)
-        elif self.task == 'detection' and score_thr is None:
-            self.score_thr = DEFAULT_BOX_SCORE_THR
+        self.task_object = task_of(float_model)
+        self.task = self.task_object.task or type(float_model).__name__
+        self.score_thr = self.task_object.score_threshold(float_model, score_thr)
         self.dataset_meta = dataset_meta_for(cfg, model_file)
 
     def load_file(self, path: str, index: int) -> Dict[str, Any]:
@@ -145,47 +136,8 @@ class Predictor:
             for s in samples:
                 pred = s.get('pred_instances')
                 if pred is not None and 'scores' in pred and len(pred):
-                    s.pred_instances = pred[torch.as_tensor(_numpy(pred.scores) >= self.score_thr)]
+                    s.pred_instances = pred[torch.as_tensor(as_numpy(pred.scores) >= self.score_thr)]
         return samples
-
-
-def prediction_record(sample: Any, dataset_meta: Dict[str, Any]) -> Dict[str, Any]:
-    """What ``predictions.json`` holds for one image or frame, by task: ``class``/``score``/``topk``
-    (classification), ``centroids`` (FOMO), ``boxes`` (x0, y0, x1, y1), ``keypoints`` and the meter
-    ``reading`` in % of full scale. Coordinates are original-image pixels."""
-    from sscma.visualization import meter_reading_indices
-    classes = list(dataset_meta.get('classes') or [])
-
-    def named(label: int) -> Dict[str, Any]:
-        return dict(label=label, **{'class': classes[label] if label < len(classes) else str(label)})
-
-    pred = sample.get('pred_instances')
-    if pred is None and 'pred_label' in sample:
-        scores = _numpy(sample.pred_score).reshape(-1) if 'pred_score' in sample else np.zeros(0)
-        label = int(_numpy(sample.pred_label).reshape(-1)[0])
-        top = np.argsort(-scores)[:TOPK] if len(scores) else [label]
-        return dict(**named(label), score=float(scores[label]) if len(scores) else None,
-                    topk=[dict(**named(int(k)), score=float(scores[k]) if len(scores) else None) for k in top])
-    if pred is None:
-        return {}
-    if 'keypoints' in pred:
-        kpts = _numpy(pred.keypoints).astype(np.float64).reshape(-1, 2)
-        out = dict(keypoints=np.round(kpts, 3).tolist())
-        names = list(dataset_meta.get('keypoint_names') or [])
-        if len(names) == len(kpts):
-            out['keypoint_names'] = names
-        idx = meter_reading_indices(dataset_meta)
-        if idx and max(idx) < len(kpts):
-            from sscma.evaluation.metrics.meter_metric import reading_from_keypoints
-            out['reading'] = round(reading_from_keypoints(kpts[idx]) * 100, 3)
-        return out
-    labels, scores = _numpy(pred.labels).reshape(-1), _numpy(pred.scores).reshape(-1)
-    if 'points' in pred:
-        coords, key, field = _numpy(pred.points).reshape(-1, 2), 'centroids', 'point'
-    else:
-        coords, key, field = _numpy(pred.bboxes).reshape(-1, 4), 'boxes', 'bbox'
-    return {key: [{field: np.round(c.astype(np.float64), 3).tolist(), **named(int(k)), 'score': round(float(s), 5)}
-                  for c, k, s in zip(coords, labels, scores)]}
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -233,6 +185,7 @@ def run_inference(config: str, model_file: str, source: str, out_dir: Optional[s
     predictor = Predictor(cfg, model_file, config, score_thr)
     visualizer = VISUALIZERS.build(dict(type='SampleGridVisualizer', name=f'inference_{id(predictor)}'))
     visualizer.dataset_meta = predictor.dataset_meta
+    visualizer.task = predictor.task_object
     frames = VideoFrames(media) if media.kind != 'images' else None
     preview = PreviewWindow(show, title=f'sscma predict {media.name}')
     records: List[Dict[str, Any]] = []
@@ -263,7 +216,7 @@ def run_inference(config: str, model_file: str, source: str, out_dir: Optional[s
                     h, w = res['ori_shape'][:2]
                     where = dict(file=item) if frames is None else dict(file=media.name, frame=i)
                     records.append(dict(**where, width=int(w), height=int(h),
-                                        **prediction_record(sample, predictor.dataset_meta)))
+                                        **predictor.task_object.record(sample, predictor.dataset_meta)))
                     drawn = visualizer.draw_prediction(_rgb(res['img']), sample)
                     if frames is None:
                         output.write_image(media.output_name(item), drawn)

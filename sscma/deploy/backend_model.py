@@ -5,7 +5,7 @@ structure and post-processing only; its weights are not used), a copy of that mo
 that leaves pixels un-normalised (the exported graph normalises them itself, see
 :mod:`sscma.deploy.wrapper`), the backend of the export target that wrote the file (ONNX, TorchScript,
 TFLite or a registered plug-in, :mod:`sscma.deploy.targets`) and the model's task adapter for the
-post-processing (:mod:`sscma.deploy.tasks`). ``tools/test.py CONFIG model.onnx``
+post-processing (:mod:`sscma.tasks`). ``tools/test.py CONFIG model.onnx``
 builds it through the registry (``type='BackendModel'``), so the config's test dataloader and evaluator
 are used unchanged.
 """
@@ -20,13 +20,13 @@ from sscma.registry import MODELS
 from sscma.utils import ExportError
 
 from .targets import load_backend
-from .tasks import supported_model_types, task_adapter
+from sscma.tasks import supported_model_types, task_of
 from .wrapper import preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
 def postprocess(model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
     """The data samples ``model.predict`` would return, from an exported graph's ``outputs`` (the model's task
-    adapter, :meth:`~sscma.deploy.tasks.TaskAdapter.postprocess`)."""
-    return task_adapter(model).postprocess(model, outputs, data_samples)
+    adapter, :meth:`~sscma.tasks.Task.postprocess`)."""
+    return task_of(model).postprocess(model, outputs, data_samples)
 
 
 def input_channels(model: nn.Module) -> int:
@@ -59,7 +59,7 @@ class BackendModel(BaseModel):
                  num_threads: Optional[int] = None, check_outputs: bool = True, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, runtime: Optional[str] = None) -> None:
         float_model = MODELS.build(model) if isinstance(model, dict) else model
-        self.adapter = task_adapter(float_model)
+        self.adapter = task_of(float_model)
         if not self.adapter.evaluable:
             raise ExportError(f'{backend_file}: evaluating an exported {type(float_model).__name__} is not '
                               f'supported yet (task adapters: {", ".join(supported_model_types())})')

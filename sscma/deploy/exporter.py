@@ -3,7 +3,7 @@
 ``export_model`` is a loop over the requested :data:`~sscma.registry.EXPORT_TARGETS` in dependency order;
 what each file is, how it is written and loaded back lives in its target (:mod:`sscma.deploy.targets`), and
 what the graph's output means and how to compare it with PyTorch lives in the model's task adapter
-(:mod:`sscma.deploy.tasks`). For each exported file the report holds its size, parity with PyTorch on
+(:mod:`sscma.tasks`). For each exported file the report holds its size, parity with PyTorch on
 validation images, latency at batch 1 on one thread, and the config's own test metric computed through
 :class:`~sscma.deploy.backend_model.BackendModel` with the config's test pipeline and evaluator, next to the
 float model's.
@@ -28,7 +28,7 @@ from .backend_model import BackendModel, config_input_hw, input_channels
 from .context import ExportContext
 from .model_meta import model_class_names
 from .targets.base import all_precisions, get_target, target_names, time_runs, torch_threads
-from .tasks import TaskAdapter, task_adapter
+from sscma.tasks import Task, task_of
 from .wrapper import input_channel_order, preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
 
@@ -115,10 +115,10 @@ def collect_images(model: nn.Module, loader, max_images: int, shape: Tuple[int, 
 
 
 # ------------------------------------------------------------------------------------------ measures
-def parity(adapter: TaskAdapter, model: nn.Module, backend, raws: Sequence[torch.Tensor],
+def parity(adapter: Task, model: nn.Module, backend, raws: Sequence[torch.Tensor],
            refs: Sequence[torch.Tensor], input_hw: Tuple[int, int]) -> Dict[str, Any]:
     """Max / mean abs difference to PyTorch (and relative to PyTorch's largest output), and the task's own
-    agreement measures (:meth:`TaskAdapter.parity`)."""
+    agreement measures (:meth:`Task.parity`)."""
     outs = []
     max_diff, sum_diff, n_el, max_ref = 0.0, 0.0, 0, 0.0
     for raw, ref in zip(raws, refs):
@@ -235,7 +235,7 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
     targets = list(targets) if targets else target_names(defaults_only=True)
     pairs, skipped = requested_pairs(targets, precisions)
     model = build_model(cfg, checkpoint, config)
-    adapter = task_adapter(model)
+    adapter = task_of(model)
 
     channels = input_channels(model)
     hw = tuple(shape_arg[-2:]) if shape_arg else config_input_hw(cfg)
@@ -337,7 +337,7 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
     return report
 
 
-def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: TaskAdapter, cfg, hw, log) -> None:
+def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: Task, cfg, hw, log) -> None:
     """The test metric of the float model and of every file that runs here, with the differences; the test
     labels are numbered in the model's class order (matched by name, see :mod:`sscma.utils.class_names`)."""
     if not adapter.evaluable:

@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .tasks import task_adapter
+from sscma.tasks import task_of
 
 
 def preprocessor_norm(preprocessor: nn.Module) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
@@ -47,7 +47,7 @@ def raw_pixel_preprocessor(preprocessor: nn.Module) -> nn.Module:
 
 class RawInputWrapper(nn.Module):
     """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``, as the model's task adapter
-    shapes it into one tensor (:meth:`~sscma.deploy.tasks.TaskAdapter.graph_output`).
+    shapes it into one tensor (:meth:`~sscma.tasks.Task.graph_output`).
 
     Args:
         model (nn.Module): An mmengine ``BaseModel`` (``Fomo``, ``mmpretrain.ImageClassifier`` ...).
@@ -58,7 +58,7 @@ class RawInputWrapper(nn.Module):
                  std: Optional[torch.Tensor] = None) -> None:
         super().__init__()
         self.model = model
-        self.adapter = task_adapter(model)  # what the graph returns (e.g. RTMDet's packed levels)
+        self.adapter = task_of(model)  # what the graph returns (e.g. RTMDet's packed levels)
         self.normalize = mean is not None
         if self.normalize:
             self.register_buffer('mean', mean.float().view(1, -1, 1, 1))

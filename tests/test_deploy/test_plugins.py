@@ -17,8 +17,8 @@ from mmpretrain.models.classifiers import ImageClassifier
 
 from sscma.deploy.targets.base import ExportTarget
 from sscma.deploy.targets.onnx import OnnxBackend
-from sscma.deploy.tasks import TaskAdapter
-from sscma.registry import EXPORT_TARGETS, MODELS, TASK_ADAPTERS
+from sscma.tasks import Task
+from sscma.registry import EXPORT_TARGETS, MODELS, TASKS
 from tests.test_deploy.test_export import CLS, REPO, run_inprocess, save_random_model
 
 PLUGIN = 'tests.test_deploy.test_plugins'
@@ -29,8 +29,8 @@ class ProbabilityClassifier(ImageClassifier):
     """An mmpretrain classifier whose exported graph is to give probabilities instead of logits."""
 
 
-@TASK_ADAPTERS.register_module('ProbabilityClassifier', force=True)
-class ProbabilityAdapter(TaskAdapter):
+@TASKS.register_module('ProbabilityClassifier', force=True)
+class ProbabilityAdapter(Task):
     """The graph ends in a softmax; a device reads class probabilities directly."""
     task = 'class probabilities'
     postprocessing = 'outside the graph: argmax (ClsHead on log-probabilities)'

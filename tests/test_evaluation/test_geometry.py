@@ -151,7 +151,7 @@ def _rtmdet_predict(model, drop_label=None, through_export=False):
     """Perfect raw maps: for each true box, the stride-8 point nearest its centre predicts it exactly (in
     network-input pixels, as the head's forward gives), decoded by mmdet's ``predict_by_feat``."""
     from sscma.deploy.backend_model import postprocess
-    from sscma.deploy.tasks.detection import pack_detections
+    from sscma.tasks.detection import pack_detections
 
     head = model.bbox_head
     strides = [s[0] for s in head.prior_generator.strides]
@@ -283,7 +283,8 @@ def test_prediction_pngs_draw_ground_truth_on_the_objects(tmp_path, fomo_model):
     write_coco_scenes(str(tmp_path), {'valid': scenes}, (320, 240), ext='.png')
     dataset, _ = _dataset(FOMO_CFG, tmp_path)
     hook = PredictionVisHook(max_images=1)
-    runner = SimpleNamespace(val_dataloader=SimpleNamespace(dataset=dataset), rank=0)
+    runner = SimpleNamespace(val_dataloader=SimpleNamespace(dataset=dataset), rank=0, model=fomo_model)
+    hook.before_val_epoch(runner)
     batch = next(_batches(dataset))
     hook.after_val_iter(runner, 0, batch, _fomo_predict(fomo_model)(batch))
     tile = hook._tiles[0]

@@ -80,7 +80,7 @@ def test_map_matches_pycocotools(tmp_path):
 
 def test_export_packing_round_trip(model):
     """The exported graph's single (B, N, C + 4) output unpacks to the head's maps."""
-    from sscma.deploy.tasks.detection import pack_detections, unpack_detections
+    from sscma.tasks.detection import pack_detections, unpack_detections
     torch.manual_seed(0)
     cls = [torch.randn(2, 3, s, s) * 3 for s in (24, 12, 6)]
     reg = [torch.rand(2, 4, s, s) * 50 for s in (24, 12, 6)]

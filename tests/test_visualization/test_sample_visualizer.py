@@ -1,4 +1,5 @@
-"""SampleGridVisualizer: registered, draws ground truth where it is in the image, keypoints divided back."""
+"""SampleGridVisualizer: registered, draws a sample as its task does, ground truth where it is in the image,
+keypoints divided back."""
 import numpy as np
 import torch
 from mmdet.structures import DetDataSample
@@ -6,19 +7,22 @@ from mmengine.structures import InstanceData
 from mmpose.structures import PoseDataSample
 
 from sscma.registry import VISUALIZERS
+from sscma.tasks import FomoTask, KeypointTask
 from sscma.utils import register_all_modules
 from sscma.visualization import PALETTE, SampleGridVisualizer
 
 
-def visualizer(**kwargs):
+def visualizer(task, **kwargs):
     register_all_modules()
     cls = VISUALIZERS.get('SampleGridVisualizer')
     assert cls is SampleGridVisualizer
-    return cls(name=f'test_{len(kwargs)}_{id(kwargs)}', **kwargs)
+    vis = cls(name=f'test_{len(kwargs)}_{id(kwargs)}', **kwargs)
+    vis.task = task
+    return vis
 
 
 def test_detection_tile_draws_boxes_in_original_pixels():
-    vis = visualizer(score_thr=0.5)
+    vis = visualizer(FomoTask(), score_thr=0.5)
     vis.dataset_meta = dict(classes=['coin', 'face'])
     img = np.zeros((240, 320, 3), np.uint8)  # not the network size; drawn at 192 px on the long side
     s = DetDataSample(metainfo=dict(scale_factor=(0.3, 0.4)))
@@ -33,7 +37,7 @@ def test_detection_tile_draws_boxes_in_original_pixels():
 
 
 def test_keypoint_tile_divides_ground_truth_by_scale_factor(tmp_path):
-    vis = visualizer(show_reading=False)
+    vis = visualizer(KeypointTask())
     img = np.zeros((100, 200, 3), np.uint8)
     s = PoseDataSample(metainfo=dict(scale_factor=(0.5, 0.5)))
     s.gt_instances = InstanceData(keypoints=np.array([[[50., 25]]]), keypoints_visible=np.ones((1, 1)))  # network px

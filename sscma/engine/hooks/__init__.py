@@ -1,7 +1,6 @@
 from .cpu_threads_hook import CpuThreadsHook
 from .freeze_backbone_hook import FreezeBackboneHook
 from .heap_reuse_hook import HeapReuseHook, reuse_freed_heap
-from .keypoint_vis_hook import KeypointVisHook
 from .load_matching_weights_hook import LoadMatchingWeightsHook, describe_match, match_state_dict
 from .non_finite_loss_hook import NonFiniteLossHook, TrainingDiverged
 from .prediction_vis_hook import PredictionVisHook
@@ -9,6 +8,6 @@ from .qat_hook import QuantizationAwareTrainingHook
 from .run_summary_hook import RunSummaryHook
 
 __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'PredictionVisHook', 'RunSummaryHook']
-__all__ += ['CpuThreadsHook', 'HeapReuseHook', 'KeypointVisHook', 'reuse_freed_heap']
+__all__ += ['CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
 __all__ += ['LoadMatchingWeightsHook', 'describe_match', 'match_state_dict']
 __all__ += ['QuantizationAwareTrainingHook']

@@ -12,13 +12,13 @@ from sscma.registry import HOOKS, VISUALIZERS
 
 @HOOKS.register_module()
 class PredictionVisHook(Hook):
-    """Save the first ``max_images`` validation images with boxes and predicted centroids to
-    ``<work_dir>/vis/val_epoch_<N>.png`` (and ``test.png`` when testing).
+    """Save the first ``max_images`` validation images with ground truth and predictions drawn to
+    ``<work_dir>/vis/val_epoch_<N>.png`` (and ``test.png`` when testing), for every task.
 
-    The drawing is the visualizer's (:class:`~sscma.visualization.SampleGridVisualizer`, built from
-    ``VISUALIZERS``): predictions are read from ``pred_instances.points`` (FOMO) or the centres of
-    ``pred_instances.bboxes``; both they and the ground-truth boxes are in original-image pixels, drawn on the
-    image file itself.
+    The tiles are drawn on the image files themselves by the model's task (:meth:`sscma.tasks.Task.draw`:
+    boxes and centroids, a class caption, keypoints and the meter reading ...) through the visualizer
+    (:class:`~sscma.visualization.SampleGridVisualizer`, built from ``VISUALIZERS``), with the class names of
+    the dataset of the phase (validation or test).
 
     Args:
         max_images (int): Images per grid. Defaults to 16.
@@ -35,28 +35,31 @@ class PredictionVisHook(Hook):
         self.visualizer = build_visualizer(cfg, f'{type(self).__name__}_{id(self)}')
         self._tiles: List[np.ndarray] = []
 
-    def before_val_epoch(self, runner) -> None:
+    def _start(self, runner, phase: str) -> None:
+        from mmengine.model import is_model_wrapper
+
+        from sscma.tasks import task_of
         self._tiles = []
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self.visualizer.task = task_of(getattr(model, 'model', model))  # BackendModel: its float model's task
+        loader = getattr(runner, f'{phase}_dataloader', None)
+        self.visualizer.dataset_meta = getattr(getattr(loader, 'dataset', None), 'metainfo', None)
 
-    before_test_epoch = before_val_epoch
+    def before_val_epoch(self, runner) -> None:
+        self._start(runner, 'val')
 
-    def _update_meta(self, runner) -> None:
-        """The class names the tiles show: the validation set's."""
-        self.visualizer.dataset_meta = getattr(runner.val_dataloader.dataset, 'metainfo', None)
-
-    def _draw(self, image: np.ndarray, sample) -> Optional[np.ndarray]:
-        return self.visualizer.draw_detection_sample(image, sample)
+    def before_test_epoch(self, runner) -> None:
+        self._start(runner, 'test')
 
     @master_only
     def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[Sequence] = None) -> None:
         if len(self._tiles) >= self.max_images or not outputs:
             return
-        self._update_meta(runner)
         for sample in outputs[:self.max_images - len(self._tiles)]:
             img = cv2.imread(sample.img_path, cv2.IMREAD_COLOR)
             if img is None:
                 continue
-            tile = self._draw(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), sample)
+            tile = self.visualizer.draw_sample(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), sample)
             if tile is not None:
                 self._tiles.append(tile)
 

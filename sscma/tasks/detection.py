@@ -1,15 +1,48 @@
 """mmdet dense detectors (RTMDet, YOLOX ...): one packed ``(B, cells, num_classes + 4)`` output, the head's
 own ``predict_by_feat`` (decoding, score threshold, NMS) outside the graph."""
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
-from sscma.registry import TASK_ADAPTERS
+from sscma.registry import TASKS
 
-from .base import TaskAdapter, agreement
+from .base import Task, agreement, as_numpy, named
 
 IOU_MATCH = 0.5
+DEFAULT_BOX_SCORE_THR = 0.3  # tools/inference.py's default for box detectors (their test_cfg keeps ~0.001)
+
+
+def detection_record(sample: Any, meta: Dict[str, Any], key: str, field: str, coords: np.ndarray) -> Dict:
+    """``{key: [{field: coords, label, class, score}, ...]}`` of a sample's ``pred_instances``."""
+    pred = sample.pred_instances
+    labels, scores = as_numpy(pred.labels).reshape(-1), as_numpy(pred.scores).reshape(-1)
+    return {key: [{field: np.round(c.astype(np.float64), 3).tolist(), **named(int(k), meta), 'score': round(float(s), 5)}
+                  for c, k, s in zip(coords, labels, scores)]}
+
+
+def draw_detection_sample(image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float,
+                          boxes: bool) -> np.ndarray:
+    """Ground-truth boxes (thin) and predicted centroids (FOMO ``points``, or box centres) with class and score,
+    in original-image pixels; ``boxes`` also draws predicted boxes."""
+    from sscma.visualization.drawing import draw_detections
+    gt = sample.get('gt_instances')
+    has_gt = gt is not None and 'bboxes' in gt
+    gt_boxes = as_numpy(gt.bboxes) if has_gt else np.zeros((0, 4))
+    gt_labels = as_numpy(gt.labels) if has_gt else np.zeros(0, int)
+    pred = sample.pred_instances
+    keep = as_numpy(pred.scores) >= score_thr
+    pred_boxes = None
+    if 'points' in pred:
+        points = as_numpy(pred.points)
+    else:
+        b = as_numpy(pred.bboxes).reshape(-1, 4)
+        points = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
+        pred_boxes = b[keep] if boxes else None
+    return draw_detections(image, gt_boxes, gt_labels, points[keep], as_numpy(pred.labels)[keep],
+                           as_numpy(pred.scores)[keep], list(meta.get('classes') or []), size=size,
+                           pred_boxes=pred_boxes)
 
 
 def pack_detections(out, input_hw) -> torch.Tensor:
@@ -53,8 +86,8 @@ def is_dense_detector(model: nn.Module) -> bool:
     return head is not None and hasattr(head, 'predict_by_feat') and hasattr(head, 'prior_generator')
 
 
-@TASK_ADAPTERS.register_module('SingleStageDetector')
-class DenseDetectionAdapter(TaskAdapter):
+@TASKS.register_module('SingleStageDetector')
+class DenseDetectionTask(Task):
     """Box detection with an mmdet dense head.
 
     Parity: box agreement, ``2 * matched / (|A| + |B|)`` where a box of the exported file matches one of
@@ -65,6 +98,19 @@ class DenseDetectionAdapter(TaskAdapter):
     postprocessing = 'outside the graph: the head\'s predict_by_feat (decoding, score threshold, NMS)'
     parity_columns = (('box agreement (IoU >= 0.5)', 'box_agreement', 'percent'),
                       ('matched box IoU', 'box_iou_mean', 'number'))
+    geometric_fields = ('bboxes', )
+
+    def score_threshold(self, model: nn.Module, score_thr: Optional[float]) -> Optional[float]:
+        return DEFAULT_BOX_SCORE_THR if score_thr is None else score_thr
+
+    def record(self, sample: Any, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """``boxes``: ``bbox`` (x0, y0, x1, y1), ``label``, ``class``, ``score``."""
+        return detection_record(sample, meta, 'boxes', 'bbox', as_numpy(sample.pred_instances.bboxes).reshape(-1, 4))
+
+    def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
+             truth: bool = True) -> Optional[np.ndarray]:
+        """Training tiles: true boxes and predicted box centres; predictions alone: the boxes too."""
+        return draw_detection_sample(image, sample, meta, size, score_thr, boxes=not truth)
 
     def accepts(self, model: nn.Module) -> bool:
         return is_dense_detector(model)

@@ -1,17 +1,19 @@
 """FOMO centroid detectors: per-cell probabilities out, ``FomoHead.predict_by_probs`` outside the graph."""
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
-from sscma.registry import TASK_ADAPTERS
+from sscma.registry import TASKS
 from sscma.utils import ExportError
 
-from .base import TaskAdapter, agreement
+from .base import Task, agreement, as_numpy
+from .detection import detection_record, draw_detection_sample
 
 
-@TASK_ADAPTERS.register_module('Fomo')
-class FomoAdapter(TaskAdapter):
+@TASKS.register_module('Fomo')
+class FomoTask(Task):
     """The graph gives ``(B, num_classes + 1, H / stride, W / stride)`` softmax probabilities; decoding them
     is exactly ``Fomo.predict`` (:meth:`FomoHead.predict_by_probs`).
 
@@ -22,6 +24,22 @@ class FomoAdapter(TaskAdapter):
     postprocessing = 'outside the graph: FomoHead.predict_by_probs (score_thr, 3x3 peak, cell centre)'
     parity_columns = (('argmax agreement', 'argmax_agreement', 'percent'),
                       ('centroid agreement', 'centroid_agreement', 'percent'))
+    geometric_fields = ('bboxes', )
+
+    def score_threshold(self, model: nn.Module, score_thr: Optional[float]) -> Optional[float]:
+        """``--score-thr`` is also the head's decoding threshold (cells below it are never decoded)."""
+        if score_thr is not None:
+            model.head.score_thr = float(score_thr)
+        return score_thr
+
+    def record(self, sample: Any, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """``centroids``: ``point`` (x, y), ``label``, ``class``, ``score``."""
+        return detection_record(sample, meta, 'centroids', 'point', as_numpy(sample.pred_instances.points).reshape(-1, 2))
+
+    def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
+             truth: bool = True) -> Optional[np.ndarray]:
+        """True boxes (with ``truth``) and predicted centroids with class and score."""
+        return draw_detection_sample(image, sample, meta, size, score_thr, boxes=False)
 
     def check_input(self, model: nn.Module, hw: Tuple[int, int]) -> None:
         stride = model.head.stride
