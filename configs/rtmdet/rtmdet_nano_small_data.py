@@ -1,6 +1,6 @@
 # RTMDet-nano for small exports (about 100-200 training images): the 96x96 model trained for more steps per
 # image at a higher lr, with weight EMA (mmdet's ExpMomentumEMA, as in mmdet's RTMDet recipe) and validation
-# every 10 epochs. On 120 images the 96 config's 40 epochs are only 320 steps (mAP50 0.05); see
+# every 10 epochs: on 120 images the 96 config's schedule is too few steps to converge; see
 # docs/benchmarks.md for what this one reaches. Use: --cfg-options data_root=/path/to/export num_classes=N
 _base_ = ['./rtmdet_nano_96.py']
 

@@ -13,8 +13,8 @@ from mmengine.structures import InstanceData
 from sscma.models.data_preprocessors import (BatchAffine, BatchBlurOrNoise, BatchBrightnessContrast,
                                              BatchHorizontalFlip, BatchHueSaturationValue, BatchRandomResizedCrop,
                                              ClsDataPreprocessor, DetDataPreprocessor)
-from sscma.models.data_preprocessors.batch_augments import (affine_boxes, affine_matrices, filter_boxes,
-                                                            resize_crops, warp_affine)
+from sscma.models.data_preprocessors.batch_augments import affine_matrices, resize_crops, warp_affine
+from sscma.models.data_preprocessors.geometry import affine_boxes, filter_boxes
 from sscma.models.data_preprocessors.colour_augments import shift_hsv_batch
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
@@ -362,3 +362,40 @@ def test_classifier_preprocessor_augments_pixels_and_normalises_once():
 def test_bad_crop_arguments_are_named(cfg, word):
     with pytest.raises(ConfigError, match=word):
         MODELS.build(cfg)
+
+
+def test_every_task_geometric_field_has_a_mover():
+    from sscma.models.data_preprocessors.geometry import GEOMETRIC_FIELDS
+    from sscma.registry import TASKS
+    TASKS.import_from_location()
+    for name, cls in TASKS.module_dict.items():
+        assert set(cls.geometric_fields) <= set(GEOMETRIC_FIELDS), (name, cls.geometric_fields)
+
+
+def test_keypoints_move_with_the_flip_and_swap_sides():
+    """A mirror moves every keypoint to x -> w - x and swaps the pairs of flip_indices; labels stay."""
+    from mmengine.structures import InstanceData
+    from mmpose.structures import PoseDataSample
+
+    from sscma.models.data_preprocessors.geometry import move_geometry
+    s = PoseDataSample(metainfo=dict(flip_indices=[1, 0, 2]))
+    s.gt_instances = InstanceData(keypoints=np.array([[[10., 5], [30., 6], [20., 40]]]), labels=torch.tensor([0]))
+    mirror = np.array([[[-1.0, 0.0, 64], [0.0, 1.0, 0.0]]])
+    move_geometry([s], [0], mirror, 48, 64)
+    assert np.allclose(s.gt_instances.keypoints, [[[34., 6], [54., 5], [44., 40]]])
+    assert s.gt_instances.labels.tolist() == [0]
+
+
+def test_random_resized_crop_moves_boxes_and_drops_those_outside():
+    """The crop's map moves boxes as it moves pixels; a box with no pixel in the crop leaves with its label."""
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+
+    from sscma.models.data_preprocessors.batch_augments import crop_matrices
+    from sscma.models.data_preprocessors.geometry import move_geometry
+    s = DetDataSample()
+    s.gt_instances = InstanceData(bboxes=torch.tensor([[10., 10, 20, 20], [60., 60, 70, 70]]),
+                                  labels=torch.tensor([1, 2]))
+    matrices = crop_matrices(np.array([[0, 0, 32, 32]]), 64, 64)  # the top-left quarter, scaled x2
+    move_geometry([s], [0], matrices, 64, 64, (0.0, 1.0))
+    assert s.gt_instances.bboxes.tolist() == [[20., 20, 40, 40]] and s.gt_instances.labels.tolist() == [1]

@@ -28,7 +28,7 @@ def omp_threads_at_start() -> Optional[str]:
 
 
 def busy_cores(interval: float = 0.25) -> float:
-    """Cores kept busy by other processes, from ``/proc/stat`` over ``interval`` seconds while this one sleeps
+    """Cores in use by other processes, from ``/proc/stat`` over ``interval`` seconds while this one sleeps
     (0 where ``/proc/stat`` cannot be read)."""
     def sample():
         with open('/proc/stat', encoding='ascii') as f:
@@ -50,7 +50,7 @@ def default_cpu_threads(num_workers: int, local_processes: int = 1, cores: Optio
     """Torch threads for one of ``local_processes`` training processes on this machine's ``cores``.
 
     Each process gets an equal share of the cores, leaves one core of its share per data-loader worker, and
-    one per core that other processes keep busy (``busy``, rounded):
+    one per core in use by other processes (``busy``, rounded):
     ``max(1, cores // local_processes - num_workers - round(busy / local_processes))``.
     """
     cores = _cpu_cores() if cores is None else cores
@@ -63,14 +63,16 @@ class CpuThreadsHook(Hook):
     """Set torch's intra-op threads for a run on CPU.
 
     On a small machine, torch's OpenMP threads plus the data-loader workers oversubscribe the cores, and a
-    thread waiting at an OpenMP barrier for a descheduled peer makes each step many times slower (measured
-    on 2 shared cores: 0.16 s -> 3.7 s per step; 2 threads beside another training: 7.2 s instead of 0.27 s
-    with 1). The default leaves one core per worker and one per core that other processes keep busy when the
-    run starts (:func:`busy_cores`, 0.25 s of ``/proc/stat``), and under torchrun splits the cores between the
-    processes of this machine (``LOCAL_WORLD_SIZE``): see :func:`default_cpu_threads`. Nothing is changed
-    when the model is on a GPU or when the user set ``OMP_NUM_THREADS``; torchrun's own ``OMP_NUM_THREADS=1`` (set for every process when it starts several
-    and the variable was unset) and mmengine's (set for any distributed run) are replaced by the share, so
-    that e.g. 2 processes on 16 cores get 8 threads each instead of 1.
+    thread waiting at an OpenMP barrier for a descheduled peer makes each step many times slower. On 2 cores:
+    a small model's step 0.16 s -> 3.7 s with 2 torch threads + 2 workers; RTMDet-nano 96 a batch of 16 in
+    1.5-1.9 s with 2 threads + 2 workers, 0.35 s with the threads set here; an RTMDet-nano step beside another
+    training 7.2 s with 2 threads, 0.27 s with 1 (docs/benchmarks.md). The default leaves one core per worker
+    and one per core in use by other processes when the run starts (:func:`busy_cores`, 0.25 s of
+    ``/proc/stat``), and under torchrun splits the cores between the processes of this machine
+    (``LOCAL_WORLD_SIZE``): see :func:`default_cpu_threads`. Nothing is changed when the model is on a GPU or
+    when the user set ``OMP_NUM_THREADS``; torchrun's own ``OMP_NUM_THREADS=1`` (set for every process when
+    it starts several and the variable was unset) and mmengine's (set for any distributed run) are replaced
+    by the share, so that e.g. 2 processes on 16 cores get 8 threads each instead of 1.
 
     Args:
         num_threads (int, optional): Threads to use; default as above.

@@ -6,8 +6,9 @@ same name (``Affine``, ``HorizontalFlip``, mmpretrain's ``RandomResizedCrop`` he
 :mod:`.colour_augments`) and applies the same formula, but to all images of the batch in a few torch
 operations instead of per image in Python (0.7-1.2 ms per 96x96 image through albumentations' box
 bookkeeping on a 2-core machine; see docs/benchmarks.md). Inputs are float ``(N, C, H, W)`` pixels in 0-255,
-RGB for colour, changed in place; boxes are the ``gt_instances.bboxes`` (xyxy tensors, network pixels) of
-the data samples. ``tests/test_models/test_batch_augments.py`` compares each one with albumentations (or
+RGB for colour, changed in place. Each geometric augmentation gives every picked image a ``(2, 3)`` pixel map
+and :func:`~.geometry.move_geometry` moves the ground truth with it: boxes (xyxy, network pixels), keypoints
+and any field a task registers (:mod:`.geometry`). ``tests/test_models/test_batch_augments.py`` compares each one with albumentations (or
 mmpretrain) at fixed parameters.
 """
 import math
@@ -20,6 +21,8 @@ from torch import nn
 
 from sscma.registry import MODELS
 from sscma.utils.errors import ConfigError
+
+from .geometry import move_geometry
 
 Batch = Tuple[torch.Tensor, List]
 
@@ -84,16 +87,6 @@ class PerImageAugment(nn.Module):
         raise NotImplementedError
 
 
-def _instance_sets(sample):
-    """``(name, InstanceData)`` of a data sample's non-empty instance sets, whose boxes move with the image."""
-    found = []
-    for key in ('gt_instances', 'ignored_instances'):
-        instances = getattr(sample, key, None)
-        if instances is not None and 'bboxes' in instances and instances.bboxes.shape[0]:
-            found.append((key, instances))
-    return found
-
-
 @MODELS.register_module()
 class BatchAffine(PerImageAugment):
     """albumentations' ``Affine`` (scale, translate_percent, rotate, shear in degrees with x and y drawn
@@ -128,40 +121,8 @@ class BatchAffine(PerImageAugment):
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
         h, w = images.shape[-2:]
         matrices = self.sample_matrices(len(idx), h, w)
-        warped = warp_affine(images, matrices)
-
-        def move(boxes, owner):
-            moved = affine_boxes(boxes, matrices[owner])
-            return filter_boxes(moved, h, w, self.min_visibility, self.min_size)
-
-        move_boxes(data_samples, idx.tolist(), move)
-        return warped
-
-
-def move_boxes(data_samples: List, chosen: List[int], fn) -> None:
-    """Move the boxes of ``data_samples[chosen]`` in one call ``fn(boxes (M, 4), owner (M,)) -> (boxes,
-    keep mask or None)`` on float64 numpy arrays, ``owner`` being each box's position in ``chosen``; dropped
-    boxes leave their instance set with their labels."""
-    sets, owners = [], []
-    for k, i in enumerate(chosen):
-        for key, instances in _instance_sets(data_samples[i]):
-            sets.append((data_samples[i], key, instances))
-            owners.append(k)
-    if not sets:
-        return
-    sizes = [instances.bboxes.shape[0] for _, _, instances in sets]
-    old = torch.cat([instances.bboxes for _, _, instances in sets])
-    boxes, keep = fn(old.detach().cpu().double().numpy(), np.repeat(owners, sizes))
-    kept_all = keep is None or bool(keep.all())
-    keeps = [None] * len(sets) if kept_all else np.split(keep, np.cumsum(sizes)[:-1])
-    for (sample, key, instances), new, kept in zip(sets, _as(boxes, old).split(sizes), keeps):
-        if kept is None or bool(kept.all()):
-            instances.set_field(new, 'bboxes')  # same length: skips InstanceData's per-field length check
-        else:
-            kept = torch.from_numpy(kept).to(new.device)
-            instances = instances[kept]
-            instances.bboxes = new[kept]
-            setattr(sample, key, instances)
+        move_geometry(data_samples, idx.tolist(), matrices, h, w, (self.min_visibility, self.min_size))
+        return warp_affine(images, matrices)
 
 
 def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y=None) -> np.ndarray:
@@ -201,29 +162,6 @@ def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros') -> 
     th = _as(np.concatenate([theta_a, theta_t], -1), images)[:, :, :, None, None]  # (k, 2, 3, 1, 1)
     grid = (th[:, :, 0] * xs + (th[:, :, 1] * ys + th[:, :, 2])).permute(0, 2, 3, 1)
     return F.grid_sample(images, grid, mode='bilinear', padding_mode=padding_mode, align_corners=False)
-
-
-def affine_boxes(boxes: np.ndarray, matrices: np.ndarray) -> np.ndarray:
-    """The axis-aligned boxes around the four corners of each xyxy box moved by ``matrices`` (one ``(2, 3)``
-    for all, or ``(N, 2, 3)``, one per box)."""
-    m = np.broadcast_to(matrices, (len(boxes), 2, 3))[:, :, None, :]  # (N, 2, 1, 3)
-    xs, ys = boxes[:, [0, 2, 2, 0]], boxes[:, [1, 1, 3, 3]]  # the four corners, (N, 4) each
-    # products written out, not `@`: numpy's matmul goes to the BLAS, whose threads fight torch's for 2 cores
-    x = m[:, 0, :, 0] * xs + m[:, 0, :, 1] * ys + m[:, 0, :, 2]
-    y = m[:, 1, :, 0] * xs + m[:, 1, :, 1] * ys + m[:, 1, :, 2]
-    return np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], -1)
-
-
-def filter_boxes(boxes: np.ndarray, h: int, w: int, min_visibility: float,
-                 min_size: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Boxes clipped to the image and the mask of those albumentations' ``filter_bboxes`` keeps."""
-    eps = 1e-7
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    clipped = np.clip(boxes, 0, [w, h, w, h])
-    cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
-    keep = ((area >= eps) & (cw * ch / (area + eps) >= min_visibility)
-            & (cw >= min_size - eps) & (ch >= min_size - eps))
-    return clipped, keep
 
 
 @MODELS.register_module()
@@ -277,19 +215,28 @@ class BatchRandomResizedCrop(PerImageAugment):
         return np.stack([x0, y0, cw, ch], -1)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
+        """The crops resized back; boxes (and every geometric field) follow, boxes left with no pixel in the
+        crop dropped."""
         h, w = images.shape[-2:]
-        return resize_crops(images, self.sample_crops(len(idx), h, w))
+        matrices = crop_matrices(self.sample_crops(len(idx), h, w), h, w)
+        move_geometry(data_samples, idx.tolist(), matrices, h, w, (0.0, 1.0))
+        return warp_affine(images, matrices, padding_mode='border')
+
+
+def crop_matrices(crops, h: int, w: int) -> np.ndarray:
+    """``(k, 2, 3)`` maps taking each crop ``(x0, y0, width, height)`` (a ``(k, 4)`` array) to the whole
+    ``h`` x ``w`` image: ``x' = (x - x0) * w / width``."""
+    x0, y0, cw, ch = np.asarray(crops, np.float64).T
+    zero = np.zeros_like(x0)
+    sx, sy = w / cw, h / ch
+    return np.stack([np.stack([sx, zero, -x0 * sx], -1), np.stack([zero, sy, -y0 * sy], -1)], -2)
 
 
 def resize_crops(images: torch.Tensor, crops) -> torch.Tensor:
     """Each image's crop ``(x0, y0, width, height)`` (a ``(k, 4)`` array) resized to the image's size,
     bilinear (cv2.resize)."""
     h, w = images.shape[-2:]
-    x0, y0, cw, ch = np.asarray(crops, np.float64).T
-    zero = np.zeros_like(x0)
-    sx, sy = w / cw, h / ch  # x' = (x - x0) * w / cw
-    matrices = np.stack([np.stack([sx, zero, -x0 * sx], -1), np.stack([zero, sy, -y0 * sy], -1)], -2)
-    return warp_affine(images, matrices, padding_mode='border')
+    return warp_affine(images, crop_matrices(crops, h, w), padding_mode='border')
 
 
 @MODELS.register_module()
@@ -300,10 +247,7 @@ class BatchHorizontalFlip(PerImageAugment):
         super().__init__(p)
 
     def augment(self, images: torch.Tensor, idx: torch.Tensor, data_samples: List) -> torch.Tensor:
-        w = images.shape[-1]
-
-        def mirror(b, owner):
-            return np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], -1), None
-
-        move_boxes(data_samples, idx.tolist(), mirror)
+        h, w = images.shape[-2:]
+        mirror = np.broadcast_to(np.array([[-1.0, 0.0, w], [0.0, 1.0, 0.0]]), (len(idx), 2, 3))
+        move_geometry(data_samples, idx.tolist(), mirror, h, w)
         return images.flip(-1)

@@ -1,0 +1,132 @@
+"""How the ground truth moves with an image that a batch augmentation warped: one mover per geometric field.
+
+A batch augmentation (:mod:`.batch_augments`) gives each picked image a ``(2, 3)`` map from old to new pixel
+coordinates (an affine warp, a mirror, a crop resized back); :func:`move_geometry` then moves every field of
+:data:`GEOMETRIC_FIELDS` that a sample's ``gt_instances`` / ``ignored_instances`` hold, and leaves the other
+fields (labels, image-level targets) as they are. A task with a geometric field of its own (masks, oriented
+boxes ...) registers its mover with :func:`geometric_field`; each task lists its fields
+(``sscma.tasks.Task.geometric_fields``), and a test checks that every listed field has a mover.
+
+A mover is ``fn(values, matrices, h, w, sample_metas, box_filter) -> (new values, keep mask or None)`` on
+float64 numpy arrays of all instances of the batch at once: ``values`` ``(M, ...)``, ``matrices`` ``(M, 2,
+3)`` (each instance's image map), ``sample_metas`` each instance's sample metainfo. A ``keep`` mask drops
+instances (with all their fields); ``box_filter`` is the augmentation's ``(min_visibility, min_size)`` or
+``None``.
+"""
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+Mover = Callable[..., Tuple[np.ndarray, Optional[np.ndarray]]]
+GEOMETRIC_FIELDS: Dict[str, Mover] = {}
+INSTANCE_SETS = ('gt_instances', 'ignored_instances')
+
+
+def geometric_field(name: str) -> Callable[[Mover], Mover]:
+    """Register ``fn`` as the mover of the instance field ``name``."""
+    def register(fn: Mover) -> Mover:
+        GEOMETRIC_FIELDS[name] = fn
+        return fn
+    return register
+
+
+def affine_points(points: np.ndarray, matrices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``x', y'`` of points ``(M, P)`` each moved by its row's ``(M, 2, 3)`` map."""
+    m = matrices[:, :, None, :]  # (M, 2, 1, 3)
+    # products written out, not `@`: numpy's matmul goes to the BLAS, whose threads fight torch's for 2 cores
+    x = m[:, 0, :, 0] * points[..., 0] + m[:, 0, :, 1] * points[..., 1] + m[:, 0, :, 2]
+    y = m[:, 1, :, 0] * points[..., 0] + m[:, 1, :, 1] * points[..., 1] + m[:, 1, :, 2]
+    return x, y
+
+
+def affine_boxes(boxes: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """The axis-aligned boxes around the four corners of each xyxy box moved by ``matrices`` (one ``(2, 3)``
+    for all, or ``(N, 2, 3)``, one per box)."""
+    m = np.broadcast_to(matrices, (len(boxes), 2, 3))
+    corners = np.stack([boxes[:, [0, 2, 2, 0]], boxes[:, [1, 1, 3, 3]]], -1)  # (N, 4, 2)
+    x, y = affine_points(corners, m)
+    return np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], -1)
+
+
+def filter_boxes(boxes: np.ndarray, h: int, w: int, min_visibility: float,
+                 min_size: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Boxes clipped to the image and the mask of those albumentations' ``filter_bboxes`` keeps."""
+    eps = 1e-7
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    clipped = np.clip(boxes, 0, [w, h, w, h])
+    cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
+    keep = ((area >= eps) & (cw * ch / (area + eps) >= min_visibility)
+            & (cw >= min_size - eps) & (ch >= min_size - eps))
+    return clipped, keep
+
+
+@geometric_field('bboxes')
+def move_bboxes(boxes, matrices, h, w, sample_metas, box_filter):
+    """xyxy boxes: the box around the moved corners (albumentations' ``largest_box``), clipped and filtered by
+    ``box_filter`` when the augmentation gives one."""
+    moved = affine_boxes(boxes.reshape(-1, 4), matrices)
+    return filter_boxes(moved, h, w, *box_filter) if box_filter else (moved, None)
+
+
+@geometric_field('keypoints')
+def move_keypoints(keypoints, matrices, h, w, sample_metas, box_filter):
+    """``(M, K, 2)`` keypoints moved point by point; a map that mirrors the image (negative determinant) also
+    swaps left and right keypoints by the sample's ``flip_indices`` (mmpose's convention), when it has them."""
+    x, y = affine_points(keypoints.reshape(len(keypoints), -1, 2), matrices)
+    moved = np.stack([x, y], -1).reshape(keypoints.shape)
+    mirrored = matrices[:, 0, 0] * matrices[:, 1, 1] - matrices[:, 0, 1] * matrices[:, 1, 0] < 0
+    for i in np.flatnonzero(mirrored):
+        flip = sample_metas[i].get('flip_indices')
+        if flip is not None:
+            moved[i] = moved[i][list(flip)]
+    return moved, None
+
+
+def _sets(sample) -> List[Tuple[str, object]]:
+    found = []
+    for key in INSTANCE_SETS:
+        instances = getattr(sample, key, None)
+        if instances is not None and len(instances) and any(f in instances for f in GEOMETRIC_FIELDS):
+            found.append((key, instances))
+    return found
+
+
+def move_geometry(data_samples: List, chosen: Sequence[int], matrices: np.ndarray, h: int, w: int,
+                  box_filter: Optional[Tuple[float, float]] = None) -> None:
+    """Move the geometric fields of ``data_samples[chosen]`` by ``matrices`` (``(len(chosen), 2, 3)``, the k-th
+    for ``chosen[k]``), in place; instances a mover drops leave with all their fields."""
+    sets, owners = [], []
+    for k, i in enumerate(chosen):
+        for key, instances in _sets(data_samples[i]):
+            sets.append((data_samples[i], key, instances))
+            owners.append(k)
+    if not sets:
+        return
+    sizes = [len(instances) for _, _, instances in sets]
+    per_item = np.repeat(np.asarray(matrices, np.float64)[owners], sizes, axis=0)
+    metas = [sample.metainfo for (sample, _, _), n in zip(sets, sizes) for _ in range(n)]
+    keep = np.ones(sum(sizes), bool)
+    moved: Dict[str, List[torch.Tensor]] = {}
+    for name, mover in GEOMETRIC_FIELDS.items():
+        present = [name in instances for _, _, instances in sets]
+        if not any(present):
+            continue
+        if not all(present):
+            raise ValueError(f'{name} is in some instance sets of the batch and not in others')
+        old = [instances.get(name) for _, _, instances in sets]
+        values = np.concatenate([np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, np.float64)
+                                 for v in old])
+        new, kept = mover(values, per_item, h, w, metas, box_filter)
+        if kept is not None:
+            keep &= kept
+        parts = np.split(new, np.cumsum(sizes)[:-1])
+        moved[name] = [torch.from_numpy(p).to(device=v.device, dtype=v.dtype) if isinstance(v, torch.Tensor)
+                       else p.astype(np.asarray(v).dtype) for p, v in zip(parts, old)]
+    keeps = np.split(keep, np.cumsum(sizes)[:-1])
+    for n, ((sample, key, instances), kept) in enumerate(zip(sets, keeps)):
+        for name, values in moved.items():
+            instances.set_field(values[n], name)  # same length: skips InstanceData's per-field length check
+        if not kept.all():
+            device = next((v.device for v in instances.values() if isinstance(v, torch.Tensor)), 'cpu')
+            setattr(sample, key, instances[torch.from_numpy(kept).to(device)])
