@@ -36,7 +36,7 @@ def build_inference_model(cfg: Config, model_file: str, config: str) -> torch.nn
     """The model ``tools/test.py`` would evaluate: ``BackendModel`` for an exported file, else the config's
     model with the checkpoint's weights (which must fit exactly, as ``tools/export.py`` loads it), in eval
     mode."""
-    from sscma.deploy.exporter import build_model
+    from sscma.deploy.measures import build_model
     from sscma.registry import MODELS
     if not osp.isfile(model_file):
         raise ConfigError(f'MODEL {model_file}: no such file (a .pth checkpoint or a file written by '

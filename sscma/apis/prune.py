@@ -30,7 +30,7 @@ from mmengine.config import Config
 from torch import nn
 
 from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
-from sscma.deploy.exporter import build_model
+from sscma.deploy.measures import build_model
 from sscma.deploy.targets.base import time_runs, torch_threads
 from sscma.utils.checkpoint import check_checkpoint_fits, checkpoint_class_names
 from sscma.utils.jsonable import scalar_metrics

@@ -1,6 +1,5 @@
 """COCO-json detection data: Roboflow exports, plain COCO (2017) and CVAT "COCO 1.0" exports (read by
 ``DetectionDataset``, re-split by :mod:`.split`)."""
-import json
 import math
 import os
 import os.path as osp
@@ -8,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sscma.utils.errors import DatasetError
 
-from .file_checks import check_unique_names, image_size, inside_root
+from .file_checks import check_unique_names, image_size, inside_root, read_json
 from .image_folder import SPLIT_ALIASES, _alias_group
 
 ROBOFLOW_ANN = '_annotations.coco.json'
@@ -146,15 +145,7 @@ def find_coco_split(data_root: str, split: str) -> Tuple[str, str]:
 
 def load_coco_json(ann_file: str) -> Dict:
     """Read a COCO json, checking it is one (``images``, ``annotations`` and ``categories`` lists)."""
-    try:
-        with open(ann_file, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f'{ann_file}: not valid JSON ({e})') from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f'{ann_file}: not UTF-8 text ({e.reason} at byte {e.start})') from None
-    except RecursionError:
-        raise DatasetError(f'{ann_file}: JSON nested too deeply') from None
+    data = read_json(ann_file)
     for key in ('images', 'annotations', 'categories'):
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise DatasetError(f'{ann_file}: missing "{key}" list; not a COCO detection file')

@@ -1,13 +1,29 @@
-"""Checks shared by the dataset readers: files stay inside the dataset root; image sizes as decoded."""
+"""Checks shared by the dataset readers: JSON read with a clear error, files stay inside the dataset root, image
+sizes as decoded."""
+import json
 import os
 import os.path as osp
-from typing import Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 from sscma.utils.errors import DatasetError
 
 EXIF_ORIENTATION = 0x0112
 # EXIF orientations 5-8 rotate by 90 degrees: the upright image has width and height swapped.
 _TRANSPOSED = (5, 6, 7, 8)
+
+
+def read_json(path: str) -> Any:
+    """``json.load`` of ``path``; a :class:`DatasetError` naming the file for invalid JSON, a text that is not
+    UTF-8 or nesting too deep for the parser."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f'{path}: not valid JSON ({e})') from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
+    except RecursionError:
+        raise DatasetError(f'{path}: JSON nested too deeply') from None
 
 
 def inside_root(root: str, path: str, what: str) -> str:

@@ -23,7 +23,7 @@ from .coco_detection import coco_layout, load_coco_split
 from .image_folder import (IMG_EXTENSIONS, SPLIT_ALIASES, _class_dirs, check_class_folder, detection_dirs,
                            read_labels_json)
 from .split_boxes import split_coco, split_voc, split_yolo
-from .split_common import FOLDER_SPLITS, SplitReport, _hash_groups, _majority, _Output, assign_groups
+from .split_common import FOLDER_SPLITS, SplitReport, hash_groups, majority, SplitOutput, assign_groups
 from .voc_detection import load_voc_split, voc_layout
 from .yolo_detection import load_yolo_split, yolo_layout
 
@@ -111,12 +111,12 @@ def _folder_sources(src: str) -> Tuple[List[str], List[Tuple[str, str]]]:
     return classes, items
 
 
-def split_class_folders(src: str, out: _Output, ratios, seed: int) -> SplitReport:
+def split_class_folders(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
     """Place a class-folder source into ``out`` as the Sony layout plus ``labels.json``."""
     classes, items = _folder_sources(src)
-    groups, dupes = _hash_groups([p for p, _ in items])
+    groups, dupes = hash_groups([p for p, _ in items])
     conflicts = sum(len({items[i][1] for i in g}) > 1 for g in groups)
-    assigned = assign_groups([(_majority([items[i][1] for i in g]), len(g)) for g in groups], ratios, seed)
+    assigned = assign_groups([(majority([items[i][1] for i in g]), len(g)) for g in groups], ratios, seed)
     counts: Dict[str, Counter] = defaultdict(Counter)
     for g, s in zip(groups, assigned):
         split = FOLDER_SPLITS[s]

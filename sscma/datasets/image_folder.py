@@ -1,5 +1,4 @@
 """Image classification from class folders (Sony AITRIOS / ImageNet layout)."""
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -10,6 +9,8 @@ from mmpretrain.datasets import BaseDataset
 from sscma.registry import DATASETS
 from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
+
+from .file_checks import read_json
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 # Names a split folder goes by in the layouts we accept, first the Sony AITRIOS one.
@@ -81,13 +82,7 @@ def check_class_folder(folder: str, files: Sequence[str]) -> None:
 
 def read_labels_json(path: str) -> List[str]:
     """Read ``{"daisy": 0, ...}`` and return the class names ordered by id (ids must be 0..N-1)."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            mapping = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f'{path}: not valid JSON ({e})') from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
+    mapping = read_json(path)
     if not isinstance(mapping, dict) or not mapping:
         raise DatasetError(f'{path}: expected a non-empty object {{"class_name": id, ...}}')
     if any(not name.strip() for name in mapping):

@@ -1,5 +1,4 @@
 """One object's keypoints per image, from COCO-keypoints json (Roboflow layout) or labelme point files."""
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -13,18 +12,9 @@ from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
 
 from .coco_detection import find_coco_split
+from .file_checks import read_json
 from .image_folder import IMG_EXTENSIONS, _alias_group
 from .meter_builtin import METER_KEYPOINTS
-
-
-def _load_json(path: str):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f'{path}: not valid JSON ({e})') from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f'{path}: not a UTF-8 text file ({e})') from None
 
 
 def _numbers(values, what: str, count: Optional[int] = None) -> np.ndarray:
@@ -47,7 +37,7 @@ def read_coco_keypoints(ann_file: str, img_dir: str, keypoint_names: Optional[Se
     reordered to that order (every name must be in the file's category). Images without an annotation
     are skipped with a warning (``on_unannotated='skip'``) or are an error (``'error'``).
     """
-    data = _load_json(ann_file)
+    data = read_json(ann_file)
     if not isinstance(data, dict):
         raise DatasetError(f'{ann_file}: expected a JSON object with "images", "annotations", "categories"')
     for key in ('images', 'annotations', 'categories'):
@@ -133,7 +123,7 @@ def read_labelme_folder(folder: str, keypoint_names: Sequence[str], on_unannotat
     unannotated: List[str] = []
     for name in files:
         path = osp.join(folder, name)
-        data = _load_json(path)
+        data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get('shapes'), list):
             raise DatasetError(f'{path}: no "shapes" list; not a labelme file')
         kpts = np.zeros((len(keypoint_names), 2), np.float32)

@@ -31,8 +31,7 @@ from sscma.utils.errors import DatasetError
 
 from .formats import recognise
 from .split_boxes import split_coco
-from .split_common import (COCO_SPLITS, EMPTY_STRATUM, FOLDER_SPLITS, YOLO_SPLITS, SplitReport,  # noqa: F401
-                           _Output, assign_groups, check_ratios, file_sha1, split_targets)
+from .split_common import SplitOutput, SplitReport, check_ratios
 
 
 def split_dataset(src: str, out: str, ratios: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
@@ -63,7 +62,7 @@ def split_dataset(src: str, out: str, ratios: Sequence[float] = (0.7, 0.15, 0.15
         raise DatasetError(f'images_dir={images_dir} is for a COCO .json source; {src} is a folder, whose layout '
                            'says where its images are')
     fmt, found = recognise(src)
-    writer = _Output(out, link=link)
+    writer = SplitOutput(out, link=link)
     try:
         report = split_coco(src, writer, ratios, seed, images_dir) if images_dir else \
             fmt.write(src, writer, ratios, seed)

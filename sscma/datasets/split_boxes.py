@@ -10,14 +10,14 @@ from sscma.utils.errors import DatasetError
 
 from .coco_detection import ROBOFLOW_ANN, coco_class_names, coco_sources, load_coco_json
 from .file_checks import image_size, inside_root
-from .split_common import (COCO_SPLITS, EMPTY_STRATUM, YOLO_SPLITS, SplitReport, _hash_groups, _majority, _Output,
+from .split_common import (COCO_SPLITS, EMPTY_STRATUM, YOLO_SPLITS, SplitReport, hash_groups, majority, SplitOutput,
                            assign_groups)
 from .voc_detection import VocLayout, parse_voc_xml, voc_class_names
 from .yolo_detection import YoloLayout, parse_yolo_labels
 
 
 # -------------------------------------------------------------------------------------------------- COCO
-def split_coco(src: str, out: _Output, ratios, seed: int, images_dir: Optional[str] = None) -> SplitReport:
+def split_coco(src: str, out: SplitOutput, ratios, seed: int, images_dir: Optional[str] = None) -> SplitReport:
     """Place a COCO source (a json file with its images in ``images_dir``, default beside it, or a folder whose
     COCO files :func:`~.coco_detection.coco_sources` finds) into ``out`` as a Roboflow export."""
     if osp.isfile(src):
@@ -25,7 +25,7 @@ def split_coco(src: str, out: _Output, ratios, seed: int, images_dir: Optional[s
     return _split_coco(coco_sources(src), out, ratios, seed)
 
 
-def _split_coco(sources: List[Tuple[str, str]], out: _Output, ratios, seed: int) -> SplitReport:
+def _split_coco(sources: List[Tuple[str, str]], out: SplitOutput, ratios, seed: int) -> SplitReport:
     categories: Dict[int, Dict] = {}
     info, licenses = None, None
     images: List[Tuple[str, Dict, List[Dict]]] = []  # (file, image record, its annotations)
@@ -57,11 +57,11 @@ def _split_coco(sources: List[Tuple[str, str]], out: _Output, ratios, seed: int)
 
     def stratum(anns: List[Dict]) -> Hashable:
         ids = [a['category_id'] for a in anns]
-        return _majority(ids) if ids else EMPTY_STRATUM
+        return majority(ids) if ids else EMPTY_STRATUM
 
-    groups, dupes = _hash_groups([p for p, _, _ in images])
+    groups, dupes = hash_groups([p for p, _, _ in images])
     conflicts = sum(len({stratum(images[i][2]) for i in g}) > 1 for g in groups)
-    assigned = assign_groups([(_majority([stratum(images[i][2]) for i in g]), len(g)) for g in groups], ratios,
+    assigned = assign_groups([(majority([stratum(images[i][2]) for i in g]), len(g)) for g in groups], ratios,
                              seed)
     per_split: Dict[str, List[int]] = defaultdict(list)
     for g, s in zip(groups, assigned):
@@ -98,12 +98,12 @@ class _BoxImage:
     labels: List[int]
 
 
-def split_yolo(src: str, out: _Output, ratios, seed: int) -> SplitReport:
+def split_yolo(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
     """Place a YOLO source (any layout of :class:`~.yolo_detection.YoloLayout`) into ``out`` as Ultralytics."""
     return _split_boxes('yolo', *_yolo_sources(src), out, ratios, seed)
 
 
-def split_voc(src: str, out: _Output, ratios, seed: int) -> SplitReport:
+def split_voc(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
     """Place a Pascal VOC source (any layout of :class:`~.voc_detection.VocLayout`) into ``out`` as VOC2007."""
     return _split_boxes('voc', *_voc_sources(src), out, ratios, seed)
 
@@ -155,15 +155,15 @@ def _voc_sources(src: str) -> Tuple[List[str], List[_BoxImage]]:
     return names, items
 
 
-def _split_boxes(kind: str, names: List[str], items: List[_BoxImage], out: _Output, ratios,
+def _split_boxes(kind: str, names: List[str], items: List[_BoxImage], out: SplitOutput, ratios,
                  seed: int) -> SplitReport:
     """Place a YOLO or VOC source into ``out`` in the same format."""
     def stratum(item: _BoxImage) -> Hashable:
-        return _majority(item.labels) if item.labels else EMPTY_STRATUM
+        return majority(item.labels) if item.labels else EMPTY_STRATUM
 
-    groups, dupes = _hash_groups([it.path for it in items])
+    groups, dupes = hash_groups([it.path for it in items])
     conflicts = sum(len({stratum(items[i]) for i in g}) > 1 for g in groups)
-    assigned = assign_groups([(_majority([stratum(items[i]) for i in g]), len(g)) for g in groups], ratios, seed)
+    assigned = assign_groups([(majority([stratum(items[i]) for i in g]), len(g)) for g in groups], ratios, seed)
     splits = [s for s, r in zip(YOLO_SPLITS, ratios) if r > 0]
     per_split: Dict[str, List[int]] = defaultdict(list)
     for g, s in zip(groups, assigned):
@@ -200,7 +200,7 @@ def _split_boxes(kind: str, names: List[str], items: List[_BoxImage], out: _Outp
                        sum(len(g) > 1 for g in groups), conflicts)
 
 
-def _write_voc_xml(out: _Output, xml: str, image_name: str) -> None:
+def _write_voc_xml(out: SplitOutput, xml: str, image_name: str) -> None:
     """The annotation under ``Annotations/`` named after its image, ``<filename>`` updated if it was renamed."""
     import xml.etree.ElementTree as ET
     stem = osp.splitext(image_name)[0]

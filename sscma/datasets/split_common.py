@@ -123,7 +123,7 @@ def assign_groups(groups: Sequence[Tuple[Hashable, int]], ratios: Sequence[float
     return result
 
 
-class _Output:
+class SplitOutput:
     """A temporary folder next to ``out`` that becomes ``out`` on :meth:`commit`."""
 
     def __init__(self, out: str, link: bool = True) -> None:
@@ -180,7 +180,7 @@ class _Output:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _hash_groups(paths: Sequence[str]) -> Tuple[List[List[int]], int]:
+def hash_groups(paths: Sequence[str]) -> Tuple[List[List[int]], int]:
     """Group indices of ``paths`` by file content; return the groups and the number of extra copies."""
     by_hash: Dict[str, List[int]] = defaultdict(list)
     for i, p in enumerate(paths):
@@ -189,6 +189,6 @@ def _hash_groups(paths: Sequence[str]) -> Tuple[List[List[int]], int]:
     return groups, sum(len(g) - 1 for g in groups)
 
 
-def _majority(values: Sequence[Hashable]) -> Hashable:
+def majority(values: Sequence[Hashable]) -> Hashable:
     counts = Counter(values)
     return min(counts, key=lambda v: (-counts[v], str(v)))

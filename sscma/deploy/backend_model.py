@@ -4,7 +4,7 @@
 structure and post-processing only; its weights are not used), a copy of that model's data preprocessor
 that leaves pixels un-normalised (the exported graph normalises them itself, see
 :mod:`sscma.deploy.wrapper`), the backend of the export target that wrote the file (ONNX, TorchScript,
-TFLite or a registered plug-in, :mod:`sscma.deploy.targets`) and the model's task adapter for the
+TFLite or a registered plug-in, :mod:`sscma.deploy.targets`) and the model's task for the
 post-processing (:mod:`sscma.tasks`). ``tools/test.py CONFIG model.onnx``
 builds it through the registry (``type='BackendModel'``), so the config's test dataloader and evaluator
 are used unchanged.
@@ -17,10 +17,10 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from sscma.registry import MODELS
+from sscma.tasks import supported_model_types, task_of
 from sscma.utils import ExportError
 
 from .targets import load_backend
-from sscma.tasks import supported_model_types, task_of
 from .wrapper import preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
 def postprocess(model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
@@ -62,7 +62,7 @@ class BackendModel(BaseModel):
         self.adapter = task_of(float_model)
         if not self.adapter.evaluable:
             raise ExportError(f'{backend_file}: evaluating an exported {type(float_model).__name__} is not '
-                              f'supported yet (task adapters: {", ".join(supported_model_types())})')
+                              f'supported yet (tasks: {", ".join(supported_model_types())})')
         super().__init__(data_preprocessor=raw_pixel_preprocessor(float_model.data_preprocessor), init_cfg=init_cfg)
         self.model = float_model.eval()
         self.backend_file = backend_file

@@ -2,8 +2,8 @@
 
 ``export_model`` is a loop over the requested :data:`~sscma.registry.EXPORT_TARGETS` in dependency order;
 what each file is, how it is written and loaded back lives in its target (:mod:`sscma.deploy.targets`), and
-what the graph's output means and how to compare it with PyTorch lives in the model's task adapter
-(:mod:`sscma.tasks`). For each exported file the report holds its size, parity with PyTorch on
+what the graph's output means and how to compare it with PyTorch lives in the model's task
+(:mod:`sscma.tasks`); the model, its counts and the evaluation loop come from :mod:`.measures`. For each exported file the report holds its size, parity with PyTorch on
 validation images, latency at batch 1 on one thread, and the config's own test metric computed through
 :class:`~sscma.deploy.backend_model.BackendModel` with the config's test pipeline and evaluator, next to the
 float model's.
@@ -20,76 +20,19 @@ import torch
 from torch import nn
 
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
-from sscma.utils.checkpoint import check_checkpoint_fits
 from sscma.utils.class_names import bind_model_classes
+from sscma.tasks import Task, task_of
 from sscma.utils.jsonable import scalar_metrics
 
 from .backend_model import BackendModel, config_input_hw, input_channels
 from .context import ExportContext
+from .measures import build_loader, build_model, count_macs, count_params, evaluate
 from .model_meta import model_class_names
 from .targets.base import all_precisions, get_target, target_names, time_runs, torch_threads
-from sscma.tasks import Task, task_of
 from .wrapper import input_channel_order, preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
 
-# --------------------------------------------------------------------------------------------- model
-def build_model(cfg, checkpoint: str, config: str) -> nn.Module:
-    """Build ``cfg.model``, check that ``checkpoint`` fits it exactly, load it and switch to eval mode."""
-    from mmengine.runner.checkpoint import load_checkpoint
-
-    from sscma.registry import MODELS
-    model = MODELS.build(cfg.model)
-    check_checkpoint_fits(model, checkpoint, config, error=ExportError)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    return model.eval()
-
-
-def count_params(model: nn.Module) -> int:
-    """Parameters that the model saves (a distillation teacher, kept out of checkpoints, does not count)."""
-    saved = set(model.state_dict())
-    return int(sum(p.numel() for name, p in model.named_parameters() if name in saved))
-
-
-@torch.no_grad()
-def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of Conv2d and Linear layers for one forward pass of ``x`` (batch 1)."""
-    total = [0]
-
-    def conv_hook(m: nn.Conv2d, inp, out) -> None:
-        kh, kw = m.kernel_size
-        total[0] += out.numel() // out.shape[0] * (m.in_channels // m.groups) * kh * kw
-
-    def linear_hook(m: nn.Linear, inp, out) -> None:
-        total[0] += out.numel() // out.shape[0] * m.in_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return int(total[0])
-
-
 # ---------------------------------------------------------------------------------------------- data
-def build_loader(cfg, split: str):
-    """The config's ``<split>_dataloader`` in this process (``num_workers=0``)."""
-    from mmengine.runner import Runner
-    key = f'{split}_dataloader'
-    if cfg.get(key) is None:
-        raise ConfigError(f'{cfg.filename} has no {key}: export needs it')
-    loader_cfg = copy.deepcopy(cfg[key])
-    loader_cfg['num_workers'] = 0
-    loader_cfg['persistent_workers'] = False
-    loader_cfg.pop('prefetch_factor', None)
-    return Runner.build_dataloader(loader_cfg, seed=0)
-
-
 def collect_images(model: nn.Module, loader, max_images: int, shape: Tuple[int, int, int], what: str,
                    with_reference: bool = True) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Raw-pixel batches (what the exported graph takes) and, optionally, PyTorch's outputs for them."""
@@ -134,26 +77,6 @@ def parity(adapter: Task, model: nn.Module, backend, raws: Sequence[torch.Tensor
     return dict(images=int(sum(r.shape[0] for r in raws)), max_abs_diff=max_diff, mean_abs_diff=sum_diff / n_el,
                 max_abs_reference=max_ref, max_rel_diff=max_diff / max(max_ref, 1e-12),
                 **adapter.parity(model, outs, refs, input_hw))
-
-
-def evaluate(model: nn.Module, cfg, split: str = 'test', loader=None) -> Dict[str, Any]:
-    """The config's ``<split>_evaluator`` over its ``<split>_dataloader`` (what ``tools/test.py`` computes)."""
-    from mmengine.evaluator import Evaluator
-
-    from sscma.utils.jsonable import to_jsonable
-    key = f'{split}_evaluator'
-    if cfg.get(key) is None:
-        raise ConfigError(f'{cfg.filename} has no {key}')
-    loader = loader if loader is not None else build_loader(cfg, split)
-    metrics = copy.deepcopy(cfg[key])
-    evaluator = Evaluator(metrics if isinstance(metrics, list) else [metrics])
-    evaluator.dataset_meta = getattr(loader.dataset, 'metainfo', None)
-    model.eval()
-    with torch.no_grad():
-        for data in loader:
-            outputs = model.test_step(data)
-            evaluator.process(data_samples=outputs, data_batch=data)
-    return to_jsonable(evaluator.evaluate(len(loader.dataset)))
 
 
 # ------------------------------------------------------------------------------------------------ main

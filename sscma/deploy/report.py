@@ -1,7 +1,7 @@
 """``export_report.json`` (everything, machine-readable) and ``export_report.md`` (the tables a person reads).
 
 The rows come from the export targets (:meth:`ExportTarget.report_cells`, ``report_notes``, ``budget_lines``)
-and the parity columns from the model's task adapter (``report['parity_columns']``), so a plug-in target or
+and the parity columns from the model's task (``report['parity_columns']``), so a plug-in target or
 task shows up here without edits.
 """
 import json

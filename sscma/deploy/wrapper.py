@@ -46,7 +46,7 @@ def raw_pixel_preprocessor(preprocessor: nn.Module) -> nn.Module:
 
 
 class RawInputWrapper(nn.Module):
-    """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``, as the model's task adapter
+    """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``, as the model's task
     shapes it into one tensor (:meth:`~sscma.tasks.Task.graph_output`).
 
     Args:

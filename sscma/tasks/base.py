@@ -26,7 +26,7 @@ ParityColumn = Tuple[str, str, str]
 
 
 class Task:
-    """The adapter of a model nothing more specific is registered for; subclass it for a task.
+    """The task of a model nothing more specific is registered for; subclass it for a new task.
 
     Attributes:
         task (str, optional): The task's name in the export report (``None``: unknown).
@@ -57,7 +57,7 @@ class Task:
         return None
 
     def accepts(self, model: nn.Module) -> bool:
-        """Whether this adapter can serve ``model`` (registered for one of its classes)."""
+        """Whether this task can serve ``model`` (registered for one of its classes)."""
         return True
 
     def check_input(self, model: nn.Module, hw: Tuple[int, int]) -> None:
@@ -91,20 +91,20 @@ class Task:
 
 
 def supported_model_types() -> List[str]:
-    """Model classes with a registered adapter that can evaluate exported files."""
+    """Model classes with a registered task that can evaluate exported files."""
     TASKS.import_from_location()
     return [name for name, cls in TASKS.module_dict.items() if cls().evaluable]
 
 
 def task_of(model: nn.Module) -> Task:
-    """The adapter registered for the nearest class of ``model`` that has one and accepts it."""
+    """The task registered for the nearest class of ``model`` that has one and accepts it."""
     TASKS.import_from_location()
     for cls in type(model).__mro__:
-        adapter_cls = TASKS.module_dict.get(cls.__name__)
-        if adapter_cls is not None:
-            adapter = adapter_cls()
-            if adapter.accepts(model):
-                return adapter
+        task_cls = TASKS.module_dict.get(cls.__name__)
+        if task_cls is not None:
+            task = task_cls()
+            if task.accepts(model):
+                return task
     return Task()
 
 

@@ -10,7 +10,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from sscma.datasets import DetectionDataset, ImageFolderDataset
-from sscma.datasets.split import assign_groups, file_sha1, split_dataset, split_targets
+from sscma.datasets.split import split_dataset
+from sscma.datasets.split_common import assign_groups, file_sha1, split_targets
 from sscma.utils import DatasetError
 
 from ..conftest import write_class_folders, write_roboflow_coco

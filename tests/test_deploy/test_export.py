@@ -228,7 +228,7 @@ def test_test_tool_on_exported_model(fomo_export, fomo_ckpt, roboflow_root, tmp_
 def test_backend_model_torchscript_and_int8(fomo_export, roboflow_root):
     """The BackendModel behind tools/test.py, in-process, for TorchScript and the fixed-batch int8 graph."""
     from sscma.apis import prepare_test_config
-    from sscma.deploy.exporter import evaluate
+    from sscma.deploy.measures import evaluate
     from sscma.registry import MODELS
     _, _, exports = fomo_export
     for key in (('torchscript', 'float32'), ('onnx', 'int8')):

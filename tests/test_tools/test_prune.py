@@ -14,7 +14,7 @@ from mmengine.visualization import Visualizer
 
 from sscma.apis.prune import (backbone_channels, check_prune_args, count_macs_params, input_shape_of,
                               prune, prune_once, write_pruned_config)
-from sscma.deploy.exporter import build_model
+from sscma.deploy.measures import build_model
 from sscma.registry import MODELS
 from sscma.utils import ConfigError, load_config, register_all_modules
 from tests.conftest import write_class_folders
