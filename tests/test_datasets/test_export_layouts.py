@@ -154,15 +154,16 @@ def test_split_tool_prints_what_it_read(tmp_path, monkeypatch, capsys):
                         '{train,valid,test}/_annotations.coco.json)')
 
 
-def test_fomo_trains_on_a_split_cvat_export(tmp_path):
-    """The documented two commands: dataset_split.py on a CVAT "COCO 1.0" export, then a FOMO training on OUT."""
+@pytest.mark.parametrize('tool', ['cvat_coco', 'cvat_yolo', 'cvat_voc', 'labelimg_yolo', 'labelimg_voc'])
+def test_fomo_trains_on_a_split_export(tool, tmp_path):
+    """The documented two commands, as a user runs them: dataset_split.py on the export as the tool wrote it,
+    then a FOMO training on OUT."""
     from ..test_tools.test_train_test import FAST, FOMO, run_tool
     src, out, work = (str(tmp_path / d) for d in ('export', 'out', 'work'))
-    write_tool_export(src, 'cvat_coco', N)
+    write_tool_export(src, tool, N)
     run_tool('dataset_split.py', src, out)
-    assert sorted(os.listdir(out)) == ['test', 'train', 'valid']
-    run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', f'data_root={out}', 'num_classes=3',
-             'epochs=1', 'imgsz=(64,64)', *FAST)
+    run_tool('train.py', FOMO, '--work-dir', work, '--cfg-options', f'data_root={out}', 'num_classes=3', 'epochs=1',
+             'imgsz=(64,64)', *FAST)
     results = json.load(open(osp.join(work, 'results.json')))
     assert {'fomo/f1', 'fomo/ring_f1', 'fomo/block_f1', 'fomo/disc_f1'} <= set(results['val'])
     shutil.rmtree(work)
