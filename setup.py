@@ -14,6 +14,10 @@ setup(
     version=read_version(),
     description='Train tiny vision models and ship them quantized to microcontrollers and NPUs',
     packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
+    # the configs travel inside the package (sscma/.mim/configs links to configs/ in a checkout; a wheel holds
+    # copies): `sscma train fomo_mobnetv2` and `_base_ = ['sscma::fomo/fomo_mobnetv2.py']` work from any folder
+    package_data={'sscma': ['.mim/configs/*.py', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py']},
+    include_package_data=False,
     python_requires='>=3.11',
     # `sscma train|test|export|split|transfer-learn ...`: the same functions as tools/*.py (sscma/cli)
     entry_points={'console_scripts': ['sscma=sscma.cli:main']},

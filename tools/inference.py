@@ -1,5 +1,6 @@
 """Run a model on your images, video or camera:
-``python tools/inference.py CONFIG MODEL SOURCE [--out DIR] [--score-thr T] [--show] [--cfg-options ...]``.
+``python tools/inference.py [CONFIG] MODEL SOURCE [--out DIR] [--score-thr T] [--show] [--cfg-options ...]``
+(a model file alone is enough: it carries its config).
 
 MODEL is a ``.pth`` checkpoint or a file exported by ``tools/export.py`` (``.onnx``, ``.pt``, ``.tflite``);
 SOURCE an image, a folder, a glob, a video file or a camera index. Writes annotated images or video and

@@ -18,6 +18,8 @@ default_hooks = dict(
     cpu_threads=dict(type='CpuThreadsHook'),
     # on CPU: each step reuses the memory the last one freed instead of faulting in fresh pages
     heap_reuse=dict(type='HeapReuseHook'),
+    # the config's files and --cfg-options go into every checkpoint: `sscma test best.pth` needs nothing else
+    config_source=dict(type='ConfigSourceHook'),
 )
 
 env_cfg = dict(

@@ -7,27 +7,16 @@ needed.
 """
 import glob
 import os.path as osp
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from sscma.utils import ConfigError, load_config
-
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _find_file(path: str) -> Optional[str]:
-    """``path`` as given (absolute or from the working directory), else from the project root."""
-    if osp.exists(path):
-        return path
-    if not osp.isabs(path) and osp.exists(osp.join(PROJECT_ROOT, path)):
-        return osp.join(PROJECT_ROOT, path)
-    return None
 
 
 def teacher_checkpoint_file(checkpoint: str, teacher_config: str) -> str:
     """A checkpoint file, or the single ``best_*.pth`` of a work dir, with an actionable error otherwise."""
     how = (f'train the teacher first (python tools/train.py {teacher_config} --work-dir DIR) and pass '
            '--cfg-options teacher_checkpoint=DIR (its best_*.pth is used) or a .pth file')
-    found = _find_file(checkpoint) if checkpoint else None
+    found = checkpoint if checkpoint and osp.exists(checkpoint) else None
     if found is None:
         raise ConfigError(f'teacher_checkpoint={checkpoint!r}: no such file or work dir; {how}')
     if osp.isdir(found):
@@ -51,11 +40,10 @@ def resolve_teacher(model_cfg: Dict[str, Any]) -> Dict[str, Any]:
     teacher_config = model_cfg.get('teacher_config') if hasattr(model_cfg, 'get') else None
     if not teacher_config or model_cfg.get('teacher') is not None:
         return model_cfg
-    config_file = _find_file(teacher_config)
-    if config_file is None or not osp.isfile(config_file):
-        raise ConfigError(f'teacher_config={teacher_config!r}: config file not found (relative paths are '
-                          'taken from the working directory, then from the project root)')
-    cfg = load_config(config_file, model_cfg.get('teacher_cfg_options'))
+    try:
+        cfg = load_config(teacher_config, model_cfg.get('teacher_cfg_options'))  # a file, or a packaged config
+    except ConfigError as e:
+        raise ConfigError(f'teacher_config={teacher_config!r}: {e}') from None
     if 'model' not in cfg:
         raise ConfigError(f'teacher_config={teacher_config!r} defines no model')
     resolved = dict(model_cfg)

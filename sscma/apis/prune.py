@@ -33,6 +33,7 @@ from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modul
 from sscma.deploy.measures import build_model
 from sscma.deploy.targets.base import time_runs, torch_threads
 from sscma.utils.checkpoint import check_checkpoint_fits, checkpoint_class_names
+from sscma.utils.config import config_source
 from sscma.utils.jsonable import scalar_metrics
 
 from .prune_report import headline_metric, write_prune_report
@@ -285,7 +286,8 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
         init_ckpt = save_state(model, osp.join(step_dir, 'pruned_init.pth'),
                                meta=dict(pruned_from=osp.abspath(checkpoint), config=osp.abspath(pruned_config),
                                          ratio=removed, step=step, channels=channels,
-                                         dataset_meta=dict(classes=checkpoint_class_names(checkpoint) or [])))
+                                         dataset_meta=dict(classes=checkpoint_class_names(checkpoint) or []),
+                                         config_source=config_source(pruned_config)))
         rebuilt = build_model(load_config(pruned_config), init_ckpt, pruned_config)
         macs, params = count_macs_params(rebuilt, shape)
         entry = dict(step=step, removed=removed, config=pruned_config, init_checkpoint=init_ckpt, channels=channels,

@@ -74,6 +74,8 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     register_all_modules()
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    if isinstance((cfg.get('default_hooks') or {}).get('config_source'), dict):
+        cfg.default_hooks.config_source.options = dict(cfg_options or {})  # carried into every checkpoint
     if load_from:
         if not osp.isfile(load_from):
             raise ConfigError(f'--load-from {load_from}: no such checkpoint file')

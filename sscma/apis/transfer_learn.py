@@ -34,8 +34,7 @@ from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modul
 
 from .runner import prepare_train_config
 
-TRANSFER_CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-                           'classification', 'mobilenetv2_1.0_transfer.py')
+TRANSFER_CONFIG = 'classification/mobilenetv2_1.0_transfer'  # a packaged config (sscma configs)
 SOURCE_KEYS = ('source_model', 'source_keras_model')
 REQUIRED_KEYS = ('dataset_training_dir', 'dataset_validation_dir', 'batch_size', 'input_tensor_size', 'epochs',
                  'output_dir', 'evaluate_result_dir')

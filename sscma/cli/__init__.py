@@ -18,7 +18,24 @@ COMMANDS = {
     'split': 'sscma.cli.dataset_split',
     'transfer-learn': 'sscma.cli.transfer_learn',
     'predict': 'sscma.cli.predict',
+    'configs': 'sscma.cli.configs',
 }
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``[CONFIG] MODEL``: a model file alone (its config travels inside it) or a config before it."""
+    parser.add_argument('config', metavar='[CONFIG]', help='the config the model was made with (a file or a packaged '
+                        'name, `sscma configs`); leave it out to use the config saved in MODEL')
+    parser.add_argument('model', nargs='?', metavar='MODEL', help=what)
+
+
+def model_and_config(args: argparse.Namespace):
+    """``(config file, model file, options)`` from ``[CONFIG] MODEL`` and ``--cfg-options``
+    (:func:`sscma.apis.model_config.resolve_model_config`)."""
+    from sscma.apis.model_config import resolve_model_config
+    config, model = (None, args.config) if args.model is None else (args.config, args.model)
+    config, options = resolve_model_config(config, model, args.cfg_options)
+    return config, model, options
 
 
 def command_module(name: str) -> ModuleType:

@@ -13,12 +13,13 @@ import argparse
 
 from sscma.utils import CfgOptionsAction
 
+from . import add_model_arguments, model_and_config
+
 DESCRIPTION = 'Export a trained model (ONNX / TorchScript / TFLite / vela; fp32 / fp16 / int8)'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='the config the checkpoint was trained with')
-    parser.add_argument('checkpoint', help='checkpoint (.pth) to export')
+    add_model_arguments(parser, 'checkpoint (.pth) to export')
     parser.add_argument('--targets', nargs='+',
                         help='registered export targets: onnx, torchscript, tflite, vela (Ethos-U, compiled from the '
                         'int8 TFLite), tflm (TensorFlow Lite Micro C source, exact arena, board verdicts), imx500 (Sony '
@@ -52,9 +53,10 @@ def main(args: argparse.Namespace) -> None:
         return
     for name in args.device or []:
         get_device(name)  # an unknown board is refused before anything is exported
-    report = export_model(args.config, args.checkpoint, targets=args.targets, precisions=args.precisions,
+    config, checkpoint, options = model_and_config(args)
+    report = export_model(config, checkpoint, targets=args.targets, precisions=args.precisions,
                           calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
-                          cfg_options=args.cfg_options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
+                          cfg_options=options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
                           vela_accelerator=args.vela_accelerator, devices=args.device)
     with open(report['report_files']['markdown'], encoding='utf-8') as f:
         print(f.read())

@@ -12,10 +12,11 @@ DESCRIPTION = 'Run a model on images, a folder, a glob, a video or a camera; ann
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='the config the model was trained with')
-    parser.add_argument('model', help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt, .tflite)')
-    parser.add_argument('source', help='image file, folder of images, glob ("data/*.jpg"), video file (.mp4, '
-                        '.avi ...) or camera index (0)')
+    parser.add_argument('inputs', nargs='+', metavar='[CONFIG] MODEL SOURCE',
+                        help='the config the model was made with (leave it out to use the one saved in MODEL), the '
+                        'checkpoint (.pth) or exported model (.onnx, TorchScript .pt, .tflite), and the SOURCE: '
+                        'image file, folder of images, glob ("data/*.jpg"), video file (.mp4, .avi ...) or camera '
+                        'index (0)')
     parser.add_argument('--out', help='output folder (default: work_dirs/inference/<config name>)')
     parser.add_argument('--score-thr', type=float,
                         help='keep detections scoring at least this (FOMO: the head\'s decoding threshold, default '
@@ -29,8 +30,16 @@ def main(args: argparse.Namespace) -> None:
     import os.path as osp
 
     from sscma.apis.inference import run_inference
-    result = run_inference(args.config, args.model, args.source, out_dir=args.out, score_thr=args.score_thr,
-                           show=args.show, cfg_options=args.cfg_options)
+    from sscma.apis.model_config import resolve_model_config
+    from sscma.utils import ConfigError
+    if len(args.inputs) not in (2, 3):
+        raise ConfigError(f'expected [CONFIG] MODEL SOURCE, got {len(args.inputs)} arguments: {args.inputs}')
+    config, model, source = ([None] + args.inputs) if len(args.inputs) == 2 else args.inputs
+    options = args.cfg_options
+    if config is None or osp.isfile(model):  # a missing MODEL or SOURCE is run_inference's one-line error
+        config, options = resolve_model_config(config, model, args.cfg_options)
+    result = run_inference(config, model, source, out_dir=args.out, score_thr=args.score_thr, show=args.show,
+                           cfg_options=options)
     media = [f for f in result['files'] if not f.endswith('predictions.json')]
     what = 'annotated video' if result['predictions'].get('fps') else 'annotated images'
     print(f'{result["images"]} {"frames" if result["predictions"].get("fps") else "images"} in '

@@ -1,6 +1,7 @@
 """``sscma test`` / ``tools/test.py``: evaluate a checkpoint or an exported model on the config's test split.
 
-CHECKPOINT may also be a file exported by ``tools/export.py`` (``.onnx``, TorchScript ``.pt``, ``.tflite`` or a
+``sscma test best.pth`` is enough: the checkpoint carries its config (``sscma test CONFIG best.pth`` uses CONFIG
+once it is found to describe the same model). MODEL may also be a file exported by ``tools/export.py`` (``.onnx``, TorchScript ``.pt``, ``.tflite`` or a
 plug-in target's); it is then run by its target's backend (onnxruntime, torch.jit, LiteRT ...) behind the
 config's own test pipeline, post-processing and metric.
 """
@@ -9,13 +10,13 @@ import os
 
 from sscma.utils import CfgOptionsAction, ConfigError, no_partial_output
 
+from . import add_model_arguments, model_and_config
+
 DESCRIPTION = 'Evaluate a trained model on the config\'s test split'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint',
-                        help='checkpoint (.pth) or exported model (.onnx, TorchScript .pt, .tflite) to evaluate')
+    add_model_arguments(parser, 'checkpoint (.pth) or exported model (.onnx, TorchScript .pt, .tflite) to evaluate')
     parser.add_argument('--work-dir', help='where results.json goes (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={}, help='override settings')
     parser.add_argument('--out', help='also write every image\'s predictions to this .json file')
@@ -32,12 +33,12 @@ def main(args: argparse.Namespace) -> None:
 
     from sscma.apis import prepare_test_config
     from sscma.utils.checkpoint import check_checkpoint_fits
-    cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
-                              args.out, args.runtime)
+    config, checkpoint, options = model_and_config(args)
+    cfg = prepare_test_config(config, checkpoint, args.work_dir, options, args.launcher, args.out, args.runtime)
     with no_partial_output(cfg.work_dir):
         runner = Runner.from_cfg(cfg)
         if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
-            runner.cfg.load_from = args.checkpoint
+            runner.cfg.load_from = checkpoint
         else:
-            check_checkpoint_fits(runner.model, args.checkpoint, args.config, error=ConfigError)
+            check_checkpoint_fits(runner.model, checkpoint, config, error=ConfigError)
         runner.test()

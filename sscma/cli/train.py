@@ -1,4 +1,5 @@
-"""``sscma train`` / ``tools/train.py``: train a model from a config."""
+"""``sscma train`` / ``tools/train.py``: train a model from a config (a file or a packaged name), or go on from a
+checkpoint alone (``--resume PATH`` / ``--load-from PATH``: its saved config)."""
 import argparse
 import os
 
@@ -8,7 +9,9 @@ DESCRIPTION = 'Train a model'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='config file, e.g. configs/fomo/fomo_mobnetv2.py')
+    parser.add_argument('config', nargs='?', help='config file or packaged config name (`sscma configs`), e.g. '
+                        'fomo_mobnetv2; with --resume PATH or --load-from PATH it may be left out: the checkpoint '
+                        'carries its config')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings, e.g. max_epochs=2 base_lr=0.01 data_root=/data imgsz="(160,160)"; '
@@ -36,7 +39,16 @@ def main(args: argparse.Namespace) -> None:
     from mmengine.runner import Runner
 
     from sscma.apis import prepare_train_config
-    cfg = prepare_train_config(args.config, args.work_dir, args.cfg_options, args.resume, args.amp,
+    from sscma.utils import ConfigError
+    config, options = args.config, args.cfg_options
+    if config is None:
+        model = args.resume if args.resume not in (None, 'auto') else args.load_from
+        if model is None:
+            raise ConfigError('give a CONFIG (a file or a packaged name, see `sscma configs`), or a checkpoint with '
+                              '--resume PATH / --load-from PATH whose saved config is used')
+        from sscma.apis.model_config import resolve_model_config
+        config, options = resolve_model_config(None, model, options)
+    cfg = prepare_train_config(config, args.work_dir, options, args.resume, args.amp,
                                args.auto_scale_lr, args.launcher, args.load_from, qat=args.qat)
     with no_partial_output(cfg.work_dir):
         Runner.from_cfg(cfg).train()

@@ -22,6 +22,7 @@ from torch import nn
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
 from sscma.utils.class_names import bind_model_classes
 from sscma.tasks import Task, task_of
+from sscma.utils.config import config_source
 from sscma.utils.jsonable import scalar_metrics
 
 from .backend_model import BackendModel, config_input_hw, input_channels
@@ -211,7 +212,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
             'exported files carry none either, and the test metric compares class ids as they are')
     report['classes'] = classes
     meta = dict(classes=classes, task=adapter.task, model_type=report['model_type'], input=report['input'],
-                output=report['output'], postprocessing=report['postprocessing'], config=osp.basename(config))
+                output=report['output'], postprocessing=report['postprocessing'], config=osp.basename(config),
+                config_source=config_source(config, options))  # the file alone rebuilds its config
     tmp = tempfile.mkdtemp(prefix='sscma_export_')
     ctx = ExportContext(model, wrapper, shape, stem, work_dir, tmp, raws, calibrate,
                         dict(vela_accelerator=vela_accelerator, devices=list(devices or [])), meta)

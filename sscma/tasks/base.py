@@ -108,6 +108,16 @@ def task_of(model: nn.Module) -> Task:
     return Task()
 
 
+def task_for_class(model_class: type) -> str:
+    """The task name registered for the nearest class of ``model_class`` (``'-'`` when none is)."""
+    TASKS.import_from_location()
+    for cls in model_class.__mro__:
+        task_cls = TASKS.module_dict.get(cls.__name__)
+        if task_cls is not None:
+            return task_cls.task or '-'
+    return '-'
+
+
 def named(label: int, meta: Dict[str, Any]) -> Dict[str, Any]:
     """``{'label': 3, 'class': 'cat'}`` (the id as text when ``meta`` has no name for it)."""
     classes = list((meta or {}).get('classes') or [])

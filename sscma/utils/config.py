@@ -28,6 +28,55 @@ VARIABLE_ALIASES: Dict[str, str] = {'epochs': 'max_epochs', 'lr': 'base_lr'}
 _aliases_reported: set = set()
 
 
+PACKAGE_SCOPE = 'sscma::'
+
+
+def packaged_configs_dir() -> str:
+    """The configs shipped inside the package (``sscma/.mim/configs``: a link to the repository's
+    ``configs/`` in a checkout, copies in a wheel)."""
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
+
+
+def packaged_configs() -> List[str]:
+    """Names of the packaged configs (``fomo/fomo_mobnetv2`` ...), bases left out."""
+    root = packaged_configs_dir()
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != '_base_')
+        found += [osp.relpath(osp.join(folder, f), root)[:-3].replace(os.sep, '/') for f in sorted(files)
+                  if f.endswith('.py')]
+    return sorted(found)
+
+
+def find_config(name: str) -> str:
+    """The config file ``name`` means: a path to a file, else a packaged config by its name from any folder
+    (``fomo_mobnetv2``, ``fomo/fomo_mobnetv2_small_data``, ``sscma::fomo/fomo_mobnetv2.py``).
+
+    Raises:
+        ConfigError: neither a file nor a packaged config (the message lists close names).
+    """
+    if osp.isfile(name):
+        return name
+    rel = name[len(PACKAGE_SCOPE):] if name.startswith(PACKAGE_SCOPE) else name
+    rel = rel[:-3] if rel.endswith('.py') else rel
+    names = packaged_configs()
+    matches = [n for n in names if n == rel] or [n for n in names if '/' not in rel and n.split('/')[-1] == rel]
+    if len(matches) == 1:
+        return osp.join(packaged_configs_dir(), matches[0] + '.py')
+    if len(matches) > 1:
+        raise ConfigError(f'config {name!r} is ambiguous: {", ".join(matches)}; give the folder too')
+    raise ConfigError(f'config file not found: {name} (neither a file nor a packaged config; `sscma configs` lists '
+                      f'them{_suggest(rel.split("/")[-1], [n.split("/")[-1] for n in names])})')
+
+
+def _base_path(base: str, child: str) -> str:
+    """Where a ``_base_`` entry of ``child`` points: ``sscma::<rel>`` in the packaged configs, else relative to
+    ``child`` (absolute paths as they are)."""
+    if base.startswith(PACKAGE_SCOPE):
+        return osp.join(packaged_configs_dir(), base[len(PACKAGE_SCOPE):])
+    return osp.join(osp.dirname(child), base)
+
+
 def _base_files(path: str) -> List[str]:
     """Return ``path`` and every file it inherits from (absolute paths), bases before the files using them."""
     order: List[str] = []
@@ -40,9 +89,9 @@ def _base_files(path: str) -> List[str]:
         if p in order:
             return
         for base in _read_bases(p):
-            if '::' in base:  # a base from another package, e.g. 'mmdet::...': not patched
+            if '::' in base and not base.startswith(PACKAGE_SCOPE):  # another package's ('mmdet::...'): not patched
                 continue
-            visit(osp.join(osp.dirname(p), base), p)
+            visit(_base_path(base, p), p)
         order.append(p)
 
     visit(path, None)
@@ -178,11 +227,10 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     set ``max_epochs`` and ``base_lr`` (:data:`VARIABLE_ALIASES`) in configs that do not define them.
 
     Args:
-        path (str): The config file.
+        path (str): The config file, or the name of a packaged one (:func:`find_config`).
         cfg_options (dict, optional): e.g. ``{'max_epochs': 2, 'train_dataloader.batch_size': 8}``.
     """
-    if not osp.isfile(path):
-        raise ConfigError(f'config file not found: {path}')
+    path = find_config(path)
     files = _base_files(path)
     variables = top_level_variables(path)
     assigned = set().union(*[_assigned_names(_parse(f)) for f in files])
@@ -287,10 +335,11 @@ def _load_patched(path: str, files: List[str], variables: Dict[str, Any]) -> Con
             for name, node in _assigned_names(tree).items():
                 if name in variables:
                     node.value = ast.parse(repr(variables[name]), mode='eval').body
-                elif name == '_base_':  # an absolute base must name the patched copy, not the original
+                elif name == '_base_':  # an absolute or packaged base must name the patched copy, not the original
                     for const in ast.walk(node.value):
-                        if isinstance(const, ast.Constant) and isinstance(const.value, str) and osp.isabs(const.value):
-                            patched = osp.join(tmp, osp.relpath(osp.abspath(const.value), root))
+                        if isinstance(const, ast.Constant) and isinstance(const.value, str) and (
+                                osp.isabs(const.value) or const.value.startswith(PACKAGE_SCOPE)):
+                            patched = osp.join(tmp, osp.relpath(osp.abspath(_base_path(const.value, f)), root))
                             const.value = osp.relpath(patched, osp.dirname(out))
             os.makedirs(osp.dirname(out), exist_ok=True)
             with open(out, 'w', encoding='utf-8') as fh:
@@ -301,3 +350,50 @@ def _load_patched(path: str, files: List[str], variables: Dict[str, Any]) -> Con
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return cfg
+
+
+def config_source(path: str, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """What rebuilds the config ``path`` (a file or a packaged name) with ``options`` anywhere: the text of it
+    and of every base it inherits from, keyed by path relative to their common folder, the entry's key, and the
+    options. Checkpoints and exported files carry it (``meta['config_source']``), so that a model file alone
+    gives back its config, variables still propagating (``--cfg-options data_root=...`` reaches the datasets)."""
+    files = _base_files(find_config(path))
+    root = osp.commonpath([osp.dirname(f) for f in files])
+    texts = {}
+    for f in files:
+        with open(f, encoding='utf-8') as fh:
+            texts[osp.relpath(f, root).replace(os.sep, '/')] = _relative_bases(fh.read(), f)
+    return dict(entry=osp.relpath(files[-1], root).replace(os.sep, '/'), files=texts,
+                options={k: v for k, v in (options or {}).items()})
+
+
+def _relative_bases(text: str, path: str) -> str:
+    """``text`` of the config at ``path`` with absolute and ``sscma::`` bases rewritten relative to it, so that
+    the copies of :func:`config_source` name each other wherever they are written."""
+    bases = _read_bases(path)
+    if not any(osp.isabs(b) or b.startswith(PACKAGE_SCOPE) for b in bases):
+        return text
+    node = _assigned_names(ast.parse(text))['_base_']
+    lines = text.splitlines(keepends=True)
+    relative = [osp.relpath(osp.abspath(_base_path(b, path)), osp.dirname(osp.abspath(path))).replace(os.sep, '/')
+                if (osp.isabs(b) or b.startswith(PACKAGE_SCOPE)) else b for b in bases]
+    return ''.join(lines[:node.lineno - 1]) + f'_base_ = {relative!r}\n' + ''.join(lines[node.end_lineno:])
+
+
+def write_config_source(source: Dict[str, Any]) -> str:
+    """Write a :func:`config_source` into a folder of its own (named by its content) and return the entry's
+    path (its own file name: work dirs and logs are named after the config, as when it was trained)."""
+    import hashlib
+    import json
+    digest = hashlib.sha1(json.dumps(source['files'], sort_keys=True).encode('utf-8')).hexdigest()[:16]
+    folder = osp.join(tempfile.gettempdir(), 'sscma_configs', digest)
+    entry = source['entry']
+    for rel, text in source['files'].items():
+        target = osp.normpath(osp.join(folder, rel))
+        if not target.startswith(folder + os.sep):
+            raise ConfigError(f'embedded config file {rel!r} points outside its folder')
+        os.makedirs(osp.dirname(target), exist_ok=True)
+        with open(target + '.tmp', 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(target + '.tmp', target)
+    return osp.join(folder, entry)

@@ -1,3 +1,4 @@
+from .config_source_hook import ConfigSourceHook
 from .cpu_threads_hook import CpuThreadsHook
 from .freeze_backbone_hook import FreezeBackboneHook
 from .heap_reuse_hook import HeapReuseHook, reuse_freed_heap
@@ -8,6 +9,6 @@ from .qat_hook import QuantizationAwareTrainingHook
 from .run_summary_hook import RunSummaryHook
 
 __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'PredictionVisHook', 'RunSummaryHook']
-__all__ += ['CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
+__all__ += ['ConfigSourceHook', 'CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
 __all__ += ['LoadMatchingWeightsHook', 'describe_match', 'match_state_dict']
 __all__ += ['QuantizationAwareTrainingHook']
