@@ -9,4 +9,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 from .version import __version__  # noqa: E402
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'Model']
+
+
+def __getattr__(name: str):
+    """``sscma.Model`` (:class:`sscma.apis.model.Model`), imported on first use: ``import sscma`` stays light for
+    the tools, which only need the environment set above."""
+    if name == 'Model':
+        from .apis.model import Model
+        return Model
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

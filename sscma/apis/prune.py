@@ -19,7 +19,6 @@ prunable (sscma's MobileNetV2: FOMO, the MobileNetV2 classifiers, PFLD); others 
 import contextlib
 import copy
 import io
-import itertools
 import os
 import os.path as osp
 import statistics
@@ -32,18 +31,17 @@ from torch import nn
 from sscma.utils import ConfigError, SSCMAError, load_config, register_all_modules
 from sscma.deploy.measures import build_model
 from sscma.deploy.targets.base import time_runs, torch_threads
-from sscma.utils.checkpoint import check_checkpoint_fits, checkpoint_class_names
+from sscma.utils.checkpoint import checkpoint_class_names
 from sscma.utils.config import config_source
 from sscma.utils.jsonable import scalar_metrics
 
 from .prune_report import headline_metric, write_prune_report
 from .pruned_config import config_with_options, write_pruned_config
-from .runner import prepare_test_config, prepare_train_config
+from .runner import test_model, train_model
 
 PRUNABLE_BACKBONES = ('MobileNetV2', )
 ROUND_TO = 8
 MAX_RATIO = 0.9
-_RUNS = itertools.count()  # a unique mmengine experiment name (logger, visualizer) per runner of this process
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -178,24 +176,10 @@ def save_state(model: nn.Module, path: str, meta: Dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ evaluation
-def _own_instances(cfg: Config, name: str) -> None:
-    """A logger and a visualizer of its own for each runner of this process (mmengine keeps them by name; the
-    configs name the visualizer 'visualizer', so a second runner would write into the first one's log folder)."""
-    cfg.experiment_name = name
-    if isinstance(cfg.get('visualizer'), dict):
-        cfg.visualizer['name'] = name
-
-
 def _test(config: str, checkpoint: str, work_dir: str, name: str) -> Dict[str, Any]:
     """``tools/test.py config checkpoint`` in this process: the config's test split, pipeline and evaluator."""
-    from mmengine.runner import Runner
-    cfg = prepare_test_config(config, checkpoint, work_dir)
-    _own_instances(cfg, f'prune_{name}_{os.getpid()}_{next(_RUNS)}')
-    runner = Runner.from_cfg(cfg)
-    check_checkpoint_fits(runner.model, checkpoint, config, error=ConfigError)
-    metrics = runner.test() or {}
-    classes = list((getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}).get('classes', []))
-    return dict(metrics=scalar_metrics(metrics), classes=classes)
+    result = test_model(config, checkpoint, work_dir)
+    return dict(metrics=scalar_metrics(result['metrics']), classes=result['classes'])
 
 
 def _best_checkpoint(work_dir: str) -> str:
@@ -327,11 +311,5 @@ def prune(config: str, checkpoint: str, ratio: Optional[float] = None, target_ma
 
 def finetune(pruned_config: str, init_checkpoint: str, work_dir: str) -> str:
     """Train ``pruned_config`` from ``init_checkpoint`` with the config's own loop (``tools/train.py --load-from``)."""
-    from mmengine.runner import Runner
-
-    from sscma.utils import no_partial_output
-    cfg = prepare_train_config(pruned_config, work_dir, load_from=init_checkpoint)
-    _own_instances(cfg, f'prune_finetune_{os.getpid()}_{next(_RUNS)}')
-    with no_partial_output(cfg.work_dir):
-        Runner.from_cfg(cfg).train()
+    train_model(pruned_config, work_dir, load_from=init_checkpoint)
     return _best_checkpoint(work_dir)

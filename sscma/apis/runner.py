@@ -1,5 +1,8 @@
-"""What ``tools/train.py`` and ``tools/test.py`` do, importable so that tests can drive it."""
+"""What ``tools/train.py`` and ``tools/test.py`` do, importable (the CLI, pruning and :class:`sscma.Model` call it)."""
+import itertools
+import os
 import os.path as osp
+import time
 from typing import Any, Dict, Optional
 
 from mmengine.config import Config
@@ -180,3 +183,50 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
         cfg.test_evaluator = list(metrics) + [dict(type='PredictionDump', out_file=out)]
     configure_distributed(cfg, launcher)
     return cfg
+
+
+_RUNS = itertools.count()
+
+
+def own_instances(cfg: Config, kind: str) -> None:
+    """A logger and a visualizer of its own for each runner of this process: mmengine keeps them by experiment
+    name, a timestamp by default, so two runs started in the same second (a notebook, pruning's evaluations)
+    would share the first one's log folder."""
+    name = f'{kind}_{time.strftime("%Y%m%d_%H%M%S")}_{os.getpid()}_{next(_RUNS)}'
+    cfg.experiment_name = name
+    if isinstance(cfg.get('visualizer'), dict):
+        cfg.visualizer['name'] = name
+
+
+def train_model(config: str, work_dir: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
+                **flags) -> str:
+    """Train as ``tools/train.py`` does (``flags``: those of :func:`prepare_train_config`); returns the work dir."""
+    from mmengine.runner import Runner
+
+    from sscma.utils import no_partial_output
+    cfg = prepare_train_config(config, work_dir, cfg_options, **flags)
+    own_instances(cfg, 'train')
+    with no_partial_output(cfg.work_dir):
+        Runner.from_cfg(cfg).train()
+    return cfg.work_dir
+
+
+def test_model(config: str, checkpoint: str, work_dir: Optional[str] = None,
+               cfg_options: Optional[Dict[str, Any]] = None, **flags) -> Dict[str, Any]:
+    """Evaluate as ``tools/test.py`` does (``flags``: those of :func:`prepare_test_config`); returns the metrics
+    and the test dataset's class names (``metrics``, ``classes``, ``work_dir``)."""
+    from mmengine.runner import Runner
+
+    from sscma.utils import no_partial_output
+    from sscma.utils.checkpoint import check_checkpoint_fits
+    cfg = prepare_test_config(config, checkpoint, work_dir, cfg_options, **flags)
+    own_instances(cfg, 'test')
+    with no_partial_output(cfg.work_dir):
+        runner = Runner.from_cfg(cfg)
+        if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
+            runner.cfg.load_from = checkpoint
+        else:
+            check_checkpoint_fits(runner.model, checkpoint, config, error=ConfigError)
+        metrics = runner.test() or {}
+    classes = list((getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}).get('classes', []))
+    return dict(metrics=metrics, classes=classes, work_dir=cfg.work_dir)

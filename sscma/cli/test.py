@@ -8,7 +8,7 @@ config's own test pipeline, post-processing and metric.
 import argparse
 import os
 
-from sscma.utils import CfgOptionsAction, ConfigError, no_partial_output
+from sscma.utils import CfgOptionsAction
 
 from . import add_model_arguments, model_and_config
 
@@ -29,16 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    from mmengine.runner import Runner
-
-    from sscma.apis import prepare_test_config
-    from sscma.utils.checkpoint import check_checkpoint_fits
+    from sscma.apis.runner import test_model
     config, checkpoint, options = model_and_config(args)
-    cfg = prepare_test_config(config, checkpoint, args.work_dir, options, args.launcher, args.out, args.runtime)
-    with no_partial_output(cfg.work_dir):
-        runner = Runner.from_cfg(cfg)
-        if cfg.model.get('type') == 'BackendModel':  # an exported file: recorded in results.json, not loaded
-            runner.cfg.load_from = checkpoint
-        else:
-            check_checkpoint_fits(runner.model, checkpoint, config, error=ConfigError)
-        runner.test()
+    test_model(config, checkpoint, args.work_dir, options, launcher=args.launcher, out=args.out, runtime=args.runtime)

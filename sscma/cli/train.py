@@ -3,7 +3,7 @@ checkpoint alone (``--resume PATH`` / ``--load-from PATH``: its saved config).""
 import argparse
 import os
 
-from sscma.utils import CfgOptionsAction, no_partial_output
+from sscma.utils import CfgOptionsAction
 
 DESCRIPTION = 'Train a model'
 
@@ -36,9 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    from mmengine.runner import Runner
-
-    from sscma.apis import prepare_train_config
+    from sscma.apis.runner import train_model
     from sscma.utils import ConfigError
     config, options = args.config, args.cfg_options
     if config is None:
@@ -48,7 +46,5 @@ def main(args: argparse.Namespace) -> None:
                               '--resume PATH / --load-from PATH whose saved config is used')
         from sscma.apis.model_config import resolve_model_config
         config, options = resolve_model_config(None, model, options)
-    cfg = prepare_train_config(config, args.work_dir, options, args.resume, args.amp,
-                               args.auto_scale_lr, args.launcher, args.load_from, qat=args.qat)
-    with no_partial_output(cfg.work_dir):
-        Runner.from_cfg(cfg).train()
+    train_model(config, args.work_dir, options, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                launcher=args.launcher, load_from=args.load_from, qat=args.qat)

@@ -94,3 +94,25 @@ def test_resume_from_the_checkpoint_alone(trained):
     run = work / 'resumed'
     sscma('train', '--resume', ckpt, '--work-dir', run, '--cfg-options', 'epochs=2', cwd=work)
     assert torch.load(run / 'epoch_2.pth', map_location='cpu')['meta']['epoch'] == 2
+
+
+def test_readme_python_api_example_runs(tmp_path, monkeypatch):
+    """The README's notebook example, as written, on a folder of photos (the bundled test images) from a folder
+    outside the repository."""
+    import re
+    import shutil
+
+    from sscma.datasets import ensure_fomo_coco
+    readme = open(osp.join(REPO, 'README.md'), encoding='utf-8').read()
+    code = re.search(r'```python\n(import sscma\n.*?)```', readme, re.S).group(1)
+    photos = tmp_path / 'my_photos'
+    shutil.copytree(osp.join(str(ensure_fomo_coco()), 'test'), photos, ignore=shutil.ignore_patterns('*.json'))
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code, 'README.md', 'exec'), scope)
+    m, report, records = scope['m'], scope['report'], scope['records']
+    assert osp.isfile(m.checkpoint) and 'fomo/f1' in scope['results']['val']
+    assert [e['target'] for e in report['exports']] == ['tflite', 'tflm'] and not report['failed']
+    assert report['exports'][1]['tflm']['devices'][0]['device'] == 'xiao_esp32s3'
+    assert len(records) == len(os.listdir(photos)) and all('centroids' in r for r in records)
+    assert scope['same'].config.endswith('fomo_mobnetv2.py') and scope['same'].checkpoint == m.checkpoint
