@@ -29,7 +29,7 @@ def embedded_config(model_file: str) -> Optional[Tuple[str, Dict[str, Any]]]:
         try:
             ckpt = read_checkpoint(model_file)
         except CheckpointError as e:
-            raise ConfigError(f'cannot read {model_file}: {e}') from None
+            raise ConfigError(f'cannot read checkpoint {model_file}: {e}') from None
         meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
         meta = meta if isinstance(meta, dict) else {}
     source = meta.get('config_source')

@@ -19,6 +19,8 @@ COMMANDS = {
     'transfer-learn': 'sscma.cli.transfer_learn',
     'predict': 'sscma.cli.predict',
     'configs': 'sscma.cli.configs',
+    'prune': 'sscma.cli.prune',
+    'lr-find': 'sscma.cli.lr_find',
 }
 
 
@@ -32,8 +34,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 def model_and_config(args: argparse.Namespace):
     """``(config file, model file, options)`` from ``[CONFIG] MODEL`` and ``--cfg-options``
     (:func:`sscma.apis.model_config.resolve_model_config`)."""
+    import os.path as osp
+
     from sscma.apis.model_config import resolve_model_config
     config, model = (None, args.config) if args.model is None else (args.config, args.model)
+    if config is not None and not osp.isfile(model):  # the command checks its config first, then says so
+        return config, model, dict(args.cfg_options)
     config, options = resolve_model_config(config, model, args.cfg_options)
     return config, model, options
 

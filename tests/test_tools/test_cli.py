@@ -10,7 +10,8 @@ from sscma.cli import COMMANDS, build_parser, main
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = {'train': 'train.py', 'test': 'test.py', 'export': 'export.py', 'split': 'dataset_split.py',
-         'transfer-learn': 'transfer_learn.py', 'predict': 'inference.py', 'configs': 'configs.py'}
+         'transfer-learn': 'transfer_learn.py', 'predict': 'inference.py', 'configs': 'configs.py',
+         'prune': 'prune.py', 'lr-find': 'analysis/lr_finder.py'}
 
 
 def test_setup_declares_the_console_script():
