@@ -60,7 +60,7 @@ def fomo_imx500(roboflow_root, tmp_path_factory):
     """The FOMO (0.1 width, 64x64 input) on the 112x84 Roboflow files, converter left out (tested on its own)."""
     tmp = tmp_path_factory.mktemp('fomo_imx500')
     ckpt = str(tmp / 'fomo.pth')
-    save_random_model(FOMO, fomo_opts(roboflow_root), ckpt)
+    save_random_model(FOMO, fomo_opts(roboflow_root), ckpt, classes=('block', 'disc'))
     mp = pytest.MonkeyPatch()
     mp.setenv('SSCMA_IMXCONV', str(tmp / 'no-imxconv-pt'))
     try:
@@ -76,6 +76,8 @@ def test_fomo_quantised_by_mct_agrees_with_float(fomo_imx500, roboflow_root, tmp
     assert report['failed'] == []
     (entry, ) = report['exports']
     assert entry['file'].endswith('fomo_int8_imx500.onnx') and osp.isfile(entry['file'])
+    from sscma.deploy import model_class_names
+    assert model_class_names(entry['file']) == ['block', 'disc']  # the names travel in the MCT ONNX too
     ops = quantizer_ops(entry['file'])
     assert ops.count('WeightsSymmetricQuantizer') == entry['imx500']['weight_quantizer_nodes'] > 0
     assert ops.count('ActivationPOTQuantizer') == entry['imx500']['activation_quantizer_nodes'] > 0
