@@ -1,6 +1,7 @@
 """Image classification from class folders (Sony AITRIOS / ImageNet layout)."""
 import os
 import os.path as osp
+from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.logging import MMLogger
@@ -182,4 +183,7 @@ class ImageFolderDataset(BaseDataset):
             logger.warning(f'class folders without images in {self.split_dir}: {empty}')
         if ignored:
             logger.warning(f'{self.split_dir}: ignored {others}')
+        per_class = Counter(d['gt_label'] for d in data_list)
+        counts = ', '.join(f'{name} {per_class[i]}' for i, name in enumerate(self.class_index.classes))
+        logger.info(f'class folders {self.split_dir}: {len(data_list)} images ({counts})')
         return data_list
