@@ -62,7 +62,7 @@ def dataset_meta_for(cfg: Config, model_file: str) -> Dict[str, Any]:
         n = int(cfg.get('num_classes') or 0)
         MMLogger.get_current_instance().warning(
             f'{model_file} carries no class names (a checkpoint from before names were saved, or a file not '
-            f'exported by sscma): classes are named by their ids, class_0 ... class_{max(n - 1, 0)}')
+            'exported by sscma): classes are named by their ids' + (f', class_0 ... class_{n - 1}' if n else ''))
         meta['classes'] = [f'class_{i}' for i in range(n)]
     else:
         MMLogger.get_current_instance().info(f'classes of {osp.basename(model_file)} (its own, in output order): '

@@ -35,9 +35,13 @@ class Model:
         self.options: Dict[str, Any] = dict(cfg_options)
         self.checkpoint: Optional[str] = None
         self.work_dir: Optional[str] = None
-        if osp.isfile(source) and not source.endswith('.py'):
+        self.from_model_file = osp.isfile(source) and not source.endswith('.py')
+        if self.from_model_file:
             self.checkpoint = source
             self.config, self.options = resolve_model_config(config, source, self.options)
+        elif config is not None:
+            from sscma.utils import ConfigError
+            raise ConfigError(f'config={config!r} goes with a model file; {source!r} is itself a config')
         else:
             self.config = source
 
@@ -54,8 +58,9 @@ class Model:
     def train(self, work_dir: Optional[str] = None, resume: Optional[str] = None, load_from: Optional[str] = None,
               amp: bool = False, qat: bool = False, **cfg_options) -> Dict[str, Any]:
         """Train (``tools/train.py``); returns ``results.json`` and sets :attr:`checkpoint` to the best one (the
-        last one when the config keeps no best)."""
-        load_from = load_from or (self.checkpoint if qat else None)
+        last one when the config keeps no best). A Model made from a checkpoint starts from its weights
+        (``--load-from``), as does ``qat=True`` after a training."""
+        load_from = load_from or (self.checkpoint if (qat or self.from_model_file) and not resume else None)
         self.work_dir = train_model(self.config, work_dir, self._options(cfg_options), resume=resume,
                                     load_from=load_from, amp=amp, qat=qat)
         results_file = osp.join(self.work_dir, 'results.json')
@@ -81,7 +86,7 @@ class Model:
         import inspect
 
         from sscma.deploy import export_model
-        named = set(inspect.signature(export_model).parameters)
+        named = set(inspect.signature(export_model).parameters) - {'config', 'checkpoint', 'cfg_options'}
         args = {k: v for k, v in kwargs.items() if k in named}
         options = self._options({k: v for k, v in kwargs.items() if k not in named})
         return export_model(self.config, self._model_file(), targets=targets, precisions=precisions, devices=devices,

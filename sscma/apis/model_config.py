@@ -33,13 +33,16 @@ def embedded_config(model_file: str) -> Optional[Tuple[str, Dict[str, Any]]]:
         meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
         meta = meta if isinstance(meta, dict) else {}
     source = meta.get('config_source')
-    if isinstance(source, dict) and isinstance(source.get('files'), dict) and source.get('entry') in source['files']:
-        return write_config_source(source), dict(source.get('options') or {})
-    text = meta.get('cfg')
-    if isinstance(text, str) and text.strip():
-        return write_config_source(dict(entry=osp.splitext(osp.basename(model_file))[0] + '.py',
-                                        files={osp.splitext(osp.basename(model_file))[0] + '.py': text})), {}
-    return None
+    if not (isinstance(source, dict) and isinstance(source.get('files'), dict) and source.get('entry') in source['files']):
+        text = meta.get('cfg')
+        if not (isinstance(text, str) and text.strip()):
+            return None
+        name = osp.splitext(osp.basename(model_file))[0] + '.py'
+        source = dict(entry=name, files={name: text}, options={})
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().info(f'using the config saved in {model_file} ({source["entry"]}); a config is '
+                                         'Python that runs: use model files you trust, as any config')
+    return write_config_source(source), dict(source.get('options') or {})
 
 
 def resolve_model_config(config: Optional[str], model_file: str,

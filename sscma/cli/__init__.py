@@ -38,6 +38,15 @@ def model_and_config(args: argparse.Namespace):
 
     from sscma.apis.model_config import resolve_model_config
     config, model = (None, args.config) if args.model is None else (args.config, args.model)
+    if config is None and (model.endswith('.py') or not osp.isfile(model)):
+        from sscma.utils import ConfigError
+        from sscma.utils.config import find_config
+        try:
+            find_config(model)
+        except ConfigError:
+            pass
+        else:  # a config alone: the model file was forgotten
+            raise ConfigError(f'{model} is a config; give the model file after it: CONFIG MODEL (or the model alone)')
     if config is not None and not osp.isfile(model):  # the command checks its config first, then says so
         return config, model, dict(args.cfg_options)
     config, options = resolve_model_config(config, model, args.cfg_options)

@@ -34,6 +34,9 @@ def main(args: argparse.Namespace) -> None:
     from sscma.utils import ConfigError
     if len(args.inputs) not in (2, 3):
         raise ConfigError(f'expected [CONFIG] MODEL SOURCE, got {len(args.inputs)} arguments: {args.inputs}')
+    if len(args.inputs) == 2 and args.inputs[0].endswith('.py'):
+        raise ConfigError(f'{args.inputs[0]} is a config: give CONFIG MODEL SOURCE, or MODEL SOURCE (the model file '
+                          'carries its config)')
     config, model, source = ([None] + args.inputs) if len(args.inputs) == 2 else args.inputs
     options = args.cfg_options
     if config is None or osp.isfile(model):  # a missing MODEL or SOURCE is run_inference's one-line error

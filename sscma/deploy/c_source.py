@@ -1,6 +1,8 @@
 """An int8 TFLite model as C source, the way TensorFlow Lite Micro and Arduino projects consume it.
 
-``<name>_model_data.h`` declares the array, its length, ``<NAME>_TENSOR_ARENA_SIZE``, the input / output
+The ``.cc`` starts with the export metadata (class names, task, input, output, config; see
+:mod:`sscma.deploy.model_meta`) as JSON in a comment, and holds the flatbuffer without the metadata appended to
+the ``.tflite``, so nothing of it reaches the board's flash. ``<name>_model_data.h`` declares the array, its length, ``<NAME>_TENSOR_ARENA_SIZE``, the input / output
 layout and quantisation, and what the model means: ``<NAME>_NUM_CLASSES``, the ``<name>_labels`` array in
 output order, the input width / height / channels, channel order and normalisation (inside the graph: the
 firmware feeds raw pixels), and the output layout. ``<name>_model_data.cc`` holds the bytes as a 16-byte
@@ -10,6 +12,21 @@ import json
 import os.path as osp
 import re
 from typing import Any, Dict, Optional, Sequence
+
+
+METADATA_TAG = 'sscma-metadata:'
+
+
+def read_c_metadata(path: str) -> Optional[Dict[str, Any]]:
+    """The export metadata :func:`write_c_model` put in the ``.cc``'s first comment, or ``None``."""
+    with open(path, encoding='utf-8') as f:
+        first = f.readline()
+    if not first.startswith(f'/* {METADATA_TAG} '):
+        return None
+    try:
+        return json.loads(first[len(f'/* {METADATA_TAG} '):].rstrip().removesuffix('*/'))
+    except ValueError:
+        return None
 
 
 def c_identifier(name: str) -> str:
@@ -70,8 +87,9 @@ def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, o
         meta (dict, optional): The export metadata (:mod:`sscma.deploy.model_meta`): class names, input,
             output layout.
     """
+    from .model_meta import meta_json, strip_zip_meta
     meta = meta or {}
-    data = open(tflite_path, 'rb').read()
+    data = strip_zip_meta(open(tflite_path, 'rb').read())  # the flatbuffer alone: the metadata costs no flash
     ident = c_identifier(name)
     upper = ident.upper()
     header, source = osp.join(out_dir, f'{name}_model_data.h'), osp.join(out_dir, f'{name}_model_data.cc')
@@ -98,6 +116,9 @@ def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, o
     labels = [c_string(c) for c in meta.get('classes') or []]
     rows = [', '.join(f'0x{b:02x}' for b in data[i:i + 12]) for i in range(0, len(data), 12)]
     with open(source, 'w', encoding='utf-8') as f:
+        if meta:  # in a comment (no flash): JSON's "\/" keeps a "*/" inside from closing it
+            text = meta_json(meta).replace('*/', '*\\/')
+            f.write(f'/* {METADATA_TAG} {text} */\n')
         f.write(f'#include "{osp.basename(header)}"\n\n'
                 f'alignas(16) const unsigned char {ident}_model_data[] = {{\n  ' + ',\n  '.join(rows) + '\n};\n'
                 f'const unsigned int {ident}_model_data_len = {len(data)};\n'

@@ -157,10 +157,22 @@ def bind_model_classes(cfg, classes: Optional[Sequence[str]], model_file: str,
         if not isinstance(loader, dict):
             continue
         for leaf in _dataset_leaves(loader.get('dataset')):
-            accepts = _accepts_model_classes(leaf.get('type'))
-            if accepts:
+            if _accepts_model_classes(leaf.get('type')):
                 leaf['model_classes'] = list(classes)
                 leaf['class_match'] = mode
-            elif accepts is False:
+            else:
                 logger.warning(f'{key}: {leaf.get("type")} does not match class names with the model; class ids '
                                'are compared as they are')
+        _metrics_follow_the_dataset(cfg, key.replace('_dataloader', '_evaluator'), logger)
+
+
+def _metrics_follow_the_dataset(cfg, key: str, logger) -> None:
+    """A COCO metric reading its own ``ann_file`` numbers categories in the file's order; with the dataset
+    renumbered in the model's, its ground truth must come from the dataset instead (mmdet's ``CocoMetric``
+    without ``ann_file`` converts the dataset's boxes)."""
+    metrics = cfg.get(key)
+    for metric in (metrics if isinstance(metrics, (list, tuple)) else [metrics]):
+        if isinstance(metric, dict) and str(metric.get('type', '')).endswith('CocoMetric') and metric.get('ann_file'):
+            logger.info(f'{key}: {metric["type"]} takes its ground truth from the dataset (numbered in the model\'s '
+                        f'class order), not from ann_file={metric["ann_file"]}')
+            metric['ann_file'] = None

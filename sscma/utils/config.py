@@ -386,14 +386,20 @@ def write_config_source(source: Dict[str, Any]) -> str:
     import hashlib
     import json
     digest = hashlib.sha1(json.dumps(source['files'], sort_keys=True).encode('utf-8')).hexdigest()[:16]
-    folder = osp.join(tempfile.gettempdir(), 'sscma_configs', digest)
+    user = getattr(os, 'getuid', lambda: 'user')()
+    folder = osp.join(tempfile.gettempdir(), f'sscma_configs_{user}', digest)  # per user; same content, same folder
     entry = source['entry']
     for rel, text in source['files'].items():
         target = osp.normpath(osp.join(folder, rel))
         if not target.startswith(folder + os.sep):
             raise ConfigError(f'embedded config file {rel!r} points outside its folder')
+        if osp.isfile(target):
+            with open(target, encoding='utf-8') as f:
+                if f.read() == text:
+                    continue
         os.makedirs(osp.dirname(target), exist_ok=True)
-        with open(target + '.tmp', 'w', encoding='utf-8') as f:
+        fd, tmp = tempfile.mkstemp(dir=osp.dirname(target), suffix='.tmp')  # processes writing at once never meet
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text)
-        os.replace(target + '.tmp', target)
+        os.replace(tmp, target)
     return osp.join(folder, entry)

@@ -399,3 +399,21 @@ def test_random_resized_crop_moves_boxes_and_drops_those_outside():
     matrices = crop_matrices(np.array([[0, 0, 32, 32]]), 64, 64)  # the top-left quarter, scaled x2
     move_geometry([s], [0], matrices, 64, 64, (0.0, 1.0))
     assert s.gt_instances.bboxes.tolist() == [[20., 20, 40, 40]] and s.gt_instances.labels.tolist() == [1]
+
+
+def test_fields_in_some_instance_sets_only_and_visibility_follows_the_swap():
+    """Boxes in both sets and keypoints in one: each moves where it is; visibility is swapped with its point."""
+    from mmengine.structures import InstanceData
+    from mmpose.structures import PoseDataSample
+
+    from sscma.models.data_preprocessors.geometry import move_geometry
+    s = PoseDataSample(metainfo=dict(flip_indices=[1, 0]))
+    s.gt_instances = InstanceData(bboxes=torch.tensor([[0., 0, 10, 10]]), keypoints=np.array([[[2., 2], [8., 8]]]),
+                                  keypoints_visible=np.array([[1.0, 0.0]]))
+    s.ignored_instances = InstanceData(bboxes=torch.tensor([[20., 0, 30, 10]], dtype=torch.bfloat16))
+    mirror = np.array([[[-1.0, 0.0, 64], [0.0, 1.0, 0.0]]])
+    move_geometry([s], [0], mirror, 48, 64)
+    assert s.gt_instances.bboxes.tolist() == [[54., 0, 64, 10]]
+    assert s.ignored_instances.bboxes.float().tolist() == [[34., 0, 44, 10]]
+    assert np.allclose(s.gt_instances.keypoints, [[[56., 8], [62., 2]]])
+    assert s.gt_instances.keypoints_visible.tolist() == [[0.0, 1.0]]

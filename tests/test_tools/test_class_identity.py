@@ -130,3 +130,20 @@ def test_load_from_keeps_the_checkpoint_class_order(layouts, checkpoints, tmp_pa
         proc.stdout + proc.stderr
     state = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu')
     assert list(state['meta']['dataset_meta']['classes']) == ORDER
+
+
+def test_training_refuses_a_validation_split_in_another_class_order(roboflow_root, tmp_path):
+    """A valid/ json whose category ids give the same names in another order would score the validation set
+    (and choose the best checkpoint) with the classes crossed: the run stops on its first line of training."""
+    data = str(tmp_path / 'data')
+    shutil.copytree(roboflow_root, data)
+    path = osp.join(data, 'valid', '_annotations.coco.json')
+    coco = json.load(open(path))
+    swap = {7: 3, 3: 7}
+    for cat in coco['categories']:
+        cat['id'] = swap.get(cat['id'], cat['id'])
+    for ann in coco['annotations']:
+        ann['category_id'] = swap.get(ann['category_id'], ann['category_id'])
+    json.dump(coco, open(path, 'w'))
+    line = tool_error('train.py', FOMO, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *fomo_opts(data), 'epochs=1')
+    assert "the validation data numbers its classes ['disc', 'block'], the training data ['block', 'disc']" in line

@@ -10,7 +10,7 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional
 
-from sscma.deploy.c_source import write_c_model
+from sscma.deploy.c_source import read_c_metadata, write_c_model
 from sscma.deploy.devices import DEVICES, fit_verdict, get_device
 from sscma.deploy.tflm import TFLMBackend, measure_arena, tflm_unavailable, tflm_ops
 from sscma.deploy.model_meta import read_zip_meta
@@ -52,16 +52,16 @@ class TFLMTarget(ExportTarget):
         info = dict(arena, ops=ops, header=files['header'], tflite=tflite if requested else None)
         devices = ctx.options.get('devices') or list(DEVICES)
         hw = ctx.shape[1:]
-        info['devices'] = [fit_verdict(get_device(d), arena['arena_bytes'], osp.getsize(tflite), hw)
-                           for d in devices]
+        flash = len(read_c_model(path))  # the array's bytes: the flatbuffer without the appended metadata
+        info['devices'] = [fit_verdict(get_device(d), arena['arena_bytes'], flash, hw) for d in devices]
         return dict(tflm=info)
 
     def read_meta(self, path: str) -> Optional[Dict[str, Any]]:
-        """The metadata of the int8 TFLite the array holds (written before the C source was made from it)."""
+        """The metadata in the ``.cc``'s first comment (or appended to a ``.tflite`` run with ``--runtime tflm``)."""
         if path.lower().endswith('.tflite'):
             with open(path, 'rb') as f:
                 return read_zip_meta(f.read(), path)
-        return read_zip_meta(read_c_model(path), path)
+        return read_c_metadata(path)
 
     def load(self, path: str, num_threads: Optional[int] = None) -> TFLMBackend:
         """TFLM on the array of a ``*_model_data.cc``, or on a ``.tflite`` file (``tools/test.py --runtime tflm``)."""

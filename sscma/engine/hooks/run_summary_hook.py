@@ -34,6 +34,23 @@ class RunSummaryHook(Hook):
     def _path(self, runner, name: str) -> str:
         return osp.join(runner.work_dir, name)
 
+    def before_train(self, runner) -> None:
+        """The validation set must number its classes as the training set does (its metrics, and the best
+        checkpoint chosen by them, would otherwise compare other classes): the same names in another order
+        stop the run; other names are a warning."""
+        from sscma.utils import ConfigError
+        train = list((getattr(runner.train_dataloader.dataset, 'metainfo', None) or {}).get('classes') or [])
+        val_loop = getattr(runner, '_val_loop', None)
+        dataset = getattr(getattr(val_loop, 'dataloader', None), 'dataset', None)
+        val = list((getattr(dataset, 'metainfo', None) or {}).get('classes') or [])
+        if not train or not val or train == val:
+            return
+        if set(train) == set(val):
+            raise ConfigError(f'the validation data numbers its classes {val}, the training data {train}: give both '
+                              'the same order (the datasets\' classes=[...] argument, or one export for all splits)')
+        runner.logger.warning(f'validation classes {val} differ from the training classes {train}: per-class '
+                              'validation metrics compare different classes')
+
     def before_run(self, runner) -> None:
         path = self._path(runner, self.results_file)
         if osp.isfile(path):  # keep what earlier runs (training, then testing) wrote

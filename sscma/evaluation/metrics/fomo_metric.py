@@ -46,7 +46,8 @@ class FomoMetric(BaseMetric):
     :mod:`sscma.utils.class_names`) are not judged: their predictions are neither true nor false positives.
 
     Args:
-        classes (Sequence[str], optional): Class names for per-class keys; default: the dataset's.
+        classes (Sequence[str], optional): Class names for per-class keys when the dataset gives none (the
+            dataset's names win: its labels are numbered in their order).
         prefix (str, optional): Key prefix. Defaults to ``'fomo'``.
     """
     default_prefix = 'fomo'
@@ -75,7 +76,7 @@ class FomoMetric(BaseMetric):
                                      tp_labels=pred_labels[matched >= 0]))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        classes = self.classes or list(self.dataset_meta.get('classes', []))
+        classes = list((self.dataset_meta or {}).get('classes') or []) or self.classes or []  # labels follow the dataset
         n = len(classes) or 1 + max([int(r['gt_labels'].max()) for r in results if len(r['gt_labels'])] or [0])
         names = classes or [str(i) for i in range(n)]
         tp, fp, fn = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)

@@ -83,6 +83,18 @@ def move_keypoints(keypoints, matrices, h, w, sample_metas, box_filter):
     return moved, None
 
 
+@geometric_field('keypoints_visible')
+def move_keypoint_visibility(visible, matrices, h, w, sample_metas, box_filter):
+    """``(M, K)`` visibilities follow their keypoints: swapped by ``flip_indices`` on a mirror, like them."""
+    moved = visible.copy()
+    mirrored = matrices[:, 0, 0] * matrices[:, 1, 1] - matrices[:, 0, 1] * matrices[:, 1, 0] < 0
+    for i in np.flatnonzero(mirrored):
+        flip = sample_metas[i].get('flip_indices')
+        if flip is not None:
+            moved[i] = moved[i][list(flip)]
+    return moved, None
+
+
 def _sets(sample) -> List[Tuple[str, object]]:
     found = []
     for key in INSTANCE_SETS:
@@ -106,27 +118,28 @@ def move_geometry(data_samples: List, chosen: Sequence[int], matrices: np.ndarra
     sizes = [len(instances) for _, _, instances in sets]
     per_item = np.repeat(np.asarray(matrices, np.float64)[owners], sizes, axis=0)
     metas = [sample.metainfo for (sample, _, _), n in zip(sets, sizes) for _ in range(n)]
-    keep = np.ones(sum(sizes), bool)
-    moved: Dict[str, List[torch.Tensor]] = {}
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    keep = np.ones(int(starts[-1]), bool)
+    moved: Dict[str, Dict[int, object]] = {}
     for name, mover in GEOMETRIC_FIELDS.items():
-        present = [name in instances for _, _, instances in sets]
-        if not any(present):
+        holders = [n for n, (_, _, instances) in enumerate(sets) if name in instances]  # the sets that have it
+        if not holders:
             continue
-        if not all(present):
-            raise ValueError(f'{name} is in some instance sets of the batch and not in others')
-        old = [instances.get(name) for _, _, instances in sets]
-        values = np.concatenate([np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, np.float64)
-                                 for v in old])
-        new, kept = mover(values, per_item, h, w, metas, box_filter)
+        rows = np.concatenate([np.arange(starts[n], starts[n + 1]) for n in holders])
+        old = [sets[n][2].get(name) for n in holders]
+        values = np.concatenate([v.detach().cpu().double().numpy() if isinstance(v, torch.Tensor)
+                                 else np.asarray(v, np.float64) for v in old])
+        new, kept = mover(values, per_item[rows], h, w, [metas[r] for r in rows], box_filter)
         if kept is not None:
-            keep &= kept
-        parts = np.split(new, np.cumsum(sizes)[:-1])
-        moved[name] = [torch.from_numpy(p).to(device=v.device, dtype=v.dtype) if isinstance(v, torch.Tensor)
-                       else p.astype(np.asarray(v).dtype) for p, v in zip(parts, old)]
-    keeps = np.split(keep, np.cumsum(sizes)[:-1])
-    for n, ((sample, key, instances), kept) in enumerate(zip(sets, keeps)):
+            keep[rows] &= kept
+        parts = np.split(new, np.cumsum([sizes[n] for n in holders])[:-1])
+        moved[name] = {n: torch.from_numpy(p).to(device=v.device, dtype=v.dtype) if isinstance(v, torch.Tensor)
+                       else p.astype(np.asarray(v).dtype) for n, p, v in zip(holders, parts, old)}
+    for n, (sample, key, instances) in enumerate(sets):
+        kept = keep[starts[n]:starts[n + 1]]
         for name, values in moved.items():
-            instances.set_field(values[n], name)  # same length: skips InstanceData's per-field length check
+            if n in values:
+                instances.set_field(values[n], name)  # same length: skips InstanceData's per-field length check
         if not kept.all():
             device = next((v.device for v in instances.values() if isinstance(v, torch.Tensor)), 'cpu')
             setattr(sample, key, instances[torch.from_numpy(kept).to(device)])
