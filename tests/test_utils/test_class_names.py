@@ -61,10 +61,12 @@ def test_transfer_keeps_dataset_classes_when_names_differ():
 def test_bind_sets_datasets_and_checks_the_config_value():
     from mmengine.config import Config
     cfg = Config(dict(class_match='shared', test_dataloader=dict(dataset=dict(
-        type='RepeatDataset', times=2, dataset=dict(type='DetectionDataset', data_root='x')))))
+        type='RepeatDataset', times=2, dataset=dict(type='DetectionDataset', data_root='x'))),
+        test_evaluator=dict(type='mmdet.CocoMetric', ann_file='x/test.json')))
     bind_model_classes(cfg, ['a', 'b'], 'm.pth', logger=LOG)
     leaf = cfg.test_dataloader.dataset.dataset
     assert leaf.model_classes == ['a', 'b'] and leaf.class_match == 'shared'
+    assert cfg.test_evaluator.ann_file is None  # its ground truth comes from the renumbered dataset
     cfg.class_match = 'any'
     with pytest.raises(ConfigError, match="class_match='any'"):
         bind_model_classes(cfg, ['a'], 'm.pth', logger=LOG)
