@@ -40,7 +40,7 @@ def model_and_config(args: argparse.Namespace):
     config, model = (None, args.config) if args.model is None else (args.config, args.model)
     if config is None and (model.endswith('.py') or not osp.isfile(model)):
         from sscma.utils import ConfigError
-        from sscma.utils.config import find_config
+        from sscma.utils.packaged_configs import find_config
         try:
             find_config(model)
         except ConfigError:

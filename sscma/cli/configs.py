@@ -15,7 +15,8 @@ def config_rows(name_filter: str = ''):
     from sscma.registry import MODELS
     from sscma.tasks.base import task_for_class
     from sscma.utils import load_config, register_all_modules
-    from sscma.utils.config import find_config, packaged_configs, packaged_configs_dir, top_level_variables
+    from sscma.utils.config import top_level_variables
+    from sscma.utils.packaged_configs import find_config, packaged_configs, packaged_configs_dir
     register_all_modules()
     rows = []
     for name in packaged_configs():

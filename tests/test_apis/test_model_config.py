@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sscma.utils import ConfigError, load_config
-from sscma.utils.config import find_config, packaged_configs
+from sscma.utils.packaged_configs import find_config, packaged_configs
 from tests.test_deploy.test_export import REPO, fomo_opts
 
 
@@ -83,7 +83,7 @@ def test_wheel_carries_the_configs(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target))
     out = sscma('configs', 'fomo', cwd=tmp_path, env=env).stdout
     assert 'fomo/fomo_mobnetv2_small_data' in out and 'rtmdet' not in out
-    code = 'import sscma.utils.config as c; print(c.find_config("rtmdet_nano_96"))'
+    code = 'import sscma.utils.packaged_configs as c; print(c.find_config("rtmdet_nano_96"))'
     printed = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True,
                              check=True).stdout
     assert printed.startswith(str(target))
