@@ -5,10 +5,11 @@ Each export target stores the same JSON (``ExportTarget.write_meta``) in its for
 
 - ONNX: ``metadata_props`` ``sscma`` (the JSON) and ``names`` (the class names as a JSON list);
 - TorchScript: the ``extra_files`` entry ``sscma.json``;
-- TFLite (and vela, and the TFLite Micro array): the associated-file convention of TFLite Support, a zip
-  appended after the flatbuffer holding ``sscma.json`` and ``labels.txt`` (one name a line); interpreters
-  ignore the trailing bytes and the model's buffers are not touched;
-- TFLite Micro C source also gets a ``labels`` array and ``NUM_CLASSES`` / input constants in the header.
+- TFLite (and vela): the associated-file convention of TFLite Support, a zip appended after the flatbuffer
+  holding ``sscma.json`` and ``labels.txt`` (one name a line); interpreters ignore the trailing bytes and the
+  model's buffers are not touched;
+- TFLite Micro C source: the JSON in the ``.cc``'s first comment (the array is the flatbuffer alone), a
+  ``labels`` array and ``NUM_CLASSES`` / input constants in the header (:mod:`sscma.deploy.c_source`).
 """
 import io
 import json
