@@ -74,25 +74,24 @@ def move_keypoints(keypoints, matrices, h, w, sample_metas, box_filter):
     """``(M, K, 2)`` keypoints moved point by point; a map that mirrors the image (negative determinant) also
     swaps left and right keypoints by the sample's ``flip_indices`` (mmpose's convention), when it has them."""
     x, y = affine_points(keypoints.reshape(len(keypoints), -1, 2), matrices)
-    moved = np.stack([x, y], -1).reshape(keypoints.shape)
-    mirrored = matrices[:, 0, 0] * matrices[:, 1, 1] - matrices[:, 0, 1] * matrices[:, 1, 0] < 0
-    for i in np.flatnonzero(mirrored):
-        flip = sample_metas[i].get('flip_indices')
-        if flip is not None:
-            moved[i] = moved[i][list(flip)]
-    return moved, None
+    return swap_mirrored(np.stack([x, y], -1).reshape(keypoints.shape), matrices, sample_metas), None
 
 
 @geometric_field('keypoints_visible')
 def move_keypoint_visibility(visible, matrices, h, w, sample_metas, box_filter):
     """``(M, K)`` visibilities follow their keypoints: swapped by ``flip_indices`` on a mirror, like them."""
-    moved = visible.copy()
+    return swap_mirrored(visible.copy(), matrices, sample_metas), None
+
+
+def swap_mirrored(values: np.ndarray, matrices: np.ndarray, sample_metas: Sequence[dict]) -> np.ndarray:
+    """``values`` (``(M, K, ...)``, changed in place) with the K entries of each instance whose map mirrors the
+    image (negative determinant) reordered by its sample's ``flip_indices``, when it has them."""
     mirrored = matrices[:, 0, 0] * matrices[:, 1, 1] - matrices[:, 0, 1] * matrices[:, 1, 0] < 0
     for i in np.flatnonzero(mirrored):
         flip = sample_metas[i].get('flip_indices')
         if flip is not None:
-            moved[i] = moved[i][list(flip)]
-    return moved, None
+            values[i] = values[i][list(flip)]
+    return values
 
 
 def _sets(sample) -> List[Tuple[str, object]]:
