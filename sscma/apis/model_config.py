@@ -39,9 +39,6 @@ def embedded_config(model_file: str) -> Optional[Tuple[str, Dict[str, Any]]]:
             return None
         name = osp.splitext(osp.basename(model_file))[0] + '.py'
         source = dict(entry=name, files={name: text}, options={})
-    from mmengine.logging import MMLogger
-    MMLogger.get_current_instance().info(f'using the config saved in {model_file} ({source["entry"]}); a config is '
-                                         'Python that runs: use model files you trust, as any config')
     return write_config_source(source), dict(source.get('options') or {})
 
 
@@ -66,6 +63,9 @@ def resolve_model_config(config: Optional[str], model_file: str,
             raise ConfigError(f'{model_file} carries no config (written before checkpoints carried theirs, or not by '
                               'sscma): give the config it was trained with before it, e.g. sscma test CONFIG MODEL')
         path, trained_with = embedded
+        from mmengine.logging import MMLogger
+        MMLogger.get_current_instance().info(f'using the config saved in {model_file} ({osp.basename(path)}); a '
+                                             'config is Python that runs: use model files you trust, as any config')
         return path, {**trained_with, **options}
     if embedded is not None:
         path, trained_with = embedded

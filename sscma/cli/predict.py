@@ -8,6 +8,8 @@ import argparse
 
 from sscma.utils import CfgOptionsAction
 
+from . import model_and_config
+
 DESCRIPTION = 'Run a model on images, a folder, a glob, a video or a camera; annotated output + predictions.json'
 
 
@@ -30,17 +32,15 @@ def main(args: argparse.Namespace) -> None:
     import os.path as osp
 
     from sscma.apis.inference import run_inference
-    from sscma.apis.model_config import resolve_model_config
     from sscma.utils import ConfigError
     if len(args.inputs) not in (2, 3):
         raise ConfigError(f'expected [CONFIG] MODEL SOURCE, got {len(args.inputs)} arguments: {args.inputs}')
     if len(args.inputs) == 2 and args.inputs[0].endswith('.py'):
         raise ConfigError(f'{args.inputs[0]} is a config: give CONFIG MODEL SOURCE, or MODEL SOURCE (the model file '
                           'carries its config)')
-    config, model, source = ([None] + args.inputs) if len(args.inputs) == 2 else args.inputs
-    options = args.cfg_options
-    if config is None or osp.isfile(model):  # a missing MODEL or SOURCE is run_inference's one-line error
-        config, options = resolve_model_config(config, model, args.cfg_options)
+    first, model, source = ([args.inputs[0], None, args.inputs[1]] if len(args.inputs) == 2 else args.inputs)
+    config, model, options = model_and_config(argparse.Namespace(config=first, model=model,
+                                                                 cfg_options=args.cfg_options))
     result = run_inference(config, model, source, out_dir=args.out, score_thr=args.score_thr, show=args.show,
                            cfg_options=options)
     media = [f for f in result['files'] if not f.endswith('predictions.json')]

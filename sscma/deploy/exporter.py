@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from sscma.tasks import Task, task_of
 from sscma.utils import ConfigError, ExportError, load_config, register_all_modules
 from sscma.utils.class_names import bind_model_classes
-from sscma.tasks import Task, task_of
 from sscma.utils.config import config_source
 from sscma.utils.jsonable import scalar_metrics
 

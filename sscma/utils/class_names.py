@@ -103,15 +103,13 @@ def match_classes(model_classes: Optional[Sequence[str]], dataset_classes: Seque
     return ClassMatch(model, {c: index[c] for c in dataset if c in index}, only_dataset, only_model)
 
 
-def _accepts_model_classes(dataset_type) -> Optional[bool]:
-    """Whether the dataset class named by ``dataset_type`` takes ``model_classes``; ``None``: unknown type."""
+def _accepts_model_classes(dataset_type) -> bool:
+    """Whether the dataset class named by ``dataset_type`` (registered, or a class) takes ``model_classes``."""
     import inspect
 
     from sscma.registry import DATASETS
     cls = dataset_type if inspect.isclass(dataset_type) else DATASETS.get(dataset_type)
-    if cls is None:
-        return None
-    return 'model_classes' in inspect.signature(cls.__init__).parameters
+    return cls is not None and 'model_classes' in inspect.signature(cls.__init__).parameters
 
 
 def _dataset_leaves(dataset_cfg) -> List[Dict]:

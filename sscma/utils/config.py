@@ -323,17 +323,17 @@ def config_source(path: str, options: Optional[Dict[str, Any]] = None) -> Dict[s
     for f in files:
         with open(f, encoding='utf-8') as fh:
             texts[osp.relpath(f, root).replace(os.sep, '/')] = _relative_bases(fh.read(), f)
-    return dict(entry=osp.relpath(files[-1], root).replace(os.sep, '/'), files=texts,
-                options={k: v for k, v in (options or {}).items()})
+    return dict(entry=osp.relpath(files[-1], root).replace(os.sep, '/'), files=texts, options=dict(options or {}))
 
 
 def _relative_bases(text: str, path: str) -> str:
     """``text`` of the config at ``path`` with absolute and ``sscma::`` bases rewritten relative to it, so that
     the copies of :func:`config_source` name each other wherever they are written."""
-    bases = _read_bases(path)
+    node = _assigned_names(ast.parse(text)).get('_base_')
+    bases = ast.literal_eval(node.value) if node is not None else []  # already checked by _base_files
+    bases = [bases] if isinstance(bases, str) else list(bases)
     if not any(osp.isabs(b) or b.startswith(PACKAGE_SCOPE) for b in bases):
         return text
-    node = _assigned_names(ast.parse(text))['_base_']
     lines = text.splitlines(keepends=True)
     relative = [osp.relpath(osp.abspath(_base_path(b, path)), osp.dirname(osp.abspath(path))).replace(os.sep, '/')
                 if (osp.isabs(b) or b.startswith(PACKAGE_SCOPE)) else b for b in bases]
