@@ -112,11 +112,7 @@ class DetectionDataset(BaseDetDataset):
         if missing:
             raise DatasetError(f'classes {missing} are not classes of {source} (it has {found})')
         match = match_classes(model_classes, classes, source, class_match)
-        if num_classes is not None and num_classes != len(match.classes):
-            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}'
-                               if match.classes == classes else
-                               f'num_classes={num_classes} but the model has {len(match.classes)} classes: '
-                               f'{match.classes}')
+        match.check_num_classes(num_classes, classes, source)
         data_list = []
         for k, rec in enumerate(records):
             instances = [dict(bbox=[float(v) for v in i['bbox']], bbox_label=match.index[i['label']],

@@ -145,10 +145,7 @@ class ImageFolderDataset(BaseDataset):
         if not classes:
             raise DatasetError(f'no class folders in {self.split_dir} (expected {self.split_dir}/<class>/*.jpg)')
         self.class_index = match_classes(model_classes, classes, source, class_match)
-        if num_classes is not None and num_classes != len(self.class_index.classes):
-            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(classes)} classes: {classes}'
-                               if model_classes is None else f'num_classes={num_classes} but the model has '
-                               f'{len(self.class_index.classes)} classes: {self.class_index.classes}')
+        self.class_index.check_num_classes(num_classes, classes, source)
         super().__init__(ann_file='', data_root=data_root, metainfo=self.class_index.metainfo(), **kwargs)
 
     def _sibling_splits(self, data_root: str) -> List[str]:

@@ -33,6 +33,16 @@ class ClassMatch:
     dropped: List[str] = field(default_factory=list)
     unlabelled: List[str] = field(default_factory=list)
 
+    def check_num_classes(self, num_classes: Optional[int], dataset_classes: Sequence[str], source: str) -> None:
+        """Raise :class:`DatasetError` when the config's ``num_classes`` is not the number of classes labels are
+        numbered in (the dataset's, or the model's when they were matched to it)."""
+        if num_classes is None or num_classes == len(self.classes):
+            return
+        if list(self.classes) == list(dataset_classes):
+            raise DatasetError(f'num_classes={num_classes} but {source} defines {len(self.classes)} classes: '
+                               f'{list(self.classes)}')
+        raise DatasetError(f'num_classes={num_classes} but the model has {len(self.classes)} classes: {self.classes}')
+
     def metainfo(self) -> Dict:
         """What goes into a dataset's ``metainfo``: ``classes`` and, when some exist, ``unlabelled_classes``."""
         meta: Dict = dict(classes=tuple(self.classes))
