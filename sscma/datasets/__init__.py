@@ -14,3 +14,7 @@ __all__ = [
 ]
 __all__ += ['MeterKeypointDataset', 'read_coco_keypoints', 'read_labelme_folder', 'METER_KEYPOINTS',
             'ensure_meter_coco']
+from .anomaly_builtin import ANOMALY_CATEGORIES, ensure_anomaly_category
+from .anomaly_dataset import AnomalyDataset
+
+__all__ += ['ANOMALY_CATEGORIES', 'ensure_anomaly_category', 'AnomalyDataset']

@@ -1,4 +1,5 @@
 """Task adapters (:data:`~sscma.registry.TASKS`): one module per kind of model that exports."""
+from .anomaly import AnomalyTask
 from .base import Task, supported_model_types, task_of
 from .classification import ClassificationTask
 from .detection import DenseDetectionTask, is_dense_detector
@@ -6,4 +7,4 @@ from .fomo import FomoTask
 from .keypoints import KeypointTask
 
 __all__ = ['Task', 'supported_model_types', 'task_of', 'ClassificationTask', 'DenseDetectionTask',
-           'is_dense_detector', 'FomoTask', 'KeypointTask']
+           'is_dense_detector', 'FomoTask', 'KeypointTask', 'AnomalyTask']

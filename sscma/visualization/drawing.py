@@ -70,6 +70,30 @@ def draw_keypoints(img: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_visible
     return draw_caption(canvas, text) if text else canvas
 
 
+def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarray], text: str,
+                     size: Optional[int] = None, vmax: float = 2.0) -> np.ndarray:
+    """The anomaly map (bilinear to the image, 0..``vmax`` in the JET colours, half transparent) over an RGB
+    copy of ``img``, the decision boundary (map = 1) in white, a true ``mask`` (bool, image size) in green, and
+    ``text`` as caption; resized to ``size`` on the longer side when given."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h, w = img.shape[:2]
+    if size:
+        scale = size / max(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    heat = cv2.resize(np.asarray(amap, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap((np.clip(heat / vmax, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    canvas = cv2.addWeighted(img.astype(np.uint8), 0.55, cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), 0.45, 0)
+    edges = [((heat >= 1.0), (255, 255, 255))]
+    if mask is not None:
+        edges.append((cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0, (0, 255, 0)))
+    for region, rgb in edges:
+        contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(canvas, contours, -1, rgb, 1, cv2.LINE_AA)
+    return draw_caption(canvas, text) if text else canvas
+
+
 def draw_caption(img: np.ndarray, text: str, size: Optional[int] = None) -> np.ndarray:
     """``text`` in the top-left corner (white on a black outline) of an RGB copy, resized to ``size`` on the
     longer side when given (a classifier's prediction, a meter reading)."""

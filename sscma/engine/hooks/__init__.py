@@ -12,3 +12,6 @@ __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'Predi
 __all__ += ['ConfigSourceHook', 'CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
 __all__ += ['LoadMatchingWeightsHook', 'describe_match', 'match_state_dict']
 __all__ += ['QuantizationAwareTrainingHook']
+from .anomaly_threshold_hook import AnomalyThresholdHook
+
+__all__ += ['AnomalyThresholdHook']

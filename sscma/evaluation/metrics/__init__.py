@@ -5,3 +5,6 @@ from .meter_metric import MeterMetric, reading_from_keypoints, readings_from_key
 __all__ = ['FomoMetric', 'match_centroids']
 __all__ += ['MeterMetric', 'reading_from_keypoints', 'readings_from_keypoints']
 __all__ += ['PredictionDump']
+from .anomaly_metric import AnomalyMetric, aupro, calibrate_threshold, image_auroc
+
+__all__ += ['AnomalyMetric', 'aupro', 'calibrate_threshold', 'image_auroc']

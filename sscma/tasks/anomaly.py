@@ -1,0 +1,72 @@
+"""Anomaly detectors: the graph gives the anomaly map (1.0 = the stored threshold); the image score, its
+maximum, is taken outside."""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from sscma.registry import TASKS
+
+from .base import Task, agreement, as_numpy
+
+
+@TASKS.register_module('GaussianAnomalyDetector')
+class AnomalyTask(Task):
+    """``(B, 1, H / stride, W / stride)`` maps; ``GaussianAnomalyDetector.add_predictions`` takes each map's maximum
+    as the image score (anomalous at >= 1.0).
+
+    int8 calibration: the normal training images, as for every task. Their map values set the output's int8
+    range, so anomalies saturate at the largest value a normal training cell reaches; the report's F1 of the
+    int8 file shows whether that stays above the threshold (1.0). Synthetic defects added to the calibration set
+    widen the backbone's activation ranges and measured worse (docs/anomaly.md).
+
+    Parity: agreement of the normal / anomalous decisions and the largest difference of image scores.
+    """
+    task = 'anomaly'
+    postprocessing = 'outside the graph: image score = maximum of the map; anomalous when >= 1.0'
+    parity_columns = (('decision agreement', 'decision_agreement', 'percent'),
+                      ('score difference max', 'score_diff_max', 'number'))
+
+    def output_meaning(self, model: nn.Module) -> str:
+        return ('anomaly map per cell of the input (stride {}), divided by the stored threshold: >= 1.0 is '
+                'anomalous'.format(getattr(model, 'stride', '?')))
+
+    def check_input(self, model: nn.Module, hw: Tuple[int, int]) -> None:
+        from sscma.utils import ExportError
+        if tuple(hw) != tuple(model.input_size[::-1]):
+            raise ExportError(f'--input-shape {hw[0]} {hw[1]}: the anomaly model was fitted on {model.input_size[1]}x'
+                              f'{model.input_size[0]} inputs (its statistics are per cell); export at that size')
+
+    def record(self, sample: Any, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """``score`` (1.0 = threshold), ``anomalous``, and ``cells_above`` (cells of the map at or above 1.0)."""
+        amap = as_numpy(sample.anomaly_map)
+        return dict(score=round(float(sample.anomaly_score), 4), anomalous=bool(sample.anomaly_score >= 1.0),
+                    cells_above=int((amap >= 1.0).sum()), map_shape=list(amap.shape))
+
+    def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
+             truth: bool = True) -> Optional[np.ndarray]:
+        """Heat map, decision boundary (white), true defect (green, with ``truth``), verdict and score."""
+        from sscma.evaluation.metrics.anomaly_metric import read_mask
+        from sscma.visualization.drawing import draw_anomaly_map
+        if 'anomaly_map' not in sample:
+            return None
+        score = float(sample.anomaly_score)
+        text = f'{"ANOMALOUS" if score >= 1.0 else "normal"} {score:.2f}'
+        mask = None
+        if truth and sample.get('mask_path'):
+            mask = read_mask(sample.mask_path, image.shape[:2])
+        if truth and 'gt_label' in sample:
+            text += f' (gt {"anomalous" if int(as_numpy(sample.gt_label).reshape(-1)[0]) else "normal"})'
+        return draw_anomaly_map(image, as_numpy(sample.anomaly_map), mask, text, size=size)
+
+    def postprocess(self, model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
+        return model.add_predictions(outputs, data_samples)
+
+    def parity(self, model: nn.Module, outputs: Sequence[torch.Tensor], references: Sequence[torch.Tensor],
+               input_hw: Tuple[int, int]) -> Dict[str, Any]:
+        score_o = torch.cat([o.flatten(1).max(1).values for o in outputs])
+        score_r = torch.cat([r.flatten(1).max(1).values for r in references])
+        same = int(((score_o >= 1.0) == (score_r >= 1.0)).sum())
+        return dict(decision_agreement=agreement(same, int(score_r.numel())), images_compared=int(score_r.numel()),
+                    score_diff_max=float((score_o - score_r).abs().max()))
