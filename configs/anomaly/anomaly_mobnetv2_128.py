@@ -19,5 +19,5 @@ model = dict(
 default_hooks = dict(checkpoint=dict(save_best='anomaly/image_auroc', rule='greater'))
 custom_hooks = [
     dict(type='AnomalyThresholdHook'),
-    dict(type='PredictionVisHook', max_images=16),
+    dict(type='PredictionVisHook', max_images=16, every=3),  # normal and defective images
 ]

@@ -173,7 +173,7 @@ def run_inference(config: str, model_file: str, source: str, out_dir: Optional[s
 
     Returns:
         dict: ``predictions`` (the JSON's content), ``files`` written, ``images``, ``seconds``,
-        ``images_per_second``, ``out_dir``, ``task``, ``backend``.
+        ``images_per_second``, ``out_dir``, ``task``, ``backend``, ``summary`` (the task's lines to print).
     """
     from mmengine.utils import ProgressBar
 
@@ -247,4 +247,4 @@ def run_inference(config: str, model_file: str, source: str, out_dir: Optional[s
         files = output.commit(document)
     return dict(predictions=document, files=files, images=len(records), seconds=seconds,
                 images_per_second=len(records) / max(seconds, 1e-9), out_dir=out_dir, task=predictor.task,
-                backend=predictor.backend)
+                backend=predictor.backend, summary=predictor.task_object.summary(records))

@@ -48,5 +48,7 @@ def main(args: argparse.Namespace) -> None:
     print(f'{result["images"]} {"frames" if result["predictions"].get("fps") else "images"} in '
           f'{result["seconds"]:.2f} s: {result["images_per_second"]:.1f} images/s '
           f'({result["task"]}, {result["backend"]}, decoding, pre- and post-processing, drawing and writing included; first batch run once before timing)')
+    for line in result.get('summary') or []:
+        print(line)
     print(f'{what}: {len(media)} file{"s" if len(media) != 1 else ""} in {osp.abspath(result["out_dir"])}')
     print(f'predictions: {osp.join(osp.abspath(result["out_dir"]), "predictions.json")}')

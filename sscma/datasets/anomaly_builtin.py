@@ -14,7 +14,7 @@ crop from ``lfw_subset`` or a pebble of another texture lying on the part). Gene
 ``$SSCMA_DATA_HOME`` like the other default sets (:func:`~sscma.datasets.builtin.default_data_home`).
 """
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import cv2
 import numpy as np

@@ -44,6 +44,15 @@ class AnomalyTask(Task):
         return dict(score=round(float(sample.anomaly_score), 4), anomalous=bool(sample.anomaly_score >= 1.0),
                     cells_above=int((amap >= 1.0).sum()), map_shape=list(amap.shape))
 
+    def summary(self, records: List[Dict[str, Any]]) -> List[str]:
+        """One line per image (the first 50), then the count: ``file: ANOMALOUS 2.21`` (1.0 = threshold)."""
+        lines = [f'{r.get("file")}{"#" + str(r["frame"]) if "frame" in r else ""}: '
+                 f'{"ANOMALOUS" if r["anomalous"] else "normal"} {r["score"]:.3f}' for r in records[:50]]
+        if len(records) > 50:
+            lines.append(f'... {len(records) - 50} more in predictions.json')
+        flagged = sum(1 for r in records if r['anomalous'])
+        return lines + [f'anomalous: {flagged} of {len(records)} (score = the map\'s maximum; 1.0 = the threshold)']
+
     def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
              truth: bool = True) -> Optional[np.ndarray]:
         """Heat map, decision boundary (white), true defect (green, with ``truth``), verdict and score."""

@@ -50,6 +50,10 @@ class Task:
         names from ``meta['classes']``)."""
         return {}
 
+    def summary(self, records: List[Dict[str, Any]]) -> List[str]:
+        """Lines ``tools/inference.py`` prints about its ``predictions.json`` records (none by default)."""
+        return []
+
     def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
              truth: bool = True) -> Optional[np.ndarray]:
         """``image`` (RGB, the original file) with the sample's predictions, and with ``truth`` its ground truth,

@@ -72,7 +72,7 @@ def draw_keypoints(img: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_visible
 
 def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarray], text: str,
                      size: Optional[int] = None, vmax: float = 2.0) -> np.ndarray:
-    """The anomaly map (bilinear to the image, 0..``vmax`` in the JET colours, half transparent) over an RGB
+    """The anomaly map (bilinear to the image, 0..``vmax`` in the JET colours, more opaque where higher) over an RGB
     copy of ``img``, the decision boundary (map = 1) in white, a true ``mask`` (bool, image size) in green, and
     ``text`` as caption; resized to ``size`` on the longer side when given."""
     if img.ndim == 2:
@@ -84,7 +84,8 @@ def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarra
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
     heat = cv2.resize(np.asarray(amap, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     colour = cv2.applyColorMap((np.clip(heat / vmax, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    canvas = cv2.addWeighted(img.astype(np.uint8), 0.55, cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), 0.45, 0)
+    alpha = (0.15 + 0.6 * np.clip(heat / vmax, 0, 1))[..., None]  # cool cells stay see-through
+    canvas = (img.astype(np.float32) * (1 - alpha) + cv2.cvtColor(colour, cv2.COLOR_BGR2RGB) * alpha).astype(np.uint8)
     edges = [((heat >= 1.0), (255, 255, 255))]
     if mask is not None:
         edges.append((cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0, (0, 255, 0)))

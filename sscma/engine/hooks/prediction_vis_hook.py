@@ -12,7 +12,7 @@ from sscma.registry import HOOKS, VISUALIZERS
 
 @HOOKS.register_module()
 class PredictionVisHook(Hook):
-    """Save the first ``max_images`` validation images with ground truth and predictions drawn to
+    """Save ``max_images`` validation images (the first, or every ``every``-th) with ground truth and predictions drawn to
     ``<work_dir>/vis/val_epoch_<N>.png`` (and ``test.png`` when testing), for every task.
 
     The tiles are drawn on the image files themselves by the model's task (:meth:`sscma.tasks.Task.draw`:
@@ -22,14 +22,18 @@ class PredictionVisHook(Hook):
 
     Args:
         max_images (int): Images per grid. Defaults to 16.
+        every (int): Draw every ``every``-th image, so that a grid spans a dataset sorted by kind (an anomaly
+            set's normal images come first). Defaults to 1.
         score_thr (float): Hide predictions below this score. Defaults to 0.
         visualizer (dict): The visualizer to draw with. Defaults to ``SampleGridVisualizer``.
     """
     priority = 'LOW'
 
-    def __init__(self, max_images: int = 16, score_thr: float = 0.0,
+    def __init__(self, max_images: int = 16, score_thr: float = 0.0, every: int = 1,
                  visualizer: Optional[dict] = None) -> None:
         self.max_images = max_images
+        self.every = max(1, int(every))
+        self._seen = 0
         cfg = dict(visualizer or dict(type='SampleGridVisualizer'))
         cfg.setdefault('score_thr', score_thr)
         self.visualizer = build_visualizer(cfg, f'{type(self).__name__}_{id(self)}')
@@ -40,6 +44,7 @@ class PredictionVisHook(Hook):
 
         from sscma.tasks import task_of
         self._tiles = []
+        self._seen = 0
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         self.visualizer.task = task_of(getattr(model, 'model', model))  # BackendModel: its float model's task
         loader = getattr(runner, f'{phase}_dataloader', None)
@@ -55,7 +60,10 @@ class PredictionVisHook(Hook):
     def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[Sequence] = None) -> None:
         if len(self._tiles) >= self.max_images or not outputs:
             return
-        for sample in outputs[:self.max_images - len(self._tiles)]:
+        for sample in outputs:
+            self._seen += 1
+            if (self._seen - 1) % self.every or len(self._tiles) >= self.max_images:
+                continue
             img = cv2.imread(sample.img_path, cv2.IMREAD_COLOR)
             if img is None:
                 continue

@@ -89,6 +89,8 @@ class GaussianAnomalyDetector(BaseModel):
         """``(B, D, H / stride, W / stride)``: the backbone's maps at the finest stride, concatenated."""
         feats = [f if k == 1 else F.interpolate(f, scale_factor=float(k), mode='nearest')
                  for f, k in zip(self.backbone(inputs), self.upsample)]
+        h, w = self.cells  # a side that is not a multiple of a coarser stride gives that map one cell more
+        feats = [f if tuple(f.shape[-2:]) == (h, w) else f[..., :h, :w] for f in feats]
         x = torch.cat(feats, 1) if len(feats) > 1 else feats[0]
         if self.smooth > 1:
             x = F.avg_pool2d(x, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
