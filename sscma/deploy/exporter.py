@@ -203,8 +203,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
 
     def calibrate() -> List[torch.Tensor]:
         train_loader = build_loader(cfg, 'train')
-        return collect_images(model, _take(train_loader, calib_batches), 10**9, shape, 'training',
-                              with_reference=False)[0]
+        return adapter.calibration_images(model, collect_images(model, _take(train_loader, calib_batches), 10**9,
+                                                                shape, 'training', with_reference=False)[0])
 
     classes = model_class_names(checkpoint) or []
     if not classes:

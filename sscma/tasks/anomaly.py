@@ -16,10 +16,12 @@ class AnomalyTask(Task):
     """``(B, 1, H / stride, W / stride)`` maps; ``GaussianAnomalyDetector.add_predictions`` takes each map's maximum
     as the image score (anomalous at >= 1.0).
 
-    int8 calibration: the normal training images, as for every task. Their map values set the output's int8
-    range, so anomalies saturate at the largest value a normal training cell reaches; the report's F1 of the
-    int8 file shows whether that stays above the threshold (1.0). Synthetic defects added to the calibration set
-    widen the backbone's activation ranges and measured worse (docs/anomaly.md).
+    int8 calibration: int8 ranges come from the training images, which are all normal, so the map's range would
+    end at the largest value a normal cell reaches and every anomaly would saturate there, below the threshold
+    when that value is under 1.0. The calibration set also holds each image turned by 180 degrees with red and
+    blue swapped: natural pixels (the backbone's ranges stay those of real images) that no cell has seen there,
+    so the map's int8 range reaches past the threshold. Pasted patches or dark blots, tried instead, widen the
+    backbone's ranges and measured worse (docs/anomaly.md).
 
     Parity: agreement of the normal / anomalous decisions and the largest difference of image scores.
     """
@@ -68,6 +70,10 @@ class AnomalyTask(Task):
         if truth and 'gt_label' in sample:
             text += f' (gt {"anomalous" if int(as_numpy(sample.gt_label).reshape(-1)[0]) else "normal"})'
         return draw_anomaly_map(image, as_numpy(sample.anomaly_map), mask, text, size=size)
+
+    def calibration_images(self, model: nn.Module, batches: List[torch.Tensor]) -> List[torch.Tensor]:
+        """``batches`` and the same images turned by 180 degrees with the first and last channels swapped."""
+        return list(batches) + [b.flip(-1, -2).flip(1) for b in batches]
 
     def postprocess(self, model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
         return model.add_predictions(outputs, data_samples)

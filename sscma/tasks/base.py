@@ -77,6 +77,11 @@ class Task:
         """What the values of the graph's output are, for the report."""
         return 'model tensor'
 
+    def calibration_images(self, model: nn.Module, batches: List[torch.Tensor]) -> List[torch.Tensor]:
+        """The raw-pixel batches int8 export calibrates on, from the training images ``batches`` (as they are,
+        unless the task's output needs other inputs to show its range)."""
+        return batches
+
     @property
     def evaluable(self) -> bool:
         """Whether :meth:`postprocess` is implemented (exported files can be evaluated)."""
