@@ -3,7 +3,7 @@
 In the spirit of PaDiM (Defard et al., 2020) and Edge Impulse's FOMO-AD: features of an ImageNet backbone at
 stride 8 are fitted, never trained; an image's anomaly map is each cell's distance to what normal images show
 there. The distance is shaped so that the whole model is one graph of operations TFLite Micro and vela run
-(1x1 convolution, subtraction, multiplication, mean):
+(1x1 convolutions, subtraction, multiplication, clip):
 
     z = W x                                      shared whitening: W = (pooled within-cell covariance)^(-1/2)
     map[c] = mean_k ((z_k - m[c, k]) * s[c, k])^2 / threshold
@@ -155,7 +155,9 @@ class GaussianAnomalyDetector(BaseModel):
         e = (z - self.cell_mean) * self.cell_scale
         if self.clip:
             e = e.clamp(-self.clip, self.clip)
-        return (e * e).mean(1, keepdim=True) / self.threshold
+        # the channel mean as a 1x1 convolution (weights 1/D, exact in int8): vela runs MEAN on the CPU
+        mean = e.new_full((1, e.shape[1], 1, 1), 1.0 / e.shape[1])
+        return F.conv2d(e * e, mean) / self.threshold
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List] = None, mode: str = 'tensor'):
         if mode == 'loss':
