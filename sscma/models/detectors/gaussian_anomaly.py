@@ -77,6 +77,8 @@ class GaussianAnomalyDetector(BaseModel):
         self.register_buffer('_sum', torch.zeros(groups, d, dtype=torch.float64), persistent=False)
         self.register_buffer('_outer', torch.zeros(groups, d, d, dtype=torch.float64), persistent=False)
         self.register_buffer('_count', torch.tensor(0, dtype=torch.long), persistent=False)
+        # the channel mean as a 1x1 convolution (weights 1/D, exact in int8): vela runs MEAN on the CPU
+        self.register_buffer('_channel_mean', torch.full((1, d, 1, 1), 1.0 / d), persistent=False)
 
     # ------------------------------------------------------------------------------------------ features
     def train(self, mode: bool = True) -> 'GaussianAnomalyDetector':
@@ -155,9 +157,7 @@ class GaussianAnomalyDetector(BaseModel):
         e = (z - self.cell_mean) * self.cell_scale
         if self.clip:
             e = e.clamp(-self.clip, self.clip)
-        # the channel mean as a 1x1 convolution (weights 1/D, exact in int8): vela runs MEAN on the CPU
-        mean = e.new_full((1, e.shape[1], 1, 1), 1.0 / e.shape[1])
-        return F.conv2d(e * e, mean) / self.threshold
+        return F.conv2d(e * e, self._channel_mean) / self.threshold
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List] = None, mode: str = 'tensor'):
         if mode == 'loss':
