@@ -1,11 +1,13 @@
 """Default anomaly-detection datasets, generated offline in the MVTec-AD layout from real package pictures.
 
-Two categories, as MVTec has textures and objects:
+Three categories, as MVTec has textures and objects:
 
 - ``surface``: crops of scikit-image's ``gravel`` photo (a stone surface), tinted, rotated and lit at random,
   176x132 pixels;
 - ``coin``: one coin cut out of scikit-image's ``coins`` photo, centred on a belt-like background (scikit-image's
-  ``grass`` photo blurred and darkened), turned at random, 120x120 pixels.
+  ``grass`` photo blurred and darkened), turned at random, 120x120 pixels;
+- ``document``: crops of scikit-image's ``page`` scan (printed text) on tinted paper, shifted and turned by up to
+  3 degrees, 144x112 pixels.
 
 ``train/good`` holds only normal images; ``test`` holds normal images and four kinds of generated defects, each
 with its mask in ``ground_truth/<defect>/<name>_mask.png``: ``scratch`` (a thin bright or dark polyline),
@@ -21,7 +23,7 @@ import numpy as np
 
 from .builtin import PathLike, _generate_once, _soft_mask, default_data_home
 
-ANOMALY_CATEGORIES = ('surface', 'coin')
+ANOMALY_CATEGORIES = ('surface', 'coin', 'document')
 ANOMALY_DEFECTS = ('scratch', 'stain', 'hole', 'foreign')
 ANOMALY_COUNTS = dict(train_good=160, test_good=40, test_defect=12)
 _VERSION = 'v1'
@@ -37,6 +39,7 @@ class _Pictures:
         self.gravel = data.gravel()
         self.grass = data.grass()
         self.brick = data.brick()
+        self.page = data.page()
         sources = _Sources()
         self.coins = sources.coins  # (gray patch, soft alpha)
         self.faces = sources.faces
@@ -73,6 +76,20 @@ def _coin(pics: _Pictures, rng: np.random.Generator) -> Tuple[np.ndarray, np.nda
     coin = gray[..., None] * np.array([1.0, 0.86, 0.6], np.float32) * rng.uniform(1.2, 1.4)
     img = img * (1 - alpha) + coin * alpha
     return (img * rng.uniform(0.93, 1.07)).clip(0, 255), alpha[..., 0] > 0.5
+
+
+def _document(pics: _Pictures, rng: np.random.Generator) -> np.ndarray:
+    """A 144x112 RGB float32 crop of the scanned page (printed text), shifted, slightly turned, on tinted paper."""
+    w, h = 144, 112
+    src = pics.page
+    cy, cx = int(rng.integers(60, src.shape[0] - 60)), int(rng.integers(75, src.shape[1] - 75))
+    m = cv2.getRotationMatrix2D((cx, cy), float(rng.uniform(-3, 3)), float(rng.uniform(0.95, 1.05)))
+    m[:, 2] += (w / 2 - cx, h / 2 - cy)
+    gray = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    gray = (gray - gray.min()) / max(float(np.ptp(gray)), 1.0)  # the scan's uneven light, stretched
+    paper = np.array([250, 245, 228], np.float32) * rng.uniform(0.9, 1.0)
+    ink = np.array([30, 30, 45], np.float32)
+    return (ink + gray[..., None] * (paper - ink)).clip(0, 255)
 
 
 def _spot(rng: np.random.Generator, region: np.ndarray, margin: int = 6) -> Tuple[int, int]:
@@ -158,7 +175,7 @@ def _normal(pics: _Pictures, rng: np.random.Generator, category: str) -> Tuple[n
     """A normal image of ``category`` and the region its defects may fall in."""
     if category == 'coin':
         return _coin(pics, rng)
-    img = _surface(pics, rng)
+    img = _surface(pics, rng) if category == 'surface' else _document(pics, rng)
     return img, np.ones(img.shape[:2], bool)
 
 
@@ -189,7 +206,7 @@ def write_anomaly_category(folder: Path, category: str, pics: Optional[_Pictures
             cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
     (folder / 'README.txt').write_text(
         f'sscma generated anomaly set "{category}" ({_VERSION}), MVTec-AD layout. Pictures: scikit-image sample '
-        'images (gravel, grass, brick, coins, lfw_subset), https://scikit-image.org/docs/stable/api/skimage.data.html\n')
+        'images (gravel, grass, brick, page, coins, lfw_subset), https://scikit-image.org/docs/stable/api/skimage.data.html\n')
 
 
 def ensure_anomaly_category(category: str, root: Optional[PathLike] = None) -> Path:

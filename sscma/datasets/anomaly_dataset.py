@@ -65,7 +65,7 @@ class AnomalyDataset(BaseDataset):
     Args:
         data_root (str): Dataset root (module docstring). Empty: the generated set named by ``builtin``.
         split (str): ``train``, ``val`` or ``test``.
-        builtin (str, optional): ``'surface'`` or ``'coin'`` (:mod:`~sscma.datasets.anomaly_builtin`).
+        builtin (str, optional): ``'coin'``, ``'surface'`` or ``'document'`` (:mod:`~sscma.datasets.anomaly_builtin`).
         normal_names (Sequence[str]): Folder names of normal images. Defaults to ``good``, ``normal``, ``ok``.
         model_classes (Sequence[str], optional): The model's class names; must be ``normal``, ``anomalous``.
         class_match (str): Accepted for the shared class-name check; the two names are fixed.

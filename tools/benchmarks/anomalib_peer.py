@@ -104,7 +104,7 @@ def main() -> None:
     from sscma.datasets.anomaly_builtin import ensure_anomaly_category
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='/tmp/anomalib_peer')
-    parser.add_argument('--categories', nargs='+', default=['coin', 'surface'])
+    parser.add_argument('--categories', nargs='+', default=['coin', 'surface', 'document'])
     parser.add_argument('--models', nargs='+', default=['padim', 'patchcore'])
     args = parser.parse_args()
     work = Path(args.work_dir)

@@ -1,7 +1,7 @@
 """Anomaly detection on the generated sets: fit, test, int8 TFLite / TFLite Micro, one table.
 
     python tools/benchmarks/anomaly_benchmark.py --work-dir work_dirs/anomaly_bench [--config CONFIG]
-        [--categories coin surface] [--cfg-options per_cell=False ...]
+        [--categories coin surface document] [--cfg-options per_cell=False ...]
 
 For each category, runs ``tools/train.py`` (one fitting pass; the threshold picked on the validation half),
 ``tools/test.py`` on the last checkpoint and ``tools/export.py --targets tflite tflm --precisions float32 int8
@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=osp.join('configs', 'anomaly', 'anomaly_mobnetv2_128.py'))
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'anomaly_bench'))
-    parser.add_argument('--categories', nargs='+', default=['coin', 'surface'])
+    parser.add_argument('--categories', nargs='+', default=['coin', 'surface', 'document'])
     parser.add_argument('--cfg-options', nargs='*', default=[])
     args = parser.parse_args()
     print('| set | model | ' + ' | '.join(f'test {k}' for k in KEYS) + ' | TFLM arena | fit / test / export s |')

@@ -1,6 +1,6 @@
 # Anomaly detection from normal images: the MVTec-AD layout <data_root>/train/good, test/good, test/<defect>,
 # ground_truth/<defect>/*_mask.png, or plain good/bad folders (docs/anomaly.md). An empty data_root uses the
-# generated set named by builtin_dataset ('surface' or 'coin'), written offline on first use.
+# generated set named by builtin_dataset ('coin', 'surface' or 'document'), written offline on first use.
 data_root = ''
 builtin_dataset = 'coin'
 imgsz = (128, 128)  # (width, height) of the network input
