@@ -18,3 +18,6 @@ from .anomaly_builtin import ANOMALY_CATEGORIES, ensure_anomaly_category
 from .anomaly_dataset import AnomalyDataset
 
 __all__ += ['ANOMALY_CATEGORIES', 'ensure_anomaly_category', 'AnomalyDataset']
+from .segmentation_dataset import SegmentationDataset, rasterise, read_mask
+
+__all__ += ['SegmentationDataset', 'rasterise', 'read_mask']

@@ -5,6 +5,7 @@ from .classification import ClassificationTask
 from .detection import DenseDetectionTask, is_dense_detector
 from .fomo import FomoTask
 from .keypoints import KeypointTask
+from .segmentation import SegmentationTask
 
 __all__ = ['Task', 'supported_model_types', 'task_of', 'ClassificationTask', 'DenseDetectionTask',
-           'is_dense_detector', 'FomoTask', 'KeypointTask', 'AnomalyTask']
+           'is_dense_detector', 'FomoTask', 'KeypointTask', 'AnomalyTask', 'SegmentationTask']

@@ -95,6 +95,34 @@ def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarra
     return draw_caption(canvas, text) if text else canvas
 
 
+def draw_segmentation(img: np.ndarray, pred: np.ndarray, true: Optional[np.ndarray], classes: Sequence[str],
+                      size: Optional[int] = None) -> np.ndarray:
+    """Predicted classes (index mask, image size; 0 = background left clear) as half-transparent colours over an
+    RGB copy of ``img``, the true mask's class outlines in white, the classes present as caption; resized to
+    ``size`` on the longer side when given."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h, w = img.shape[:2]
+    if size:
+        scale = size / max(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    colours = np.array([(0, 0, 0)] + [PALETTE[i % len(PALETTE)] for i in range(255)], np.float32)
+    canvas = img.astype(np.float32)
+    fg = (pred > 0)[..., None]
+    canvas = np.where(fg, canvas * 0.5 + colours[pred] * 0.5, canvas).astype(np.uint8)
+    if true is not None:
+        true = cv2.resize(true.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        for c in np.unique(true):
+            if c in (0, 255):
+                continue
+            contours, _ = cv2.findContours((true == c).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(canvas, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+    present = [classes[c] if c < len(classes) else str(c) for c in np.unique(pred) if c > 0]
+    return draw_caption(canvas, ' '.join(present)) if present else canvas
+
+
 def draw_caption(img: np.ndarray, text: str, size: Optional[int] = None) -> np.ndarray:
     """``text`` in the top-left corner (white on a black outline) of an RGB copy, resized to ``size`` on the
     longer side when given (a classifier's prediction, a meter reading)."""

@@ -6,3 +6,6 @@ from .keypoints import PackKeypointInputs
 
 __all__ = ['Albumentations', 'LoadImage']
 __all__ += ['PackKeypointInputs', 'LoadImageFromArray', 'CachedTransforms']
+from .segmentation import LoadSegMask, PackSegInputs, SegResize
+
+__all__ += ['LoadSegMask', 'PackSegInputs', 'SegResize']

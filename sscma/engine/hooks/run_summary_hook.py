@@ -74,8 +74,9 @@ class RunSummaryHook(Hook):
             return
         metrics = dict(metrics)
         classes = self._class_names(runner, phase)
-        if CONFUSION_KEY in metrics:
-            matrix = to_jsonable(metrics.pop(CONFUSION_KEY))
+        key = next((k for k in metrics if k == CONFUSION_KEY or k.endswith('/confusion_matrix')), None)
+        if key is not None:
+            matrix = to_jsonable(metrics.pop(key))
             names = classes if len(classes) == len(matrix) else [str(i) for i in range(len(matrix))]
             png = plot_confusion_matrix(np.array(matrix), names, self._path(runner, f'confusion_matrix_{phase}.png'),
                                         title=f'{phase} confusion matrix')

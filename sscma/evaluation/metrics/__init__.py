@@ -8,3 +8,6 @@ __all__ += ['PredictionDump']
 from .anomaly_metric import AnomalyMetric, aupro, calibrate_threshold, image_auroc
 
 __all__ += ['AnomalyMetric', 'aupro', 'calibrate_threshold', 'image_auroc']
+from .seg_metric import SegMetric, confusion, iou_from_confusion
+
+__all__ += ['SegMetric', 'confusion', 'iou_from_confusion']

@@ -3,3 +3,6 @@ from .pfld_head import PFLDHead
 
 __all__ = ['FomoHead']
 __all__ += ['PFLDHead']
+from .lraspp_head import LRASPPHead
+
+__all__ += ['LRASPPHead']

@@ -1,0 +1,3 @@
+from .semantic_segmentor import SemanticSegmentor
+
+__all__ = ['SemanticSegmentor']
