@@ -40,6 +40,7 @@ class SemanticSegmentor(BaseModel):
         head = dict(head)
         head.setdefault('in_channels', [info[0].channels, info[-1].channels])
         head.setdefault('pool_size', [math.ceil(h / info[-1].stride), math.ceil(w / info[-1].stride)])
+        head.setdefault('upsample', info[-1].stride // info[0].stride)
         self.head = MODELS.build(head)
 
     @property
