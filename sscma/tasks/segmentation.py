@@ -31,13 +31,24 @@ class SegmentationTask(Task):
                               f'{model.input_size[1]}x{model.input_size[0]} inputs; set imgsz instead')
 
     def record(self, sample: Any, meta: Dict[str, Any]) -> Dict[str, Any]:
-        """``areas``: per class present, its pixels and share of the image (original size)."""
+        """``areas``: per class present, its pixels and share of the image; ``polygons``: the outline of each
+        region of a class other than background (original-image pixels, OpenCV's simplified contours)."""
+        import cv2
         pred = as_numpy(sample.pred_sem_seg)
         classes = list((meta or {}).get('classes') or [])
+
+        def name(c: int) -> dict:
+            return {'label': int(c), 'class': classes[c] if c < len(classes) else str(c)}
+
         counts = np.bincount(pred.reshape(-1), minlength=len(classes))
-        return dict(areas=[dict(label=int(c), **{'class': classes[c] if c < len(classes) else str(c)},
-                                pixels=int(n), fraction=round(float(n) / pred.size, 5))
-                           for c, n in enumerate(counts) if n])
+        polygons = []
+        for c in np.nonzero(counts)[0]:
+            if c == 0:
+                continue
+            contours, _ = cv2.findContours((pred == c).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            polygons += [dict(**name(c), points=ct.reshape(-1, 2).tolist()) for ct in contours if len(ct) >= 3]
+        return dict(areas=[dict(**name(c), pixels=int(n), fraction=round(float(n) / pred.size, 5))
+                           for c, n in enumerate(counts) if n], polygons=polygons)
 
     def draw(self, image: np.ndarray, sample: Any, meta: Dict[str, Any], size: int, score_thr: float = 0.0,
              truth: bool = True) -> Optional[np.ndarray]:

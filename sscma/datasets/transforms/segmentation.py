@@ -13,10 +13,12 @@ from sscma.registry import TRANSFORMS
 @TRANSFORMS.register_module()
 class LoadSegMask(BaseTransform):
     """``gt_seg_map``: the item's index mask (:func:`~sscma.datasets.segmentation_dataset.read_mask`), classes
-    in the model's order."""
+    in the model's order; nothing for an image without annotations (``tools/inference.py``)."""
 
     def transform(self, results: Dict) -> Dict:
         from sscma.datasets.segmentation_dataset import read_mask
+        if 'seg_source' not in results:
+            return results
         results['gt_seg_map'] = read_mask(results['seg_source'], results.get('seg_lut'))
         return results
 
