@@ -6,7 +6,7 @@ Objects are the detection set's cut-outs (``coin`` from scikit-image's ``coins``
 ``hubble_deep_field``, ``immunohistochemistry``, ``retina`` and ``clock`` pictures. Each object's outline is
 kept as a polygon and every layout's mask is that polygon rasterised by
 :func:`~sscma.datasets.segmentation_dataset.rasterise`, so the mask PNGs, the YOLO-seg and the COCO files of one
-set describe the same pixels. The mask-PNG layout also marks a 1-pixel band along each outline as ignore (255),
+set (and CVAT's colour masks) describe the same pixels. The mask-PNG layout also marks a 1-pixel band along each outline as ignore (255),
 as Pascal VOC does.
 """
 import json
@@ -22,7 +22,8 @@ from .segmentation_dataset import IGNORE_INDEX, rasterise
 SEG_CLASSES = ('background', 'coin', 'face')
 SEG_SIZES = ((96, 96), (128, 96), (96, 128), (160, 120))  # (width, height)
 SEG_SPLITS = (('train', 320, 11), ('val', 80, 12), ('test', 80, 13))
-SEG_LAYOUTS = ('masks', 'yolo', 'coco')
+SEG_LAYOUTS = ('masks', 'yolo', 'coco', 'cvat')
+CVAT_COLOURS = ((0, 0, 0), (250, 50, 83), (51, 221, 255))  # labelmap.txt colours of the classes
 _NAME = 'seg_shapes_v1'
 
 
@@ -101,6 +102,16 @@ def write_seg_set(root: Path, layouts: Sequence[str] = ('masks', ), splits=SEG_S
                     lines = [' '.join([str(c - 1)] + [f'{v / (size[0] if k % 2 == 0 else size[1]):.6f}'
                                                       for k, v in enumerate(p)]) for c, p in polygons]
                     (lbl / f'{name}.txt').write_text('\n'.join(lines) + ('\n' if lines else ''))
+                elif layout == 'cvat':  # CVAT "Segmentation mask 1.1": colour PNGs named by labelmap.txt
+                    (folder / 'JPEGImages').mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(folder / 'JPEGImages' / f'{name}.jpg'), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    (folder / 'SegmentationClass').mkdir(exist_ok=True)
+                    rgb = np.array(CVAT_COLOURS, np.uint8)[rasterise(polygons, (size[1], size[0]))]
+                    cv2.imwrite(str(folder / 'SegmentationClass' / f'{name}.png'), rgb[..., ::-1])
+                    sets = folder / 'ImageSets' / 'Segmentation'
+                    sets.mkdir(parents=True, exist_ok=True)
+                    with open(sets / f'{split}.txt', 'a') as f:
+                        f.write(name + '\n')
                 else:
                     out = folder / split
                     out.mkdir(parents=True, exist_ok=True)
@@ -115,6 +126,9 @@ def write_seg_set(root: Path, layouts: Sequence[str] = ('masks', ), splits=SEG_S
                             bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)], area=0.0))
     if 'masks' in folders:
         (folders['masks'] / 'classes.txt').write_text('\n'.join(SEG_CLASSES) + '\n')
+    if 'cvat' in folders:
+        lines = [f'{n}:{",".join(map(str, c))}::' for n, c in zip(SEG_CLASSES, CVAT_COLOURS)]
+        (folders['cvat'] / 'labelmap.txt').write_text('# label:color_rgb:parts:actions\n' + '\n'.join(lines) + '\n')
     if 'yolo' in folders:
         names = ', '.join(SEG_CLASSES[1:])
         (folders['yolo'] / 'data.yaml').write_text(f'names: [{names}]\nnc: {len(SEG_CLASSES) - 1}\n')

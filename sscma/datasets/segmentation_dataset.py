@@ -13,6 +13,9 @@ YOLO-seg           ``images/<split>/*.jpg`` + ``labels/<split>/<stem>.txt`` (``c
                    names in ``data.yaml``; background added as index 0
 COCO               ``<split>/_annotations.coco.json`` (Roboflow) or ``annotations/instances_<split>.json`` +
                    ``<split>/`` images; ``segmentation`` polygons or RLE; background added as index 0
+Pascal VOC / CVAT  ``JPEGImages/`` + ``SegmentationClass/<stem>.png`` + ``ImageSets/Segmentation/<split>.txt``;
+                   palette / index PNGs, or CVAT's colour PNGs mapped by ``labelmap.txt`` (``name:r,g,b::``);
+                   names from ``labelmap.txt`` or ``classes.txt``; ``split=''`` reads CVAT's single ``default``
 =================  ================================================================================================
 """
 import os
@@ -52,6 +55,8 @@ def read_mask(source: Dict[str, Any], lut: Optional[np.ndarray] = None) -> np.nd
         from PIL import Image
         try:
             with Image.open(source['png']) as im:
+                if im.mode in ('RGB', 'RGBA') and source.get('colours'):
+                    return _colour_mask(np.asarray(im.convert('RGB')), source, lut)
                 if im.mode not in ('P', 'L', 'I;16', 'I'):
                     raise DatasetError(f'{source["png"]}: a {im.mode} image; expected an index mask (palette or '
                                        'grayscale PNG whose values are class indices, 255 = ignore)')
@@ -79,6 +84,23 @@ def read_mask(source: Dict[str, Any], lut: Optional[np.ndarray] = None) -> np.nd
     if lut is not None:
         mask = lut[mask]
     return mask
+
+
+def _colour_mask(rgb: np.ndarray, source: Dict[str, Any], lut: Optional[np.ndarray]) -> np.ndarray:
+    """A CVAT colour mask as class indices through the ``labelmap.txt`` colours (black is background)."""
+    if tuple(rgb.shape[:2]) != tuple(source['hw']):
+        raise DatasetError(f'{source["png"]}: mask is {rgb.shape[1]}x{rgb.shape[0]} but its image is '
+                           f'{source["hw"][1]}x{source["hw"][0]} (width x height)')
+    code = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    mask = np.full(code.shape, IGNORE_INDEX, np.uint8)
+    for index, (r, g, b) in enumerate(source['colours']):
+        mask[code == (r << 16 | g << 8 | b)] = index
+    unknown = np.unique(code[mask == IGNORE_INDEX])
+    if unknown.size:
+        c = int(unknown[0])
+        raise DatasetError(f'{source["png"]}: colour {(c >> 16, c >> 8 & 255, c & 255)} is not in '
+                           f'{source["classes_file"]} ({unknown.size} unknown colours)')
+    return lut[mask] if lut is not None else mask
 
 
 def _lut(index: Dict[str, int], classes: Sequence[str]) -> np.ndarray:
@@ -207,7 +229,66 @@ def read_coco_seg(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
     return items, [BACKGROUND] + [str(c['name']) for c in cats], ann_file
 
 
-SEG_LAYOUTS = (('mask PNGs', 'ann_dir', read_mask_pngs), ('YOLO-seg', 'labels', read_yolo_seg),
+def read_labelmap(path: str) -> Tuple[List[str], List[Tuple[int, int, int]]]:
+    """CVAT / Pascal VOC ``labelmap.txt`` (``name:r,g,b:parts:actions`` lines, ``#`` comments): names and colours."""
+    names, colours = [], []
+    for n, line in enumerate(open(path, encoding='utf-8'), 1):
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        name, _, rest = line.partition(':')
+        try:
+            colour = tuple(int(v) for v in rest.split(':')[0].split(','))
+        except ValueError:
+            colour = ()
+        if len(colour) != 3:
+            raise DatasetError(f'{path}:{n}: expected "name:r,g,b::", got {line!r}')
+        names.append(name)
+        colours.append(colour)
+    return names, colours
+
+
+def read_voc_seg(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
+    labelmap, classes_txt = osp.join(root, 'labelmap.txt'), osp.join(root, 'classes.txt')
+    colours = None
+    if osp.isfile(labelmap):
+        classes, colours = read_labelmap(labelmap)
+        source_file = labelmap
+    elif osp.isfile(classes_txt):
+        classes = [line.strip() for line in open(classes_txt, encoding='utf-8') if line.strip()]
+        source_file = classes_txt
+    else:
+        raise DatasetError(f'{root}: SegmentationClass masks need labelmap.txt (CVAT, Pascal VOC) or classes.txt '
+                           '(names in index order, background first)')
+    sets = osp.join(root, 'ImageSets', 'Segmentation')
+    names = list(_alias_group(split)) if split else ['default', 'trainval']
+    list_file = next((osp.join(sets, f'{n}.txt') for n in names if osp.isfile(osp.join(sets, f'{n}.txt'))), None)
+    if list_file is None:
+        present = sorted(os.listdir(sets)) if osp.isdir(sets) else []
+        raise DatasetError(f'{root}: no ImageSets/Segmentation/{split or "default"}.txt (found {present}); a '
+                           'single-set export (default.txt) is read whole with split=\'\'')
+    img_dir, ann_dir = osp.join(root, 'JPEGImages'), osp.join(root, 'SegmentationClass')
+    by_stem = {osp.splitext(f)[0]: f for f in _images(img_dir)} if osp.isdir(img_dir) else {}
+    items = []
+    for n, stem in enumerate((line.strip() for line in open(list_file, encoding='utf-8')), 1):
+        if not stem:
+            continue
+        if stem not in by_stem:
+            raise DatasetError(f'{list_file}:{n}: {stem} has no image in {img_dir}')
+        png = osp.join(ann_dir, stem + '.png')
+        if not osp.isfile(png):
+            raise DatasetError(f'{osp.join(img_dir, by_stem[stem])} has no mask: expected {png}')
+        path = osp.join(img_dir, by_stem[stem])
+        source = dict(png=png, hw=_image_size(path), num_classes=len(classes), classes_file=source_file)
+        if colours:
+            source['colours'] = colours
+        items.append(dict(img_path=path, seg_source=source))
+    return items, classes, source_file
+
+
+SEG_LAYOUTS = (('mask PNGs', 'ann_dir', read_mask_pngs),
+               ('Pascal VOC / CVAT masks', 'SegmentationClass', read_voc_seg),
+               ('YOLO-seg', 'labels', read_yolo_seg),
                ('COCO', None, read_coco_seg))
 
 

@@ -17,7 +17,7 @@ MODEL = ['background', 'coin', 'face']
 @pytest.fixture(scope='module')
 def layouts(tmp_path_factory):
     root = tmp_path_factory.mktemp('seg_layouts')
-    return write_seg_set(root, ('masks', 'yolo', 'coco'), splits=(('val', 10, 5), ), ignore_band=False)
+    return write_seg_set(root, ('masks', 'yolo', 'coco', 'cvat'), splits=(('val', 10, 5), ), ignore_band=False)
 
 
 def masks(root, **kw):
@@ -29,7 +29,7 @@ def test_three_layouts_same_masks_at_the_image_size(layouts):
     ref = masks(layouts['masks'])
     assert {m.shape for m in ref} - {(96, 96)}, 'the set has other sizes than square'
     assert any(m.shape[0] != m.shape[1] for m in ref)
-    for layout in ('yolo', 'coco'):
+    for layout in ('yolo', 'coco', 'cvat'):
         got = masks(layouts[layout])
         assert all(np.array_equal(a, b) for a, b in zip(ref, got)), layout
     assert set(np.unique(np.concatenate([m.ravel() for m in ref]))) == {0, 1, 2}
@@ -105,3 +105,24 @@ def test_bad_yolo_line_is_named(layouts, tmp_path):
     label.write_text('5 0.1 0.1 0.2 0.2 0.3 0.1\n')
     with pytest.raises(DatasetError, match=f'{label.name}:1: expected a class in 0..1'):
         masks(root)
+
+
+def test_cvat_unknown_colour_and_single_set(layouts, tmp_path):
+    import shutil
+    root = tmp_path / 'cvat'
+    shutil.copytree(layouts['cvat'], root)
+    os.rename(root / 'ImageSets' / 'Segmentation' / 'val.txt', root / 'ImageSets' / 'Segmentation' / 'default.txt')
+    with pytest.raises(DatasetError, match="no ImageSets/Segmentation/val.txt .* read whole with split=''"):
+        masks(root)
+    ref = masks(layouts['masks'])
+    whole = SegmentationDataset(data_root=str(root), split='')
+    got = [read_mask(whole.get_data_info(i)['seg_source'], whole.get_data_info(i)['seg_lut'])
+           for i in range(len(whole))]
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got))
+    png = sorted((root / 'SegmentationClass').iterdir())[0]
+    img = cv2.imread(str(png))
+    img[0, 0] = (1, 2, 3)  # BGR
+    cv2.imwrite(str(png), img)
+    whole = SegmentationDataset(data_root=str(root), split='')
+    with pytest.raises(DatasetError, match=r'colour \(3, 2, 1\) is not in .*labelmap.txt'):
+        read_mask(whole.get_data_info(0)['seg_source'])
