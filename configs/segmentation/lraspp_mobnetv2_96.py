@@ -13,7 +13,8 @@ base_lr = 0.002
 
 model = dict(
     type='SemanticSegmentor',
-    data_preprocessor=dict(type='ClsDataPreprocessor', mean=mean, std=std, to_rgb=True),
+    data_preprocessor=dict(type='ClsDataPreprocessor', mean=mean, std=std, to_rgb=True,
+                           augments={{_base_.train_augments}}),
     backbone=dict(type='MobileNetV2', widen_factor=1.0, out_indices=(2, 4),
                   init_cfg=dict(type='TorchvisionMobileNetV2')),
     head=dict(type='LRASPPHead', num_classes=num_classes, channels=64),

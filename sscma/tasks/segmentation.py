@@ -20,6 +20,7 @@ class SegmentationTask(Task):
     task = 'segmentation'
     postprocessing = 'outside the graph: bilinear resize of the logits to the image, argmax per pixel'
     parity_columns = (('cell argmax agreement', 'argmax_agreement', 'percent'), )
+    geometric_fields = ('gt_sem_seg', )
 
     def output_meaning(self, model: nn.Module) -> str:
         return f'class logits per cell of the input (stride {getattr(model, "stride", "?")}), channel 0 = background'

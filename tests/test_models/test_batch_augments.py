@@ -365,11 +365,11 @@ def test_bad_crop_arguments_are_named(cfg, word):
 
 
 def test_every_task_geometric_field_has_a_mover():
-    from sscma.models.data_preprocessors.geometry import GEOMETRIC_FIELDS
+    from sscma.models.data_preprocessors.geometry import DENSE_FIELDS, GEOMETRIC_FIELDS
     from sscma.registry import TASKS
     TASKS.import_from_location()
     for name, cls in TASKS.module_dict.items():
-        assert set(cls.geometric_fields) <= set(GEOMETRIC_FIELDS), (name, cls.geometric_fields)
+        assert set(cls.geometric_fields) <= set(GEOMETRIC_FIELDS) | set(DENSE_FIELDS), (name, cls.geometric_fields)
 
 
 def test_keypoints_move_with_the_flip_and_swap_sides():
@@ -417,3 +417,31 @@ def test_fields_in_some_instance_sets_only_and_visibility_follows_the_swap():
     assert s.ignored_instances.bboxes.float().tolist() == [[34., 0, 44, 10]]
     assert np.allclose(s.gt_instances.keypoints, [[[56., 8], [62., 2]]])
     assert s.gt_instances.keypoints_visible.tolist() == [[0.0, 1.0]]
+
+
+@pytest.mark.parametrize('augment', [
+    dict(type='BatchAffine', scale=(0.7, 1.3), translate_percent=(-0.2, 0.2), rotate=(-30, 30), p=1.0),
+    dict(type='BatchRandomResizedCrop', crop_ratio_range=(0.4, 1.0)),
+    dict(type='BatchHorizontalFlip', p=1.0)])
+def test_label_maps_move_with_the_image_by_nearest_neighbour(augment):
+    from mmengine.structures import BaseDataElement
+
+    from sscma.registry import MODELS
+    torch.manual_seed(0)
+    np.random.seed(0)
+    h, w = 48, 64  # not square
+    labels = torch.zeros(3, h, w, dtype=torch.long)
+    labels[:, 10:30, 8:40] = 1
+    labels[:, 30:44, 40:60] = 2
+    labels[0, 0:4, :] = 255
+    # the image is the label map drawn in grey levels: after the warp, the image says which class each pixel shows
+    images = (labels.clamp(max=3).float() * 60)[:, None].repeat(1, 3, 1, 1)
+    samples = [BaseDataElement(gt_sem_seg=labels[i].clone()) for i in range(3)]
+    out, _ = MODELS.build(augment)(images, samples)
+    for img, sample in zip(out, samples):
+        moved = sample.gt_sem_seg
+        assert moved.dtype == torch.long and set(moved.unique().tolist()) <= {0, 1, 2, 255}
+        grey = (img[0] / 60).round().long()
+        inside = (moved != 255) & (grey == (img[0] / 60)).reshape(grey.shape)  # pixels not blended at an edge
+        agree = (grey[inside] == moved[inside]).float().mean()
+        assert agree > 0.98, (augment['type'], float(agree))

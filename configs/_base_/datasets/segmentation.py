@@ -9,6 +9,13 @@ workers = 'auto'  # data-loader processes; 'auto': 0 on machines with <= 2 cores
 mean = [123.675, 116.28, 103.53]  # ImageNet's, as the pretrained backbone expects
 std = [58.395, 57.12, 57.375]
 
+# Random augmentations run on whole batches in the model's data preprocessor (`augments`); the masks move with
+# the images, by nearest neighbour (sscma.models.data_preprocessors.geometry.DENSE_FIELDS).
+train_augments = [
+    dict(type='BatchRandomResizedCrop', crop_ratio_range=(0.5, 1.0), aspect_ratio_range=(0.75, 1.33)),
+    dict(type='BatchHorizontalFlip', p=0.5),
+    dict(type='BatchBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+]
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='LoadSegMask'),

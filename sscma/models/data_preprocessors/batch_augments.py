@@ -142,9 +142,10 @@ def affine_matrices(sx, sy, tx, ty, angle, h: int, w: int, shear_x=None, shear_y
     return np.concatenate([a, shift[..., None]], -1)
 
 
-def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros') -> torch.Tensor:
-    """cv2.warpAffine (bilinear, constant 0 border; ``padding_mode='border'``: replicated edge) of each image by
-    its forward ``(2, 3)`` edge-coordinate matrix (a ``(k, 2, 3)`` array), as one ``grid_sample``."""
+def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros', mode: str = 'bilinear') -> torch.Tensor:
+    """cv2.warpAffine (bilinear, or ``mode='nearest'``; constant 0 border; ``padding_mode='border'``: replicated
+    edge) of each image by its forward ``(2, 3)`` edge-coordinate matrix (a ``(k, 2, 3)`` array), as one
+    ``grid_sample``."""
     _, _, h, w = images.shape
     m = np.asarray(matrices, np.float64)
     a, b, c, e = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
@@ -161,7 +162,7 @@ def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros') -> 
     xs = (torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1
     th = _as(np.concatenate([theta_a, theta_t], -1), images)[:, :, :, None, None]  # (k, 2, 3, 1, 1)
     grid = (th[:, :, 0] * xs + (th[:, :, 1] * ys + th[:, :, 2])).permute(0, 2, 3, 1)
-    return F.grid_sample(images, grid, mode='bilinear', padding_mode=padding_mode, align_corners=False)
+    return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
 @MODELS.register_module()

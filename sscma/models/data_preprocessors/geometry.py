@@ -5,7 +5,9 @@ coordinates (an affine warp, a mirror, a crop resized back); :func:`move_geometr
 :data:`GEOMETRIC_FIELDS` that a sample's ``gt_instances`` / ``ignored_instances`` hold, and leaves the other
 fields (labels, image-level targets) as they are. A task with a geometric field of its own (masks, oriented
 boxes ...) registers its mover with :func:`geometric_field`; each task lists its fields
-(``sscma.tasks.Task.geometric_fields``), and a test checks that every listed field has a mover.
+(``sscma.tasks.Task.geometric_fields``), and a test checks that every listed field has a mover. Dense maps of a
+whole sample (a segmentation mask, ``gt_sem_seg``) are warped like the image, by nearest neighbour
+(:data:`DENSE_FIELDS`).
 
 A mover is ``fn(values, matrices, h, w, sample_metas, box_filter) -> (new values, keep mask or None)`` on
 float64 numpy arrays of all instances of the batch at once: ``values`` ``(M, ...)``, ``matrices`` ``(M, 2,
@@ -21,6 +23,28 @@ import torch
 Mover = Callable[..., Tuple[np.ndarray, Optional[np.ndarray]]]
 GEOMETRIC_FIELDS: Dict[str, Mover] = {}
 INSTANCE_SETS = ('gt_instances', 'ignored_instances')
+#: Dense maps of a whole sample (a segmentation mask), warped like the image: ``fn(maps, matrices) -> maps``
+#: on a ``(k, H, W)`` tensor of the chosen samples.
+DENSE_FIELDS: Dict[str, Callable[[torch.Tensor, np.ndarray], torch.Tensor]] = {}
+IGNORE_INDEX = 255
+
+
+def dense_field(name: str) -> Callable:
+    """Register ``fn`` as the mover of the sample-level map ``name``."""
+    def register(fn: Callable) -> Callable:
+        DENSE_FIELDS[name] = fn
+        return fn
+    return register
+
+
+@dense_field('gt_sem_seg')
+def move_label_map(maps: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
+    """Class-index maps warped by nearest neighbour only (never a blend of two classes); pixels from outside the
+    image are ignored (255)."""
+    from .batch_augments import warp_affine
+    shifted = (maps.float() + 1)[:, None]  # 0 is what grid_sample reads outside the image
+    out = warp_affine(shifted, matrices, mode='nearest')[:, 0].round().long()
+    return torch.where(out == 0, torch.full_like(out, IGNORE_INDEX), out - 1).to(maps.dtype)
 
 
 def geometric_field(name: str) -> Callable[[Mover], Mover]:
@@ -107,6 +131,15 @@ def move_geometry(data_samples: List, chosen: Sequence[int], matrices: np.ndarra
                   box_filter: Optional[Tuple[float, float]] = None) -> None:
     """Move the geometric fields of ``data_samples[chosen]`` by ``matrices`` (``(len(chosen), 2, 3)``, the k-th
     for ``chosen[k]``), in place; instances a mover drops leave with all their fields."""
+    for name, mover in DENSE_FIELDS.items():
+        rows = [k for k, i in enumerate(chosen) if data_samples[i] is not None and name in data_samples[i]]
+        if rows:
+            maps = torch.stack([getattr(data_samples[chosen[k]], name) for k in rows])
+            if tuple(maps.shape[-2:]) != (h, w):
+                raise ValueError(f'{name} is {tuple(maps.shape[-2:])} but the images are {(h, w)}: a dense map must '
+                                 'be resized with its image before the batch augmentations')
+            for k, moved in zip(rows, mover(maps, np.asarray(matrices)[rows])):
+                data_samples[chosen[k]].set_field(moved, name)
     sets, owners = [], []
     for k, i in enumerate(chosen):
         for key, instances in _sets(data_samples[i]):
