@@ -206,7 +206,8 @@ def write_anomaly_category(folder: Path, category: str, pics: Optional[_Pictures
             cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
     (folder / 'README.txt').write_text(
         f'sscma generated anomaly set "{category}" ({_VERSION}), MVTec-AD layout. Pictures: scikit-image sample '
-        'images (gravel, grass, brick, page, coins, lfw_subset), https://scikit-image.org/docs/stable/api/skimage.data.html\n')
+        'images (gravel, grass, brick, page, coins, lfw_subset), '
+        'https://scikit-image.org/docs/stable/api/skimage.data.html\n')
 
 
 def ensure_anomaly_category(category: str, root: Optional[PathLike] = None) -> Path:

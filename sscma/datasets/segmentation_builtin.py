@@ -6,8 +6,8 @@ Objects are the detection set's cut-outs (``coin`` from scikit-image's ``coins``
 ``hubble_deep_field``, ``immunohistochemistry``, ``retina`` and ``clock`` pictures. Each object's outline is
 kept as a polygon and every layout's mask is that polygon rasterised by
 :func:`~sscma.datasets.segmentation_dataset.rasterise`, so the mask PNGs, the YOLO-seg and the COCO files of one
-set (and CVAT's colour masks) describe the same pixels. The mask-PNG layout also marks a 1-pixel band along each outline as ignore (255),
-as Pascal VOC does.
+set (and CVAT's colour masks) describe the same pixels. The mask-PNG layout also marks a 1-pixel band along each
+outline as ignore (255), as Pascal VOC does.
 """
 import json
 from pathlib import Path
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .builtin import PathLike, _generate_once, _object, _Sources, default_data_home
-from .segmentation_dataset import IGNORE_INDEX, rasterise
+from .seg_masks import IGNORE_INDEX, rasterise
 
 SEG_CLASSES = ('background', 'coin', 'face')
 SEG_SIZES = ((96, 96), (128, 96), (96, 128), (160, 120))  # (width, height)

@@ -32,23 +32,12 @@ from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
 
 from .image_folder import IMG_EXTENSIONS, _alias_group
+from .seg_masks import IGNORE_INDEX, rasterise
 
-IGNORE_INDEX = 255
 BACKGROUND = 'background'
 
 
 # ------------------------------------------------------------------------------------------------ masks
-def rasterise(polygons: Sequence[Tuple[int, Sequence[float]]], hw: Tuple[int, int]) -> np.ndarray:
-    """A ``(H, W)`` uint8 index mask from ``(class index, [x1, y1, x2, y2, ...] in pixels)`` pairs, drawn in
-    order (a later polygon covers an earlier one)."""
-    mask = np.zeros(hw, np.uint8)
-    for cls, coords in polygons:
-        pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-        if len(pts) >= 3:
-            cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], int(cls))
-    return mask
-
-
 def read_mask(source: Dict[str, Any], lut: Optional[np.ndarray] = None) -> np.ndarray:
     """The index mask (original size) an item's ``seg_source`` describes, its indices mapped through ``lut``."""
     if 'png' in source:

@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 Mover = Callable[..., Tuple[np.ndarray, Optional[np.ndarray]]]
 GEOMETRIC_FIELDS: Dict[str, Mover] = {}
@@ -41,7 +42,6 @@ def dense_field(name: str) -> Callable:
 def move_label_map(maps: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
     """Class-index maps warped by nearest neighbour only (never a blend of two classes); pixels from outside the
     image are ignored (255)."""
-    from .batch_augments import warp_affine
     shifted = (maps.float() + 1)[:, None]  # 0 is what grid_sample reads outside the image
     out = warp_affine(shifted, matrices, mode='nearest')[:, 0].round().long()
     return torch.where(out == 0, torch.full_like(out, IGNORE_INDEX), out - 1).to(maps.dtype)
@@ -175,3 +175,27 @@ def move_geometry(data_samples: List, chosen: Sequence[int], matrices: np.ndarra
         if not kept.all():
             device = next((v.device for v in instances.values() if isinstance(v, torch.Tensor)), 'cpu')
             setattr(sample, key, instances[torch.from_numpy(kept).to(device)])
+
+
+def warp_affine(images: torch.Tensor, matrices, padding_mode: str = 'zeros', mode: str = 'bilinear') -> torch.Tensor:
+    """cv2.warpAffine (bilinear, or ``mode='nearest'``; constant 0 border; ``padding_mode='border'``: replicated
+    edge) of each image by its forward ``(2, 3)`` edge-coordinate matrix (a ``(k, 2, 3)`` array), as one
+    ``grid_sample``."""
+    _, _, h, w = images.shape
+    m = np.asarray(matrices, np.float64)
+    a, b, c, e = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+    inv = np.stack([np.stack([e, -b], -1), np.stack([-c, a], -1)], 1) / (a * e - b * c)[:, None, None]
+    inv_t = -(inv * m[:, None, :, 2]).sum(-1, keepdims=True)
+    # normalised coords (align_corners=False): u = D x - 1 with D = diag(2/w, 2/h)
+    d = np.array([2 / w, 2 / h])
+    theta_a = d[:, None] * inv / d[None, :]
+    theta_t = theta_a.sum(-1, keepdims=True) + d[:, None] * inv_t - 1
+    # the sampling grid: each pixel centre's normalised coords through theta (F.affine_grid's result). Built
+    # separably, a column part (k, 2, 1, W) plus a row part (k, 2, H, 1) in one broadcast add, and passed to
+    # grid_sample as a strided (k, H, W, 2) view: 0.06 ms for 11 96x96 images, affine_grid's matmul 0.7 ms
+    ys = ((torch.arange(h, dtype=images.dtype, device=images.device) * 2 + 1) / h - 1)[:, None]
+    xs = (torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1
+    th = torch.from_numpy(np.concatenate([theta_a, theta_t], -1)).to(device=images.device, dtype=images.dtype)
+    th = th[:, :, :, None, None]  # (k, 2, 3, 1, 1)
+    grid = (th[:, :, 0] * xs + (th[:, :, 1] * ys + th[:, :, 2])).permute(0, 2, 3, 1)
+    return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)

@@ -47,8 +47,8 @@ class GaussianAnomalyDetector(BaseModel):
     """
 
     def __init__(self, backbone: dict, input_size: Union[int, Sequence[int]] = (128, 128), per_cell: bool = True,
-                 smooth: int = 3, eps: float = 0.01, clip: Optional[float] = None, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 smooth: int = 3, eps: float = 0.01, clip: Optional[float] = None,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.backbone.requires_grad_(False)
