@@ -13,7 +13,6 @@ folder name for anomalous images (``bad``, ``defect`` ...). MVTec-AD has no vali
 ``val`` folder, ``val`` and ``test`` are the two halves of ``test`` (every other image of each folder in sorted
 order: even positions are ``val``, odd ones ``test``), so they never share an image.
 """
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -23,20 +22,12 @@ from mmengine.logging import MMLogger
 from sscma.registry import DATASETS
 from sscma.utils.errors import DatasetError
 
-from .image_folder import IMG_EXTENSIONS, _alias_group, detection_dirs, not_class_folders
+from .formats import _subdirs
+from .image_folder import IMG_EXTENSIONS, _alias_group, detection_dirs, list_images, not_class_folders
 
 NORMAL_NAMES = ('good', 'normal', 'ok')
 ANOMALY_CLASSES = ('normal', 'anomalous')
 MASK_DIRS = ('ground_truth', 'masks')
-
-
-def _subdirs(folder: str) -> List[str]:
-    return sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)) and not d.startswith('.'))
-
-
-def _images(folder: str) -> List[str]:
-    return sorted(f for f in os.listdir(folder)
-                  if f.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(folder, f)))
 
 
 def find_split(data_root: str, split: str) -> Tuple[Optional[str], str]:
@@ -121,7 +112,7 @@ class AnomalyDataset(BaseDataset):
         logger = MMLogger.get_current_instance()
         data_list: List[Dict] = []
         for defect in normal + anomalous:
-            files = _images(osp.join(self.split_dir, defect))
+            files = list_images(osp.join(self.split_dir, defect))
             if self.half:
                 files = files[self.half == 'odd'::2]
             label = int(defect not in normal)

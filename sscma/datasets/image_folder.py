@@ -25,6 +25,12 @@ DETECTION_DIRS = ('images', 'labels', 'annotations', 'jpegimages')
 ANNOTATION_EXTENSIONS = ('.txt', '.xml')  # YOLO / VOC labels: beside an image of the same name, not a class folder
 
 
+def list_images(folder: str) -> List[str]:
+    """The image file names (:data:`IMG_EXTENSIONS`, any case) directly in ``folder``, sorted."""
+    return sorted(f for f in os.listdir(folder)
+                  if f.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(folder, f)))
+
+
 def _alias_group(split: str) -> Sequence[str]:
     for names in SPLIT_ALIASES.values():
         if split in names:

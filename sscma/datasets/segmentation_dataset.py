@@ -22,7 +22,6 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
@@ -31,7 +30,7 @@ from sscma.registry import DATASETS
 from sscma.utils.class_names import match_classes
 from sscma.utils.errors import DatasetError
 
-from .image_folder import IMG_EXTENSIONS, _alias_group
+from .image_folder import _alias_group, list_images
 from .seg_masks import IGNORE_INDEX, rasterise
 
 BACKGROUND = 'background'
@@ -115,8 +114,13 @@ def _first_dir(root: str, names: Sequence[str]) -> Optional[str]:
     return next((osp.join(root, n) for n in names if osp.isdir(osp.join(root, n))), None)
 
 
-def _images(folder: str) -> List[str]:
-    return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMG_EXTENSIONS))
+def _split_dirs(root: str, split: str, images: str, annotations: str) -> Tuple[str, str]:
+    """``root/<images>/<split>`` and ``root/<annotations>/<split>`` (split aliases tried), or a DatasetError."""
+    found = [_first_dir(osp.join(root, d), _alias_group(split)) for d in (images, annotations)]
+    if None in found:
+        raise DatasetError(f'{root}: no {images}/{split} and {annotations}/{split} (looked for '
+                           f'{list(_alias_group(split))})')
+    return found[0], found[1]
 
 
 def read_mask_pngs(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
@@ -125,12 +129,9 @@ def read_mask_pngs(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
         raise DatasetError(f'{root}: mask PNGs need {classes_file} (class names one per line, in index order, '
                            'background first)')
     classes = [line.strip() for line in open(classes_file, encoding='utf-8') if line.strip()]
-    img_dir = _first_dir(osp.join(root, 'img_dir'), _alias_group(split))
-    ann_dir = _first_dir(osp.join(root, 'ann_dir'), _alias_group(split))
-    if img_dir is None or ann_dir is None:
-        raise DatasetError(f'{root}: no img_dir/{split} and ann_dir/{split} (looked for {list(_alias_group(split))})')
+    img_dir, ann_dir = _split_dirs(root, split, 'img_dir', 'ann_dir')
     items = []
-    for f in _images(img_dir):
+    for f in list_images(img_dir):
         png = osp.join(ann_dir, osp.splitext(f)[0] + '.png')
         if not osp.isfile(png):
             raise DatasetError(f'{osp.join(img_dir, f)} has no mask: expected {png}')
@@ -152,12 +153,9 @@ def read_yolo_seg(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
         names = [names[k] for k in sorted(names)]
     if not names:
         raise DatasetError(f'{data_yaml}: no "names" list')
-    img_dir = _first_dir(osp.join(root, 'images'), _alias_group(split))
-    lbl_dir = _first_dir(osp.join(root, 'labels'), _alias_group(split))
-    if img_dir is None or lbl_dir is None:
-        raise DatasetError(f'{root}: no images/{split} and labels/{split} (looked for {list(_alias_group(split))})')
+    img_dir, lbl_dir = _split_dirs(root, split, 'images', 'labels')
     items = []
-    for f in _images(img_dir):
+    for f in list_images(img_dir):
         path = osp.join(img_dir, f)
         h, w = _image_size(path)
         txt = osp.join(lbl_dir, osp.splitext(f)[0] + '.txt')
@@ -257,7 +255,7 @@ def read_voc_seg(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
         raise DatasetError(f'{root}: no ImageSets/Segmentation/{split or "default"}.txt (found {present}); a '
                            'single-set export (default.txt) is read whole with split=\'\'')
     img_dir, ann_dir = osp.join(root, 'JPEGImages'), osp.join(root, 'SegmentationClass')
-    by_stem = {osp.splitext(f)[0]: f for f in _images(img_dir)} if osp.isdir(img_dir) else {}
+    by_stem = {osp.splitext(f)[0]: f for f in list_images(img_dir)} if osp.isdir(img_dir) else {}
     items = []
     for n, stem in enumerate((line.strip() for line in open(list_file, encoding='utf-8')), 1):
         if not stem:

@@ -70,18 +70,24 @@ def draw_keypoints(img: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_visible
     return draw_caption(canvas, text) if text else canvas
 
 
+def rgb_at_size(img: np.ndarray, size: Optional[int] = None) -> np.ndarray:
+    """``img`` as RGB (a grey image converted), resized (bilinear) to ``size`` pixels on the longer side when given."""
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if size:
+        h, w = img.shape[:2]
+        scale = size / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
 def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarray], text: str,
                      size: Optional[int] = None, vmax: float = 2.0) -> np.ndarray:
     """The anomaly map (bilinear to the image, 0..``vmax`` in the JET colours, more opaque where higher) over an RGB
     copy of ``img``, the decision boundary (map = 1) in white, a true ``mask`` (bool, image size) in green, and
     ``text`` as caption; resized to ``size`` on the longer side when given."""
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    img = rgb_at_size(img, size)
     h, w = img.shape[:2]
-    if size:
-        scale = size / max(h, w)
-        h, w = max(1, round(h * scale)), max(1, round(w * scale))
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
     heat = cv2.resize(np.asarray(amap, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     colour = cv2.applyColorMap((np.clip(heat / vmax, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
     alpha = (0.15 + 0.6 * np.clip(heat / vmax, 0, 1))[..., None]  # cool cells stay see-through
@@ -100,13 +106,8 @@ def draw_segmentation(img: np.ndarray, pred: np.ndarray, true: Optional[np.ndarr
     """Predicted classes (index mask, image size; 0 = background left clear) as half-transparent colours over an
     RGB copy of ``img``, the true mask's class outlines in white, the classes present as caption; resized to
     ``size`` on the longer side when given."""
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    img = rgb_at_size(img, size)
     h, w = img.shape[:2]
-    if size:
-        scale = size / max(h, w)
-        h, w = max(1, round(h * scale)), max(1, round(w * scale))
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
     pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     colours = np.array([(0, 0, 0)] + [PALETTE[i % len(PALETTE)] for i in range(255)], np.float32)
     canvas = img.astype(np.float32)
@@ -126,13 +127,7 @@ def draw_segmentation(img: np.ndarray, pred: np.ndarray, true: Optional[np.ndarr
 def draw_caption(img: np.ndarray, text: str, size: Optional[int] = None) -> np.ndarray:
     """``text`` in the top-left corner (white on a black outline) of an RGB copy, resized to ``size`` on the
     longer side when given (a classifier's prediction, a meter reading)."""
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    h, w = img.shape[:2]
-    if size:
-        scale = size / max(h, w)
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
-    canvas = img.copy()
+    canvas = rgb_at_size(img, size).copy()
     cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(canvas, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
     return canvas

@@ -41,8 +41,8 @@ class SegMetric(BaseMetric):
         from sscma.datasets.segmentation_dataset import read_mask
         n = len((self.dataset_meta or {}).get('classes') or [])
         for s in data_samples:
-            meta = s.metainfo if hasattr(s, 'metainfo') else s
-            pred = np.asarray(s.get('pred_sem_seg') if hasattr(s, 'get') else s['pred_sem_seg'])
+            meta = getattr(s, 'metainfo', s)  # mmengine's Evaluator passes dicts (metainfo flattened in)
+            pred = np.asarray(s.get('pred_sem_seg'))
             true = read_mask(meta['seg_source'], meta.get('seg_lut'))
             k = max(n, int(pred.max()) + 1, int(true[true != IGNORE_INDEX].max(initial=0)) + 1)
             m = confusion(pred, true, k)
