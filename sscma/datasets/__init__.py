@@ -21,3 +21,7 @@ __all__ += ['ANOMALY_CATEGORIES', 'ensure_anomaly_category', 'AnomalyDataset']
 from .segmentation_dataset import SegmentationDataset, rasterise, read_mask
 
 __all__ += ['SegmentationDataset', 'rasterise', 'read_mask']
+from .pose_builtin import COCO_KEYPOINTS, ensure_pose_coco, write_yolo_pose
+from .pose_dataset import PoseDataset
+
+__all__ += ['COCO_KEYPOINTS', 'ensure_pose_coco', 'write_yolo_pose', 'PoseDataset']

@@ -5,12 +5,15 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
+
 from sscma.utils.errors import DatasetError
 
 from .file_checks import check_unique_names, image_size, inside_root, read_json
 from .image_folder import SPLIT_ALIASES, _alias_group
 
 ROBOFLOW_ANN = '_annotations.coco.json'
+KEYPOINTS_PREFIX = 'person_keypoints_'  # COCO 2017 and CVAT "COCO Keypoints 1.0" annotation files
 
 
 def _subset_split(subset: str) -> Optional[str]:
@@ -26,8 +29,9 @@ def coco_annotation_files(data_root: str) -> List[Tuple[str, str]]:
     - Roboflow: ``<split>/_annotations.coco.json`` (subset: the folder name), or ``_annotations.coco.json`` in
       ``data_root`` itself (one Roboflow split folder, subset ``''``);
     - ``annotations/instances_<subset>.json`` (COCO 2017: ``instances_train2017``; CVAT "COCO 1.0":
-      ``instances_default``), ``annotations/<split>.json`` and ``annotations/instances.json`` (subset ``''``).
-      Other json files there (``person_keypoints_*``, ``captions_*``) are not box annotations.
+      ``instances_default``), ``annotations/<split>.json`` and ``annotations/instances.json`` (subset ``''``);
+    - ``annotations/person_keypoints_<subset>.json`` (COCO keypoints; CVAT "COCO Keypoints 1.0") for a subset
+      without an ``instances_`` file. Other json files there (``captions_*``) are not box annotations.
     """
     found = []
     if osp.isfile(osp.join(data_root, ROBOFLOW_ANN)):
@@ -47,6 +51,12 @@ def coco_annotation_files(data_root: str) -> List[Tuple[str, str]]:
                 found.append((stem[len('instances_'):], osp.join(ann_dir, f)))
             elif _subset_split(stem) is not None:
                 found.append((stem, osp.join(ann_dir, f)))
+        subsets = {s for s, _ in found}
+        for f in sorted(os.listdir(ann_dir)):
+            stem = f[:-5]
+            if f.lower().endswith('.json') and stem.lower().startswith(KEYPOINTS_PREFIX) and \
+                    stem[len(KEYPOINTS_PREFIX):] not in subsets:
+                found.append((stem[len(KEYPOINTS_PREFIX):], osp.join(ann_dir, f)))
     return found
 
 
@@ -86,6 +96,8 @@ def coco_layout(data_root: str) -> Optional[str]:
         img_dir = coco_image_dir(data_root, subset, ann)
         parts.append(f'{_rel(data_root, ann)} + ' + (f'{_rel(data_root, img_dir)}/' if img_dir else 'no image folder'))
     kind = 'CVAT COCO 1.0 export' if [s for s, _ in files] == ['default'] else 'COCO'
+    if all(osp.basename(a).startswith(KEYPOINTS_PREFIX) for _, a in files):
+        kind = 'CVAT COCO Keypoints 1.0 export' if [s for s, _ in files] == ['default'] else 'COCO keypoints'
     return f'{kind}: {", ".join(parts)}'
 
 
@@ -272,9 +284,11 @@ def coco_records(data: Dict, img_dir: str) -> List[Dict]:
 
     Boxes become ``[x0, y0, x1, y1]``; like mmdet, annotations marked ``ignore``, boxes under 1 px and boxes
     without overlap with the image are left out, and ``iscrowd`` ones get ``ignore_flag=1``. A missing
-    image size is read from the image.
+    image size is read from the image. Annotations with ``keypoints`` keep them (``(K, 3)``, checked against
+    their category's ``keypoints`` names) and their ``area``.
     """
     cat_names = {c['id']: c['name'] for c in data['categories']}
+    kpt_counts = {c['id']: len(c['keypoints']) for c in data['categories'] if isinstance(c.get('keypoints'), list)}
     by_image: Dict = {}
     for ann in data['annotations']:
         by_image.setdefault(ann['image_id'], []).append(ann)
@@ -292,10 +306,57 @@ def coco_records(data: Dict, img_dir: str) -> List[Dict]:
             inter_h = max(0, min(y + h, height) - max(y, 0))
             if ann.get('ignore', False) or inter_w * inter_h == 0 or w < 1 or h < 1:
                 continue
-            instances.append(dict(bbox=[x, y, x + w, y + h], label=cat_names[ann['category_id']],
-                                  ignore_flag=int(bool(ann.get('iscrowd', False)))))
+            inst = dict(bbox=[x, y, x + w, y + h], label=cat_names[ann['category_id']],
+                        ignore_flag=int(bool(ann.get('iscrowd', False))))
+            if ann.get('keypoints') is not None:
+                inst['keypoints'] = coco_keypoints(ann, kpt_counts.get(ann['category_id']), img['file_name'])
+                if isinstance(ann.get('area'), (int, float)) and ann['area'] > 0:
+                    inst['area'] = float(ann['area'])
+            instances.append(inst)
         records.append(dict(img_path=path, img_id=img['id'], width=width, height=height, instances=instances))
     return records
+
+
+def coco_keypoints(ann: Dict, count: Optional[int], file_name: str) -> np.ndarray:
+    """An annotation's ``keypoints`` ``[x1, y1, v1, ...]`` as a ``(K, 3)`` array; ``count``: K of its category."""
+    where = f'annotation id={_short(ann["id"])} ({file_name})'
+    try:
+        arr = np.asarray(ann['keypoints'], np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DatasetError(f'{where}: keypoints must be numbers [x1, y1, v1, ...], got {_short(ann["keypoints"])}') \
+            from None
+    if count is None:
+        raise DatasetError(f'{where}: has keypoints but its category {ann["category_id"]} has no "keypoints" names')
+    if arr.size != 3 * count or not np.isfinite(arr).all():
+        raise DatasetError(f'{where}: expected {count} keypoints as {3 * count} finite numbers [x, y, visibility, '
+                           f'...] (the category names {count}), got {arr.size} values')
+    kpts = arr.reshape(count, 3)
+    bad = [v for v in kpts[:, 2] if v not in (0, 1, 2)]
+    if bad:
+        raise DatasetError(f'{where}: keypoint visibility must be 0, 1 or 2, got {bad[0]:g}')
+    return kpts
+
+
+def coco_keypoint_names(data: Dict, ann_file: str) -> Tuple[List[str], List[Tuple[int, int]]]:
+    """``(keypoint names, skeleton as 0-based index pairs)`` of the categories of a COCO-keypoints json (all
+    categories that have keypoints must name the same ones)."""
+    cats = [c for c in sorted(data['categories'], key=lambda c: c['id']) if isinstance(c.get('keypoints'), list)]
+    if not cats:
+        raise DatasetError(f'{ann_file}: no category has "keypoints" names; not a COCO-keypoints file')
+    names = [str(n) for n in cats[0]['keypoints']]
+    other = next((c for c in cats if [str(n) for n in c['keypoints']] != names), None)
+    if other is not None:
+        raise DatasetError(f'{ann_file}: categories name different keypoints: {cats[0]["name"]} {names} vs '
+                           f'{other["name"]} {other["keypoints"]}')
+    check_unique_names(names, ann_file, 'keypoint names')
+    skeleton = []
+    for link in cats[0].get('skeleton') or []:
+        if not (isinstance(link, (list, tuple)) and len(link) == 2 and all(
+                isinstance(i, int) and 1 <= i <= len(names) for i in link)):
+            raise DatasetError(f'{ann_file}: skeleton links must be pairs of 1-based keypoint numbers in '
+                               f'1..{len(names)}, got {_short(link)}')
+        skeleton.append((link[0] - 1, link[1] - 1))
+    return names, skeleton
 
 
 def load_coco_split(data_root: str, split: str, ann_file: Optional[str] = None,

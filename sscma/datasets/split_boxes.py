@@ -13,7 +13,7 @@ from .file_checks import image_size, inside_root
 from .split_common import (COCO_SPLITS, EMPTY_STRATUM, YOLO_SPLITS, SplitReport, hash_groups, majority, SplitOutput,
                            assign_groups)
 from .voc_detection import VocLayout, parse_voc_xml, voc_class_names
-from .yolo_detection import YoloLayout, parse_yolo_labels
+from .yolo_detection import POSE_YAML_KEYS, YoloLayout, parse_yolo_labels, read_data_yaml
 
 
 # -------------------------------------------------------------------------------------------------- COCO
@@ -99,8 +99,17 @@ class _BoxImage:
 
 
 def split_yolo(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
-    """Place a YOLO source (any layout of :class:`~.yolo_detection.YoloLayout`) into ``out`` as Ultralytics."""
-    return _split_boxes('yolo', *_yolo_sources(src), out, ratios, seed)
+    """Place a YOLO source (any layout of :class:`~.yolo_detection.YoloLayout`) into ``out`` as Ultralytics; a
+    YOLO-pose source keeps its ``kpt_shape``, ``flip_idx`` and ``kpt_names``."""
+    report = _split_boxes('yolo', *_yolo_sources(src), out, ratios, seed)
+    layout = YoloLayout(src)
+    if layout.kpt_shape():
+        import yaml
+        source = read_data_yaml(layout.yaml)
+        data = read_data_yaml(osp.join(out.tmp, 'data.yaml'))
+        data.update({k: source[k] for k in POSE_YAML_KEYS if k in source})
+        out.write_text('data.yaml', yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return report
 
 
 def split_voc(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
@@ -123,7 +132,7 @@ def _yolo_sources(src: str) -> Tuple[List[str], List[_BoxImage]]:
             if osp.lexists(label):
                 inside_root(src, label, f'label of {img}')
                 width, height = image_size(img)
-                labels = [c for c, _ in parse_yolo_labels(label, len(names), width, height)]
+                labels = [o[0] for o in parse_yolo_labels(label, len(names), width, height, layout.kpt_shape())]
             items.append(_BoxImage(img, label if osp.isfile(label) else None, labels))
     if not items:
         raise DatasetError(f'no images in the YOLO dataset {src}')

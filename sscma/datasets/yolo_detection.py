@@ -4,13 +4,16 @@
 ``.txt`` and ``classes.txt`` side by side), whose labels sit beside their images (see :class:`YoloLayout`).
 
 A label file holds one object per line, ``class cx cy w h`` normalised to the EXIF-upright image (or
-``class x1 y1 x2 y2 ...``, a polygon, whose bounding box is used as Ultralytics does). An image without a
-label file, or with an empty one, is a background image.
+``class x1 y1 x2 y2 ...``, a polygon, whose bounding box is used as Ultralytics does; with a ``kpt_shape`` in
+``data.yaml``, ``class cx cy w h`` followed by the keypoints: YOLO-pose). An image without a label file, or with
+an empty one, is a background image.
 """
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from sscma.utils.errors import DatasetError
 
@@ -23,6 +26,7 @@ NAMES_FILES = ('classes.txt', 'obj.names', 'names.txt', 'classes.names')  # labe
 COORD_TOL = 0.01
 # data.yaml keys of each split, Ultralytics' first
 YAML_KEYS = {'train': ('train', ), 'valid': ('val', 'valid', 'validation'), 'test': ('test', )}
+POSE_YAML_KEYS = ('kpt_shape', 'flip_idx', 'kpt_names')  # YOLO-pose keys of data.yaml
 DARKNET_DATA = 'obj.data'  # darknet / CVAT "YOLO 1.1": classes, names and one list file per subset
 DARKNET_KEYS = ('classes', 'names', 'backup', 'eval')  # obj.data keys that are not subsets
 
@@ -262,6 +266,10 @@ class YoloLayout:
         return list(self._darknet()[1]) if self.kind == 'darknet' else [''] if self.kind == 'flat' else \
             list(self._split_dirs())
 
+    def kpt_shape(self) -> Optional[Tuple[int, int]]:
+        """``(K, D)`` of a YOLO-pose ``data.yaml`` (None: boxes only)."""
+        return yolo_kpt_shape(read_data_yaml(self.yaml), self.yaml) if self.kind == 'yaml' else None
+
     def split_files(self, split: str) -> Tuple[List[str], List[str], str]:
         """Return ``(class names, image paths, names source)`` of ``split`` (``''``: a set without splits)."""
         root = self.data_root
@@ -334,19 +342,28 @@ def _number(token: str) -> float:
     return value
 
 
-def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int) -> List[Tuple[int, List[float]]]:
+def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int,
+                      kpt_shape: Optional[Sequence[int]] = None) -> List[Tuple]:
     """``(class id, [x0, y0, x1, y1] in pixels)`` of each line of a YOLO label file.
 
     Lines are ``class cx cy w h`` or ``class x1 y1 x2 y2 x3 y3 ...`` (a polygon: its bounding box), all
-    normalised to ``[0, 1]``; values up to :data:`COORD_TOL` outside are clipped, further is an error.
+    normalised to ``[0, 1]``; values up to :data:`COORD_TOL` outside are clipped, further is an error. With
+    ``kpt_shape`` ``(K, D)`` (a YOLO-pose ``data.yaml``), lines are ``class cx cy w h`` followed by K keypoints
+    of D values (``x y`` or ``x y visibility``) and each entry is ``(class id, box, keypoints)``, keypoints a
+    ``(K, 3)`` array in pixels with COCO visibility (0 unlabelled: coordinates 0, 0; D=2 gives 2 to every
+    keypoint not at 0, 0).
     """
     objects = []
+    n_kpt = int(kpt_shape[0]) * int(kpt_shape[1]) if kpt_shape else 0
     for k, line in enumerate(read_lines(label_path)):
         where = f'{label_path}:{k + 1}'
         tokens = line.split()
         if not tokens:
             continue
-        if not (len(tokens) == 5 or (len(tokens) >= 7 and len(tokens) % 2 == 1)):
+        if n_kpt and len(tokens) != 5 + n_kpt:
+            raise DatasetError(f'{where}: expected "class cx cy w h" and {kpt_shape[0]} keypoints of {kpt_shape[1]} '
+                               f'values (kpt_shape {list(kpt_shape)}): {5 + n_kpt} values, got {len(tokens)}')
+        if not n_kpt and not (len(tokens) == 5 or (len(tokens) >= 7 and len(tokens) % 2 == 1)):
             raise DatasetError(f'{where}: expected "class cx cy w h" (or "class x1 y1 x2 y2 x3 y3 ..." for a '
                                f'polygon), got {len(tokens)} values: {line.strip()[:80]!r}')
         try:
@@ -357,6 +374,10 @@ def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int
         if not cls.is_integer() or not 0 <= cls < num_classes:
             raise DatasetError(f'{where}: class {tokens[0]!r} is not an integer id in 0..{num_classes - 1} '
                                f'({num_classes} names)')
+        kpts = None
+        if n_kpt:
+            kpts = _yolo_keypoints(values[4:], kpt_shape, width, height, where)
+            values = values[:4]
         outside = [v for v in values if not -COORD_TOL <= v <= 1 + COORD_TOL]
         if outside:
             raise DatasetError(f'{where}: coordinates must be normalised to [0, 1] (divided by the image size '
@@ -373,15 +394,47 @@ def parse_yolo_labels(label_path: str, num_classes: int, width: int, height: int
                min(max(x1, 0.0), 1.0) * width, min(max(y1, 0.0), 1.0) * height]
         if box[2] <= box[0] or box[3] <= box[1]:
             raise DatasetError(f'{where}: the box has no area inside the image: {line.strip()[:80]!r}')
-        objects.append((int(cls), box))
+        objects.append((int(cls), box, kpts) if n_kpt else (int(cls), box))
     return objects
+
+
+def _yolo_keypoints(values: List[float], kpt_shape: Sequence[int], width: int, height: int,
+                    where: str) -> np.ndarray:
+    """``(K, 3)`` keypoints in pixels with COCO visibility from a YOLO-pose line's normalised values."""
+    k, d = int(kpt_shape[0]), int(kpt_shape[1])
+    arr = np.asarray(values, np.float64).reshape(k, d)
+    vis = arr[:, 2] if d == 3 else np.where((arr[:, :2] != 0).any(1), 2.0, 0.0)
+    bad = [v for v in vis if v not in (0, 1, 2)]
+    if bad:
+        raise DatasetError(f'{where}: keypoint visibility must be 0, 1 or 2, got {bad[0]:g}')
+    labelled = vis > 0
+    xy = arr[:, :2]
+    outside = xy[labelled][(xy[labelled] < -COORD_TOL).any(1) | (xy[labelled] > 1 + COORD_TOL).any(1)]
+    if len(outside):
+        raise DatasetError(f'{where}: keypoints must be normalised to [0, 1] (divided by the image size '
+                           f'{width}x{height}), got {outside[0].round(4).tolist()}')
+    px = np.where(labelled[:, None], xy.clip(0, 1) * [width, height], 0.0)
+    return np.concatenate([px, vis[:, None]], 1)
+
+
+def yolo_kpt_shape(data: Dict, path: str) -> Optional[Tuple[int, int]]:
+    """``kpt_shape`` of a YOLO-pose ``data.yaml`` as ``(K, D)`` (D 2 or 3), None when it has none."""
+    shape = data.get('kpt_shape')
+    if shape is None:
+        return None
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
+            and shape[0] > 0 and shape[1] in (2, 3)):
+        raise DatasetError(f'{path}: kpt_shape must be [number of keypoints, 2 or 3], got {shape!r}')
+    return int(shape[0]), int(shape[1])
 
 
 def load_yolo_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], str]:
     """Return ``(class names, records, names source)``; a record is ``img_path``, ``width``, ``height`` and
-    ``instances`` (``bbox`` in pixels, ``label`` name, ``ignore_flag``)."""
+    ``instances`` (``bbox`` in pixels, ``label`` name, ``ignore_flag``, and for YOLO-pose ``keypoints``: (K, 3)
+    in pixels with COCO visibility)."""
     layout = YoloLayout(data_root)
     names, images, source = layout.split_files(split)
+    kpt_shape = layout.kpt_shape()
     records = []
     for img in images:
         width, height = image_size(img)
@@ -389,7 +442,10 @@ def load_yolo_split(data_root: str, split: str) -> Tuple[List[str], List[Dict], 
         objects = []
         if osp.isfile(label) or osp.islink(label):
             inside_root(data_root, label, f'label of {img}')
-            objects = parse_yolo_labels(label, len(names), width, height)
-        records.append(dict(img_path=img, width=width, height=height,
-                            instances=[dict(bbox=box, label=names[c], ignore_flag=0) for c, box in objects]))
+            objects = parse_yolo_labels(label, len(names), width, height, kpt_shape)
+        instances = [dict(bbox=o[1], label=names[o[0]], ignore_flag=0) for o in objects]
+        if kpt_shape:
+            for inst, o in zip(instances, objects):
+                inst['keypoints'] = o[2]
+        records.append(dict(img_path=img, width=width, height=height, instances=instances))
     return names, records, source

@@ -11,3 +11,6 @@ __all__ += ['AnomalyMetric', 'aupro', 'calibrate_threshold', 'image_auroc']
 from .seg_metric import SegMetric, confusion, iou_from_confusion
 
 __all__ += ['SegMetric', 'confusion', 'iou_from_confusion']
+from .pose_metric import PoseMetric, match_by_oks, pck_per_keypoint
+
+__all__ += ['PoseMetric', 'match_by_oks', 'pck_per_keypoint']

@@ -6,3 +6,6 @@ __all__ += ['PFLDHead']
 from .lraspp_head import LRASPPHead
 
 __all__ += ['LRASPPHead']
+from .yolox_pose_head import PackedYOLOXPoseHead
+
+__all__ += ['PackedYOLOXPoseHead']
