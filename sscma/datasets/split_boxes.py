@@ -13,7 +13,8 @@ from .file_checks import image_size, inside_root
 from .split_common import (COCO_SPLITS, EMPTY_STRATUM, YOLO_SPLITS, SplitReport, hash_groups, majority, SplitOutput,
                            assign_groups)
 from .voc_detection import VocLayout, parse_voc_xml, voc_class_names
-from .yolo_detection import POSE_YAML_KEYS, YoloLayout, parse_yolo_labels, read_data_yaml
+from .yolo_detection import YoloLayout, read_data_yaml
+from .yolo_labels import POSE_YAML_KEYS, parse_yolo_labels
 
 
 # -------------------------------------------------------------------------------------------------- COCO

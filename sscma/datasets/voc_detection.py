@@ -162,7 +162,7 @@ def read_label_names(path: str) -> List[str]:
 def read_labelmap(path: str) -> List[str]:
     """Class names of a CVAT / datumaro ``labelmap.txt`` (``name:r,g,b:parts:actions`` a line after ``#``
     comments), in its order, without ``background``: VOC's class 0 that datumaro writes first, not a box class."""
-    from .yolo_detection import read_lines
+    from .yolo_labels import read_lines
     names = [line.split(':', 1)[0].strip() for line in read_lines(path)
              if line.strip() and not line.lstrip().startswith('#')]
     names = [n for n in names if n != 'background']

@@ -5,7 +5,8 @@ from .classification import ClassificationTask
 from .detection import DenseDetectionTask, is_dense_detector
 from .fomo import FomoTask
 from .keypoints import KeypointTask
+from .pose import PoseTask
 from .segmentation import SegmentationTask
 
 __all__ = ['Task', 'supported_model_types', 'task_of', 'ClassificationTask', 'DenseDetectionTask',
-           'is_dense_detector', 'FomoTask', 'KeypointTask', 'AnomalyTask', 'SegmentationTask']
+           'is_dense_detector', 'FomoTask', 'KeypointTask', 'PoseTask', 'AnomalyTask', 'SegmentationTask']

@@ -81,6 +81,36 @@ def rgb_at_size(img: np.ndarray, size: Optional[int] = None) -> np.ndarray:
     return img
 
 
+def draw_poses(img: np.ndarray, gt: np.ndarray, gt_visible: np.ndarray, pred: np.ndarray, pred_visible: np.ndarray,
+               skeleton: Sequence[Sequence[int]], size: int = 192, text: str = '') -> np.ndarray:
+    """Several objects' keypoints: ground truth as white rings and white links, predictions as dots (one colour per
+    keypoint) joined by the ``skeleton`` links (0-based pairs) in yellow.
+
+    ``gt`` ``(G, K, 2)`` with ``gt_visible`` ``(G, K)`` (> 0: labelled); ``pred`` ``(P, K, 2)`` with
+    ``pred_visible`` ``(P, K)`` scores (keypoints under 0.5 are not drawn); original-image pixels.
+    """
+    canvas = rgb_at_size(img, size)
+    scale = canvas.shape[1] / img.shape[1]
+
+    def px(p):
+        return int(round((p[0] * scale - 0.5) * 16)), int(round((p[1] * scale - 0.5) * 16))
+
+    for kpts, shown, colour, truth in ((gt, np.asarray(gt_visible) > 0, (255, 255, 255), True),
+                                       (pred, np.asarray(pred_visible) >= 0.5, (255, 255, 0), False)):
+        for obj, vis in zip(np.asarray(kpts).reshape(len(kpts), -1, 2), shown.reshape(len(kpts), -1)):
+            for a, b in skeleton:
+                if max(a, b) < len(obj) and vis[a] and vis[b]:
+                    cv2.line(canvas, px(obj[a]), px(obj[b]), colour, 1, cv2.LINE_AA, 4)
+            for k, (p, v) in enumerate(zip(obj, vis)):
+                if not v:
+                    continue
+                if truth:
+                    cv2.circle(canvas, px(p), 4 * 16, colour, 1, cv2.LINE_AA, 4)
+                else:
+                    cv2.circle(canvas, px(p), 2 * 16, PALETTE[k % len(PALETTE)], -1, cv2.LINE_AA, 4)
+    return draw_caption(canvas, text) if text else canvas
+
+
 def draw_anomaly_map(img: np.ndarray, amap: np.ndarray, mask: Optional[np.ndarray], text: str,
                      size: Optional[int] = None, vmax: float = 2.0) -> np.ndarray:
     """The anomaly map (bilinear to the image, 0..``vmax`` in the JET colours, more opaque where higher) over an RGB

@@ -101,8 +101,8 @@ def test_images_and_annotations_folders_are_never_class_folders(tmp_path):
     src = tmp_path / 'export'
     write_tool_export(src, 'cvat_coco', 6)
     ann = src / 'annotations' / 'instances_default.json'
-    keypoints = ann.with_name('person_keypoints_default.json')
-    ann.rename(keypoints)  # CVAT "COCO Keypoints 1.0": not box annotations
+    captions = ann.with_name('captions_default.json')
+    ann.rename(captions)  # COCO captions: not box annotations
     out = tmp_path / 'out'
     with pytest.raises(DatasetError, match=r'no dataset layout recognised under data_root=.*export: expected COCO '
                                            r'json \(.*CVAT "COCO 1\.0": annotations/instances_default\.json \+ '
@@ -118,7 +118,7 @@ def test_images_and_annotations_folders_are_never_class_folders(tmp_path):
                                                r'layout, not class folders'):
             ImageFolderDataset(data_root=str(src), split=split)
 
-    keypoints.rename(ann)
+    captions.rename(ann)
     ann.write_text(json.dumps(dict(images=[], categories=[])))  # recognised as COCO, broken: named
     with pytest.raises(DatasetError, match=r'instances_default\.json: missing "annotations" list'):
         split_dataset(str(src), str(out))

@@ -8,7 +8,8 @@ import yaml
 from PIL import Image
 
 from sscma.datasets import DetectionDataset
-from sscma.datasets.yolo_detection import parse_yolo_labels, yolo_label_path
+from sscma.datasets.yolo_detection import yolo_label_path
+from sscma.datasets.yolo_labels import parse_yolo_labels
 from sscma.utils import DatasetError
 
 from ..detection_data import CLASSES, write_detection_scenes
