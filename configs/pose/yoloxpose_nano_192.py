@@ -35,7 +35,7 @@ model = dict(
                              norm_cfg=norm_cfg, act_cfg=act_cfg),
         prior_generator=dict(type='mmpose.MlvlPointGenerator', offset=0, strides=[8, 16, 32]),
         assigner=dict(type='mmpose.SimOTAAssigner', dynamic_k_indicator='oks',
-                      oks_calculator=dict(type='mmpose.PoseOKS')),
+                      oks_calculator=dict(type='mmpose.PoseOKS', metainfo=None)),  # sigmas set by the head
         overlaps_power=0.5,
         loss_cls=dict(type='mmpose.BCELoss', reduction='sum', loss_weight=1.0),
         loss_bbox=dict(type='mmpose.IoULoss', mode='square', eps=1e-16, reduction='sum', loss_weight=5.0),

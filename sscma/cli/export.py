@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='output folder (default: <checkpoint folder>/export)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override settings as for training, e.g. data_root=/data num_classes=2')
-    parser.add_argument('--vela-accelerator', default='ethos-u55-128',
-                        help='Ethos-U configuration vela compiles for (default ethos-u55-128)')
+    parser.add_argument('--vela-accelerator',
+                        help='Ethos-U configuration vela compiles for (default: the NPU of the first --device board '
+                        'that has one, else ethos-u55-128)')
     parser.add_argument('--device', nargs='+', metavar='NAME',
                         help='boards to check the int8 model against (the tflm target\'s FITS / DOES NOT FIT verdict; '
                         'exit status 1 when one does not fit); "list" prints the boards. Default: all boards, '

@@ -140,7 +140,7 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
                  precisions: Sequence[str] = ('float32', 'float16', 'int8'), calib_batches: int = 8,
                  input_shape: Optional[Sequence[int]] = None, work_dir: Optional[str] = None,
                  cfg_options: Optional[Dict[str, Any]] = None, run_eval: bool = True, parity_images: int = 64,
-                 latency_runs: int = 50, vela_accelerator: str = 'ethos-u55-128',
+                 latency_runs: int = 50, vela_accelerator: Optional[str] = None,
                  devices: Optional[Sequence[str]] = None, log=print) -> Dict[str, Any]:
     """Export ``checkpoint`` of ``config`` and write ``export_report.json`` / ``.md`` to the work dir.
 

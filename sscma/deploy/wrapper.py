@@ -4,13 +4,15 @@ Devices feed the exported model the image as it comes from the camera, resized t
 float NCHW, values 0..255, channels in the order the model was trained on after its data preprocessor's
 colour conversion (RGB for the shipped configs, which load BGR with OpenCV and convert). The data
 preprocessor's ``(x - mean) / std`` is therefore folded into the graph; centroid decoding and other
-post-processing stay outside it.
+post-processing stay outside it. ``nn.Hardsigmoid`` (mmdet's ``ChannelAttention``) is traced as the equal
+``relu6(x + 3) / 6``: its ONNX ``HardSigmoid`` becomes TFLite's ``RELU_0_TO_1``, which TFLite Micro has no kernel for.
 """
 import copy
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from sscma.tasks import task_of
 
@@ -45,6 +47,22 @@ def raw_pixel_preprocessor(preprocessor: nn.Module) -> nn.Module:
     return raw
 
 
+class Relu6Sigmoid(nn.Module):
+    """``nn.Hardsigmoid`` written as ``relu6(x + 3) / 6`` (the same function; exports as ADD, RELU6, MUL)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(x + 3.0) / 6.0
+
+
+def with_micro_activations(model: nn.Module) -> nn.Module:
+    """``model`` with every ``nn.Hardsigmoid`` replaced, in place, by :class:`Relu6Sigmoid`."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, nn.Hardsigmoid):
+                setattr(module, name, Relu6Sigmoid())
+    return model
+
+
 class RawInputWrapper(nn.Module):
     """``model(((x - mean) / std), mode='tensor')`` for raw-pixel input ``x``, as the model's task
     shapes it into one tensor (:meth:`~sscma.tasks.Task.graph_output`).
@@ -57,7 +75,7 @@ class RawInputWrapper(nn.Module):
     def __init__(self, model: nn.Module, mean: Optional[torch.Tensor] = None,
                  std: Optional[torch.Tensor] = None) -> None:
         super().__init__()
-        self.model = model
+        self.model = with_micro_activations(model)
         self.adapter = task_of(model)  # what the graph returns (e.g. RTMDet's packed levels)
         self.normalize = mean is not None
         if self.normalize:
@@ -70,7 +88,7 @@ class RawInputWrapper(nn.Module):
         x = images.to(dtype)
         if self.normalize:
             x = (x - self.mean) / self.std
-        return self.adapter.graph_output(self.model, self.model(x, mode='tensor'), images)
+        return self.adapter.graph_output(self.model, self.model(x, data_samples=None, mode='tensor'), images)
 
 
 def wrap_for_export(model: nn.Module) -> RawInputWrapper:

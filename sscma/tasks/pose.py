@@ -48,9 +48,11 @@ class PoseTask(Task):
         return model.head.pack(out, images.shape[-2:])
 
     def output_meaning(self, model: nn.Module) -> str:
-        k = model.head.num_keypoints
+        k, (lo, hi) = model.head.num_keypoints, model.head.log_half_range
         return (f'(1, cells of all levels, num_classes + 5 + 3 x {k}): sigmoid class scores, sigmoid objectness, '
-                f'box (x0, y0, x1, y1) and {k} keypoints (x, y) divided by the input W / H, {k} sigmoid visibilities')
+                f'box centre (cx, cy) divided by the input W / H, box log half-size log(w / 2W), log(h / 2H) mapped '
+                f'from [{lo}, {hi}] to [0, 1], {k} keypoints (x, y) divided by the input W / H, '
+                f'{k} sigmoid visibilities; all clamped to [0, 1]')
 
     def record(self, sample: Any, meta: Dict[str, Any]) -> Dict[str, Any]:
         """``objects``: ``bbox`` (x0, y0, x1, y1), ``label``, ``class``, ``score``, ``keypoints`` ([x, y] in

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from typing import Any, Dict, List, Optional
 
+from sscma.deploy.devices import get_device
 from sscma.deploy.tflite import INSTALL_HINT, TFLiteBackend
 from sscma.deploy.model_meta import append_zip_meta, read_zip_meta
 from sscma.registry import EXPORT_TARGETS
@@ -27,7 +28,8 @@ VELA_ACCELERATORS = ('ethos-u55-32', 'ethos-u55-64', 'ethos-u55-128', 'ethos-u55
 
 @EXPORT_TARGETS.register_module('vela')
 class VelaTarget(ExportTarget):
-    """``<stem>_int8_vela.tflite`` for ``--vela-accelerator`` (default ethos-u55-128)."""
+    """``<stem>_int8_vela.tflite`` for ``--vela-accelerator`` (default: the NPU of the first ``--device`` board
+    that has one, else ethos-u55-128)."""
     suffix = '_vela.tflite'
     precisions = ('int8', )
     unsupported_reason = 'vela compiles full-integer int8 models only'
@@ -41,7 +43,7 @@ class VelaTarget(ExportTarget):
 
     def export(self, ctx, precision: str, path: str) -> Dict[str, Any]:
         int8_tflite, requested = ctx.file_of('tflite', 'int8')
-        info = compile_vela(int8_tflite, path, ctx.options.get('vela_accelerator', 'ethos-u55-128'))
+        info = compile_vela(int8_tflite, path, vela_accelerator(ctx.options))
         return dict(vela=info, compiled_from=int8_tflite if requested else None)
 
     def write_meta(self, path: str, meta: Dict[str, Any]) -> None:
@@ -67,6 +69,16 @@ class VelaTarget(ExportTarget):
                 f'{v["inference_ms"]:.3f} ms per inference ({v["inferences_per_second"]:.0f}/s) estimated by vela, '
                 f'SRAM {v["sram_kib"]:.1f} KiB, off-chip flash {v["off_chip_flash_kib"]:.1f} KiB, {v["npu_ops"]} '
                 f'NPU ops and {v["cpu_ops"]} CPU ops{on_cpu}']
+
+
+def vela_accelerator(options: Dict[str, Any]) -> str:
+    """The configured ``vela_accelerator``, else the first of ``devices`` with an Ethos-U, else ethos-u55-128."""
+    if options.get('vela_accelerator'):
+        return options['vela_accelerator']
+    for name in options.get('devices') or ():
+        if name != 'list' and get_device(name).vela_accelerator:
+            return get_device(name).vela_accelerator
+    return 'ethos-u55-128'
 
 
 def compile_vela(tflite_path: str, out_path: str, accelerator: str = 'ethos-u55-128') -> Dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Training is mmpose's ``YOLOXPoseHead`` unchanged (SimOTA assignment, IoU / objectness / OKS / visibility
 losses). Prediction goes in two steps that the exported model shares: :meth:`PackedYOLOXPoseHead.pack` decodes
-every cell's box and keypoints inside the graph and divides them by the input size (so that the whole output
-lies in about [0, 1] and one int8 scale fits it), and :meth:`PackedYOLOXPoseHead.decode` keeps cells above the
+every cell's box and keypoints inside the graph, divides them by the input size and clamps them to the input
+(so that the whole output lies in [0, 1] and one int8 scale fits it), and :meth:`PackedYOLOXPoseHead.decode` keeps cells above the
 score threshold and runs NMS outside it, as ``YOLOXPoseHead.predict`` does.
 """
 import copy
@@ -15,8 +15,14 @@ from mmpose.evaluation.functional import nms_torch
 from mmpose.models.heads.hybrid_heads.yoloxpose_head import YOLOXPoseHead
 from mmpose.models.utils import filter_scores_and_topk
 from torch import Tensor
+from torch.nn import functional as F
 
 from sscma.registry import MODELS
+
+
+def _unit(x: Tensor) -> Tensor:
+    """``x`` clamped to ``[0, 1]``, written with RELU6 (what TFLite Micro runs)."""
+    return F.relu6(x * 6.0) / 6.0
 
 
 @MODELS.register_module()
@@ -29,6 +35,7 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
         uniform_sigma (float): The sigma of every keypoint when ``sigmas`` is None (the mean of COCO's).
         **kwargs: ``YOLOXPoseHead``'s arguments.
     """
+    log_half_range = (-6.5, 0.5)  # packed box half-sizes: 0.0015 to 1.65 input sizes
 
     def __init__(self, *args, sigmas: Optional[Sequence[float]] = None, uniform_sigma: float = 0.067,
                  **kwargs) -> None:
@@ -49,10 +56,15 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
     def pack(self, maps: Tuple[List[Tensor], ...], input_hw: Sequence[int]) -> Tensor:
         """``(B, cells of all levels, num_classes + 5 + 3K)`` from the head's per-level maps.
 
-        Per cell: sigmoid class scores, sigmoid objectness, the box ``(x0, y0, x1, y1)`` and the keypoints
-        ``(x1, y1, x2, y2, ...)`` divided by the input width / height, then the K sigmoid visibilities. Cells
-        run row-major, finest level first. Everything is computed on 4-D maps and joined per level before
-        flattening (onnx2tf mislays 3-D concatenations).
+        Per cell: sigmoid class scores, sigmoid objectness, the box centre ``(cx, cy)`` divided by the input
+        width / height, the box's log half-size ``log(half w / W)``, ``log(half h / H)`` mapped from
+        ``log_half_range`` to ``[0, 1]`` (the exponential is taken outside the graph: TFLite Micro's
+        EXP has no int8 kernel), the keypoints ``(x1, y1, x2, y2, ...)`` divided by the input width / height,
+        then the K sigmoid visibilities. Every value is clamped to ``[0, 1]`` (as ``relu6(6 x) / 6``: TFLite
+        Micro has no ``RELU_0_TO_1``), so one int8 scale fits the tensor (unclamped, background cells'
+        keypoints span tens of input sizes and int8 loses pixels). Cells run row-major, finest level first.
+        Everything is computed on 4-D maps and joined per level before flattening (onnx2tf mislays 3-D
+        concatenations).
         """
         cls_scores, objectnesses, bbox_preds, kpt_offsets, kpt_vis = maps
         h_in, w_in = int(input_hw[0]), int(input_hw[1])
@@ -65,11 +77,12 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
             prior = torch.stack([xs, ys])[None]  # (1, 2, h, w): mmpose's MlvlPointGenerator, offset 0
             size = torch.tensor([w_in, h_in], dtype=torch.float32, device=cls.device).view(1, 2, 1, 1)
             box = box.float()
-            centre = box[:, :2] * stride + prior
-            half = box[:, 2:].exp() * (stride / 2)
-            boxes = torch.cat([(centre - half) / size, (centre + half) / size], dim=1)
+            centre = _unit((box[:, :2] * stride + prior) / size)
+            log_half = box[:, 2:] + torch.log(stride / 2 / size)  # log(exp(b) * stride / 2 / size)
+            lo, hi = self.log_half_range
+            boxes = torch.cat([centre, _unit((log_half - lo) / (hi - lo))], dim=1)
             k = kpt.shape[1] // 2
-            kpts = (kpt.float() * stride + prior.repeat(1, k, 1, 1)) / size.repeat(1, k, 1, 1)
+            kpts = _unit((kpt.float() * stride + prior.repeat(1, k, 1, 1)) / size.repeat(1, k, 1, 1))
             levels.append(torch.cat([cls.float().sigmoid(), obj.float().sigmoid(), boxes, kpts,
                                      vis.float().sigmoid()], dim=1).flatten(2))
         return torch.cat(levels, dim=2).transpose(1, 2)
@@ -86,10 +99,13 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
                              f'keypoints) makes {self.packed_channels}')
         packed = packed.float()
         scale = packed.new_tensor([float(input_hw[1]), float(input_hw[0])])
+        lo, hi = self.log_half_range
         results = []
         for out, meta in zip(packed, batch_img_metas):
             scores = out[:, :c] * out[:, c:c + 1]
-            bboxes = out[:, c + 1:c + 5] * scale.repeat(2)
+            centre = out[:, c + 1:c + 3] * scale
+            half = torch.exp(out[:, c + 3:c + 5] * (hi - lo) + lo) * scale
+            bboxes = torch.cat([centre - half, centre + half], dim=1)
             keypoints = out[:, c + 5:c + 5 + 2 * k].reshape(-1, k, 2) * scale
             vis = out[:, c + 5 + 2 * k:]
             scores, labels = scores.max(1, keepdim=True)
@@ -107,7 +123,8 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
         return results
 
     def predict(self, feats, batch_data_samples, test_cfg: Dict = {}) -> List:
-        """:meth:`decode` of :meth:`pack` of the head's maps (what ``YOLOXPoseHead.predict`` computes)."""
+        """:meth:`decode` of :meth:`pack` of the head's maps: ``YOLOXPoseHead.predict`` with keypoints clamped to the
+        input."""
         maps = self.forward(feats)
         hw = [n * self.featmap_strides[0] for n in maps[0][0].shape[-2:]]  # the (padded) input
         return self.decode(self.pack(maps, hw), hw, [d.metainfo for d in batch_data_samples], test_cfg)
