@@ -1,7 +1,8 @@
 # Multi-object pose at 192x192 (a Grove Vision AI V2-class board): mmdet's CSPNeXt backbone and PAFPN at nano
 # width (RTMDet-nano's) with mmpose's YOLOX-Pose head: boxes + K keypoints with visibility per object, one
 # stage, no heatmaps. With no data_root it trains on the generated figures (17 COCO keypoints); for your data:
-# --cfg-options data_root=/path/to/export num_keypoints=K. Decoding + NMS are outside the exported graph.
+# --cfg-options data_root=/path/to/export num_keypoints=K (the 4-keypoint gauges: builtin_dataset=gauges
+# num_keypoints=4). Decoding + NMS are outside the exported graph.
 _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py', '../_base_/datasets/pose.py']
 
 num_classes = 1
@@ -12,9 +13,12 @@ base_lr = 0.004
 weight_decay = 0.05
 deepen_factor = 0.33
 widen_factor = 0.25
-# COCO's person sigmas for the generated figures; other keypoints: set sigmas, or None for uniform 0.067
-sigmas = [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087,
-          0.089, 0.089]
+sigmas = None  # per-keypoint OKS sigmas; None: COCO's for COCO's 17 person keypoints (by name), else uniform 0.067
+# The loss and the assigner take the configured sigmas, else COCO's person sigmas when there are 17 keypoints
+# (set sigmas=[...] for 17 other keypoints), else uniform 0.067 (the metric reads the keypoint names instead).
+coco_person_sigmas = [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
+                      0.087, 0.087, 0.089, 0.089]
+head_sigmas = sigmas if sigmas is not None else (coco_person_sigmas if num_keypoints == 17 else None)
 
 norm_cfg = dict(type='BN', momentum=0.03, eps=0.001)
 act_cfg = dict(type='SiLU', inplace=True)
@@ -28,7 +32,7 @@ model = dict(
               out_channels=int(256 * widen_factor), num_csp_blocks=1, expand_ratio=0.5, norm_cfg=norm_cfg,
               act_cfg=act_cfg),
     head=dict(
-        type='PackedYOLOXPoseHead', num_keypoints=num_keypoints, num_classes=num_classes, sigmas=sigmas,
+        type='PackedYOLOXPoseHead', num_keypoints=num_keypoints, num_classes=num_classes, sigmas=head_sigmas,
         featmap_strides=(8, 16, 32),
         head_module_cfg=dict(num_classes=num_classes, in_channels=int(256 * widen_factor),
                              feat_channels=int(256 * widen_factor), widen_factor=1.0, stacked_convs=2,
