@@ -52,8 +52,9 @@ def dataset_meta_for(cfg: Config, model_file: str) -> Dict[str, Any]:
     file's metadata, never the config's dataset (which may number the classes differently). A model without
     names gets ``class_0 ...`` and one warning."""
     from sscma.deploy import backend_kind, read_export_meta
+    from sscma.deploy.model_meta import model_keypoints
     if backend_kind(model_file):
-        meta = dict(classes=(read_export_meta(model_file) or {}).get('classes') or [])
+        meta = dict(classes=(read_export_meta(model_file) or {}).get('classes') or [], **model_keypoints(model_file))
     else:
         from sscma.utils.checkpoint import read_checkpoint
         ckpt = read_checkpoint(model_file)

@@ -56,6 +56,8 @@ def _meta_lines(upper: str, ident: str, meta: Dict[str, Any]) -> Sequence[str]:
     inp = meta.get('input') or {}
     shape = list(inp.get('shape') or [])
     lines = [f'#define {upper}_NUM_CLASSES {len(classes)}']
+    if meta.get('keypoint_names'):
+        lines.append(f'#define {upper}_NUM_KEYPOINTS {len(meta["keypoint_names"])}')
     if len(shape) == 4:  # NCHW of the export graph; the TFLite input is NHWC
         lines += [f'#define {upper}_INPUT_CHANNELS {shape[1]}', f'#define {upper}_INPUT_HEIGHT {shape[2]}',
                   f'#define {upper}_INPUT_WIDTH {shape[3]}']
@@ -68,6 +70,10 @@ def _meta_comment(meta: Dict[str, Any]) -> Sequence[str]:
     norm = inp.get('normalization_in_graph') or {}
     lines = [f' * task: {meta.get("task", "?")}; classes ({len(meta.get("classes") or [])}, output order): '
              f'{", ".join(map(str, meta.get("classes") or [])) or "none recorded"}']
+    if meta.get('keypoint_names'):
+        lines.append(f' * keypoints ({len(meta["keypoint_names"])}, output order): '
+                     f'{", ".join(map(str, meta["keypoint_names"]))}; skeleton links (0-based): '
+                     f'{json.dumps(meta.get("skeleton_links") or [])}')
     if inp:
         lines.append(f' * input pixels: {inp.get("channel_order", "?")}, {inp.get("value_range", "")}; '
                      f'normalisation inside the graph: mean {norm.get("mean")}, std {norm.get("std")}')

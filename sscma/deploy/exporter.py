@@ -28,7 +28,7 @@ from sscma.utils.jsonable import scalar_metrics
 from .backend_model import BackendModel, config_input_hw, input_channels
 from .context import ExportContext
 from .measures import build_loader, build_model, count_macs, count_params, evaluate
-from .model_meta import model_class_names
+from .model_meta import model_class_names, model_keypoints
 from .targets.base import all_precisions, get_target, target_names, time_runs, torch_threads
 from .wrapper import input_channel_order, preprocessor_norm, raw_pixel_preprocessor, wrap_for_export
 
@@ -213,7 +213,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
     report['classes'] = classes
     meta = dict(classes=classes, task=adapter.task, model_type=report['model_type'], input=report['input'],
                 output=report['output'], postprocessing=report['postprocessing'], config=osp.basename(config),
-                config_source=config_source(config, options))  # the file alone rebuilds its config
+                config_source=config_source(config, options),  # the file alone rebuilds its config
+                **model_keypoints(checkpoint))
     tmp = tempfile.mkdtemp(prefix='sscma_export_')
     ctx = ExportContext(model, wrapper, shape, stem, work_dir, tmp, raws, calibrate,
                         dict(vela_accelerator=vela_accelerator, devices=list(devices or [])), meta)

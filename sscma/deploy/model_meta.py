@@ -130,3 +130,18 @@ def model_class_names(model_file: str) -> Optional[List[str]]:
         classes = meta.get('classes')
         return [str(c) for c in classes] if classes else None
     return checkpoint_class_names(model_file)
+
+
+KEYPOINT_META = ('keypoint_names', 'skeleton_links')
+
+
+def model_keypoints(model_file: str) -> Dict[str, list]:
+    """The keypoint names and skeleton links (0-based pairs) a model file carries: a checkpoint's
+    ``meta.dataset_meta`` or an exported file's metadata; empty for models without keypoints."""
+    from sscma.utils.checkpoint import checkpoint_dataset_meta
+
+    from .targets.base import target_for_file
+    meta = (read_export_meta(model_file) or {}) if target_for_file(model_file) is not None else \
+        checkpoint_dataset_meta(model_file)
+    return {k: [list(v) if isinstance(v, (list, tuple)) else str(v) for v in meta[k]]
+            for k in KEYPOINT_META if meta.get(k)}

@@ -60,7 +60,8 @@ class PoseTask(Task):
         pred = sample.pred_instances
         boxes = as_numpy(pred.bboxes).reshape(-1, 4)
         kpts = as_numpy(pred.keypoints)
-        vis = as_numpy(pred.keypoint_scores).reshape(len(boxes), -1)
+        k = kpts.shape[1] if kpts.ndim == 3 else 0
+        kpts, vis = kpts.reshape(len(boxes), k, 2), as_numpy(pred.keypoint_scores).reshape(len(boxes), k)
         objects = [dict(bbox=np.round(b.astype(np.float64), 3).tolist(), **named(int(c), meta), score=round(float(s), 5),
                         keypoints=np.round(k.astype(np.float64), 3).tolist(),
                         keypoint_scores=np.round(v.astype(np.float64), 4).tolist())
@@ -84,16 +85,17 @@ class PoseTask(Task):
             return None
         pred = sample.pred_instances
         keep = as_numpy(pred.scores).reshape(-1) >= score_thr
-        kpts = as_numpy(pred.keypoints)[keep]
-        vis = as_numpy(pred.keypoint_scores).reshape(len(keep), -1)[keep]
-        k = kpts.shape[1] if kpts.ndim == 3 else len((meta or {}).get('keypoint_names') or [])
+        all_kpts = as_numpy(pred.keypoints)
+        k = all_kpts.shape[1] if all_kpts.ndim == 3 else len((meta or {}).get('keypoint_names') or [])
+        kpts = all_kpts.reshape(len(keep), k, 2)[keep]
+        vis = as_numpy(pred.keypoint_scores).reshape(len(keep), k)[keep]
         gt, gt_vis = np.zeros((0, k, 2)), np.zeros((0, k))
         anns = [a for a in (sample.metainfo.get('raw_ann_info') or []) if a] if truth else []
         if anns:
             arr = np.asarray([a['keypoints'] for a in anns], np.float64).reshape(len(anns), -1, 3)
             gt, gt_vis = arr[..., :2], arr[..., 2]
         skeleton = (meta or {}).get('skeleton_links') or []
-        return draw_poses(image, gt, gt_vis, kpts.reshape(len(kpts), -1, 2), vis, skeleton, size=size)
+        return draw_poses(image, gt, gt_vis, kpts, vis, skeleton, size=size)
 
     def postprocess(self, model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
         metas = [s.metainfo for s in data_samples]

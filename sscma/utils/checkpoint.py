@@ -189,14 +189,20 @@ def load_exactly(model: nn.Module, state: Mapping[str, Any]) -> Optional[StateDi
     return None
 
 
-def checkpoint_class_names(path: str) -> Optional[List[str]]:
-    """The class names a checkpoint was trained on (mmengine's ``meta['dataset_meta']['classes']``, which
-    training, QAT, distillation and pruning write), in the model's output order; ``None`` when it has none."""
+def checkpoint_dataset_meta(path: str) -> Mapping:
+    """mmengine's ``meta['dataset_meta']`` of a checkpoint (what training, QAT, distillation and pruning write);
+    empty when it has none."""
     try:
         checkpoint = read_checkpoint(path)
     except CheckpointError:
-        return None
+        return {}
     meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
     dataset_meta = meta.get('dataset_meta') if isinstance(meta, Mapping) else None
-    classes = dataset_meta.get('classes') if isinstance(dataset_meta, Mapping) else None
+    return dataset_meta if isinstance(dataset_meta, Mapping) else {}
+
+
+def checkpoint_class_names(path: str) -> Optional[List[str]]:
+    """The class names a checkpoint was trained on (``meta['dataset_meta']['classes']``), in the model's output
+    order; ``None`` when it has none."""
+    classes = checkpoint_dataset_meta(path).get('classes')
     return [str(c) for c in classes] if classes else None

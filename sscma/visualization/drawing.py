@@ -97,6 +97,8 @@ def draw_poses(img: np.ndarray, gt: np.ndarray, gt_visible: np.ndarray, pred: np
 
     for kpts, shown, colour, truth in ((gt, np.asarray(gt_visible) > 0, (255, 255, 255), True),
                                        (pred, np.asarray(pred_visible) >= 0.5, (255, 255, 0), False)):
+        if not len(kpts):
+            continue
         for obj, vis in zip(np.asarray(kpts).reshape(len(kpts), -1, 2), shown.reshape(len(kpts), -1)):
             for a, b in skeleton:
                 if max(a, b) < len(obj) and vis[a] and vis[b]:
