@@ -64,6 +64,9 @@ def main(args: argparse.Namespace) -> None:
     print(f'report: {report["report_files"]["json"]}')
     verdicts = [v for e in report['exports'] for v in (e.get('tflm') or {}).get('devices', [])]
     if args.device and not any(e['target'] == 'tflm' for e in report['exports']):
+        if any(f['target'] == 'tflm' for f in report['failed']):
+            raise ExportError('no verdict for --device: the tflm target failed (the reason is in '
+                              f'{report["report_files"]["markdown"]})')
         raise ExportError('--device needs the tflm target (TensorFlow Lite Micro): add it to --targets')
     misfits = [v['line'] for v in verdicts if not v['fits']]
     if args.device and misfits:
