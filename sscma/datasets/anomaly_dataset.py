@@ -23,7 +23,7 @@ from sscma.registry import DATASETS
 from sscma.utils.errors import DatasetError
 
 from .formats import _subdirs
-from .image_folder import IMG_EXTENSIONS, _alias_group, detection_dirs, list_images, not_class_folders
+from .image_folder import IMG_EXTENSIONS, _alias_group, layout_dirs, list_images, not_class_folders
 
 NORMAL_NAMES = ('good', 'normal', 'ok')
 ANOMALY_CLASSES = ('normal', 'anomalous')
@@ -83,7 +83,7 @@ class AnomalyDataset(BaseDataset):
         self.split_dir, self.half = find_split(data_root, split)
         if self.split_dir is None:
             present = _subdirs(data_root)
-            if detection_dirs(present):
+            if layout_dirs(present):
                 raise not_class_folders(data_root, present)
             raise DatasetError(f'no "{split}" folder in data_root={data_root} (looked for {list(_alias_group(split))}'
                                f'; found folders {present}; expected the MVTec-AD layout train/good, test/<defect>)')
@@ -104,7 +104,7 @@ class AnomalyDataset(BaseDataset):
 
     def load_data_list(self) -> List[Dict]:
         folders = _subdirs(self.split_dir)
-        if detection_dirs(folders):
+        if layout_dirs(folders):
             raise not_class_folders(self.split_dir, folders)
         normal = [d for d in folders if d.lower() in self.normal_names]
         anomalous = [d for d in folders if d.lower() not in self.normal_names]

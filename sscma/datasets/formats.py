@@ -1,14 +1,14 @@
 """The dataset formats sscma reads, in one table: how each is recognised, read, and written back by the splitter.
 
 :func:`recognise` tries the entries of :data:`DATASET_FORMATS` in order (COCO json, YOLO txt, Pascal VOC xml,
-class folders); the first that recognises the folder wins and names what it found in one line, which the
+segmentation masks, class folders); the first that recognises the folder wins and names what it found in one line, which the
 splitter prints so that a misread layout shows at once. A folder that none recognises is an error naming the
 folders and files seen and the layouts expected. ``DetectionDataset`` (through :func:`detect_format`) and
 ``tools/dataset_split.py`` (through :func:`recognise`) share the table; adding a format is adding an entry.
 
 Class folders come last and never match a folder holding ``images/``, ``labels/``, ``annotations/``,
-``JPEGImages/`` or ``Annotations/``: such a folder is a detection layout or an error, never a classification set
-with a class named "images". Their entry's recogniser and writer are here (``ImageFolderDataset`` reads them);
+``JPEGImages/``, ``Annotations/``, ``img_dir/``, ``ann_dir/`` or ``SegmentationClass/``: such a folder is a
+detection or segmentation layout or an error, never a classification set with a class named "images". Their entry's recogniser and writer are here (``ImageFolderDataset`` reads them);
 the other formats' live beside their readers and in :mod:`.split_boxes`.
 """
 import os
@@ -20,10 +20,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from sscma.utils.errors import ConfigError, DatasetError
 
 from .coco_detection import coco_layout, load_coco_split
-from .image_folder import (IMG_EXTENSIONS, SPLIT_ALIASES, _class_dirs, check_class_folder, detection_dirs,
+from .image_folder import (IMG_EXTENSIONS, SPLIT_ALIASES, _class_dirs, check_class_folder, layout_dirs,
                            read_labels_json)
 from .split_boxes import split_coco, split_voc, split_yolo
 from .split_common import FOLDER_SPLITS, SplitReport, hash_groups, majority, SplitOutput, assign_groups
+from .split_masks import mask_png_layout, split_mask_pngs, split_voc_seg, voc_seg_layout
 from .voc_detection import load_voc_split, voc_layout
 from .yolo_detection import load_yolo_split, yolo_layout
 
@@ -37,8 +38,9 @@ class DatasetFormat:
     Attributes:
         title (str): What the format is called in messages: ``'COCO json'``, ``'YOLO txt'``...
         name (str): ``DetectionDataset(format=...)`` and :attr:`SplitReport.kind`: ``'coco'``, ``'yolo'``,
-            ``'voc'`` or ``'folder'``.
-        task (str): ``'detection'`` or ``'classification'``.
+            ``'voc'``, ``'masks'``, ``'voc_seg'`` or ``'folder'``.
+        task (str): ``'detection'``, ``'segmentation'`` (mask layouts; YOLO-seg and COCO polygons are read by
+            ``SegmentationDataset`` and split by the detection entries) or ``'classification'``.
         layouts (tuple[str]): The layouts it recognises, as errors list them (``docs/datasets.md`` shows each).
         recognise (Callable[[str], str | None]): ``root -> one line naming what was found``, None if not this
             format.
@@ -64,14 +66,14 @@ def class_folders_layout(root: str) -> Optional[str]:
     if not osp.isdir(root):
         return None
     subdirs = _subdirs(root)
-    if not subdirs or detection_dirs(subdirs):
+    if not subdirs or layout_dirs(subdirs):
         return None
     split_names = {n for names in SPLIT_ALIASES.values() for n in names}
     splits = [d for d in subdirs if d in split_names]
     if not splits:
         return f'class folders: {_few([d + "/" for d in subdirs], 6)}'
     classes = sorted({c for d in splits for c in _subdirs(osp.join(root, d))})
-    if not classes or detection_dirs(classes):
+    if not classes or layout_dirs(classes):
         return None
     return f'class folders in {", ".join(d + "/" for d in splits)}: {_few([c + "/" for c in classes], 6)}'
 
@@ -156,6 +158,19 @@ DATASET_FORMATS: Tuple[DatasetFormat, ...] = (
         recognise=voc_layout, read=load_voc_split,
         write=split_voc, writes='Pascal VOC: Annotations/ + JPEGImages/ + ImageSets/Main/{train,val,test}.txt + '
                                 'labels.txt'),
+    DatasetFormat(
+        title='mask PNGs', name='masks', task='segmentation',
+        layouts=('mmsegmentation: img_dir/<split>/ + ann_dir/<split>/<stem>.png + classes.txt', ),
+        recognise=mask_png_layout,
+        write=split_mask_pngs, writes='mmsegmentation: img_dir/{train,val,test}/ + ann_dir/{train,val,test}/ + '
+                                      'classes.txt'),
+    DatasetFormat(
+        title='VOC segmentation masks', name='voc_seg', task='segmentation',
+        layouts=('Pascal VOC / CVAT "Segmentation mask 1.1": JPEGImages/ + SegmentationClass/ + '
+                 'ImageSets/Segmentation/<split>.txt + labelmap.txt', ),
+        recognise=voc_seg_layout,
+        write=split_voc_seg, writes='Pascal VOC: JPEGImages/ + SegmentationClass/ + '
+                                    'ImageSets/Segmentation/{train,val,test}.txt + labelmap.txt / classes.txt'),
     DatasetFormat(
         title='class folders', name='folder', task='classification',
         layouts=('<class>/*.jpg, or training/ validation/ test/ holding <class>/*.jpg', ),

@@ -22,6 +22,7 @@ SPLIT_ALIASES = {
 }
 # Folders of detection layouts (compared lower-case): a folder holding one of them is never taken for class folders.
 DETECTION_DIRS = ('images', 'labels', 'annotations', 'jpegimages')
+SEGMENTATION_DIRS = ('img_dir', 'ann_dir', 'segmentationclass', 'segmentationobject')
 ANNOTATION_EXTENSIONS = ('.txt', '.xml')  # YOLO / VOC labels: beside an image of the same name, not a class folder
 
 
@@ -47,19 +48,25 @@ def find_split_dir(data_root: str, split: str) -> str:
         if osp.isdir(path):
             return path
     present = sorted(d for d in os.listdir(data_root) if osp.isdir(osp.join(data_root, d)))
-    if detection_dirs(present):
+    if layout_dirs(present):
         raise not_class_folders(data_root, present)
     raise DatasetError(f'no "{split}" folder in data_root={data_root} (looked for {list(_alias_group(split))}; '
                        f'found folders {present})')
 
 
-def detection_dirs(names: Sequence[str]) -> List[str]:
-    """The entries of ``names`` that are folders of a detection layout (:data:`DETECTION_DIRS`, any case)."""
-    return [n for n in names if n.lower() in DETECTION_DIRS]
+def layout_dirs(names: Sequence[str]) -> List[str]:
+    """The entries of ``names`` that are folders of a detection or segmentation layout (:data:`DETECTION_DIRS`,
+    :data:`SEGMENTATION_DIRS`, any case)."""
+    return [n for n in names if n.lower() in DETECTION_DIRS + SEGMENTATION_DIRS]
 
 
 def not_class_folders(folder: str, subdirs: Sequence[str]) -> DatasetError:
     """The error for a folder whose subfolders (``images``, ``labels``, ``Annotations``...) are a detection layout."""
+    if any(d.lower() in SEGMENTATION_DIRS for d in subdirs):
+        return DatasetError(f'{folder} holds the folders {", ".join(d + "/" for d in subdirs)}: a segmentation '
+                            f'dataset layout, not class folders (expected {folder}/<class>/*.jpg). Masks are read by '
+                            f'SegmentationDataset (layouts: docs/segmentation.md) and re-split with python '
+                            f'tools/dataset_split.py {folder} OUT')
     return DatasetError(f'{folder} holds the folders {", ".join(d + "/" for d in subdirs)}: a detection dataset '
                         f'layout, not class folders (expected {folder}/<class>/*.jpg). Box annotations are read by '
                         f'DetectionDataset (layouts: docs/datasets.md) and re-split with python tools/dataset_split.py '
@@ -69,7 +76,7 @@ def not_class_folders(folder: str, subdirs: Sequence[str]) -> DatasetError:
 def _class_dirs(folder: str) -> List[str]:
     """The class folders under ``folder``; a detection layout (``images/``, ``labels/``, ...) is an error."""
     dirs = sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)) and not d.startswith('.'))
-    if detection_dirs(dirs):
+    if layout_dirs(dirs):
         raise not_class_folders(folder, dirs)
     return dirs
 

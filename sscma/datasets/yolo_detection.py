@@ -151,6 +151,11 @@ def _yaml_split_images(data_root: str, yaml_path: str, data: Dict, split: str) -
     return images
 
 
+def _yaml_splits(data: Dict) -> List[str]:
+    """The splits a ``data.yaml`` declares (``train``, ``valid``, ``test`` with a path)."""
+    return [s for s, keys in YAML_KEYS.items() if any(data.get(k) not in (None, '') for k in keys)]
+
+
 def _inside(root: str, path: str) -> bool:
     try:
         inside_root(root, path, '')
@@ -246,8 +251,8 @@ class YoloLayout:
     def split_names(self) -> List[str]:
         """The splits declared (``data.yaml``, ``obj.data`` subsets) or found (folders); ``['']`` for labelImg."""
         if self.kind == 'yaml':
-            data = read_data_yaml(self.yaml)
-            return [s for s, keys in YAML_KEYS.items() if any(data.get(k) not in (None, '') for k in keys)]
+            declared = _yaml_splits(read_data_yaml(self.yaml))
+            return declared if declared or not self._split_dirs() else list(self._split_dirs())
         return list(self._darknet()[1]) if self.kind == 'darknet' else [''] if self.kind == 'flat' else \
             list(self._split_dirs())
 
@@ -261,7 +266,10 @@ class YoloLayout:
         if self.kind == 'yaml':
             data = read_data_yaml(self.yaml)
             names, source = yolo_class_names(data, self.yaml), self.yaml
-            images = _yaml_split_images(root, self.yaml, data, split)
+            if _yaml_splits(data) or not self._split_dirs():
+                images = _yaml_split_images(root, self.yaml, data, split)
+            else:  # a data.yaml with names only: the images/<split> (or <split>/images) folders
+                images = _images_under(self._folder_of(split))
         elif self.kind == 'darknet':
             names, images, source = self._darknet_split(split)
         elif self.kind is None:
@@ -275,16 +283,20 @@ class YoloLayout:
                                'it whole with split="")')
         else:
             names, source = read_names_file(self.names_file), self.names_file
-            folder = self._split_dirs().get(next((k for k in YAML_KEYS if split in _alias_group(k)), split))
-            if self.kind == 'folders' and folder is None:
-                raise DatasetError(f'no "{split}" images in the YOLO dataset {root} (looked for images/<split> and '
-                                   f'<split>/images with <split> in {list(_alias_group(split))})')
-            images = self._flat_images() if self.kind == 'flat' else _images_under(folder)
+            images = self._flat_images() if self.kind == 'flat' else _images_under(self._folder_of(split))
         if not images:
             raise DatasetError(f'no images ({", ".join(IMG_EXTENSIONS)}) for split "{split}" of {source}')
         for img in images:
             inside_root(root, img, source)
         return names, images, source
+
+    def _folder_of(self, split: str) -> str:
+        """The image folder of ``split`` in the ``images/<split>`` or ``<split>/images`` layout."""
+        folder = self._split_dirs().get(next((k for k in YAML_KEYS if split in _alias_group(k)), split))
+        if folder is None:
+            raise DatasetError(f'no "{split}" images in the YOLO dataset {self.data_root} (looked for images/<split> '
+                               f'and <split>/images with <split> in {list(_alias_group(split))})')
+        return folder
 
     def describe(self) -> Optional[str]:
         """One line naming what was found (the files that make it this layout); None if not YOLO."""
@@ -292,6 +304,9 @@ class YoloLayout:
         if self.kind == 'yaml':
             data = read_data_yaml(self.yaml)
             keys = [k for keys in YAML_KEYS.values() for k in keys if isinstance(data.get(k), (str, list))]
+            if not keys:
+                folders = [osp.relpath(d, self.data_root) + '/' for d in self._split_dirs().values()]
+                return f'YOLO {osp.basename(self.yaml)} (names only) + {", ".join(folders) or "no image folders"}'
             return f'YOLO {osp.basename(self.yaml)}: ' + ', '.join(f'{k}: {data[k]}' for k in keys)
         if self.kind == 'darknet':
             entries, subsets = self._darknet()
