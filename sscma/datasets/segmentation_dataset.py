@@ -273,17 +273,24 @@ def read_voc_seg(root: str, split: str) -> Tuple[List[Dict], List[str], str]:
     return items, classes, source_file
 
 
-SEG_LAYOUTS = (('mask PNGs', 'ann_dir', read_mask_pngs),
-               ('Pascal VOC / CVAT masks', 'SegmentationClass', read_voc_seg),
-               ('YOLO-seg', 'labels', read_yolo_seg),
-               ('COCO', None, read_coco_seg))
+# Entries of the format table (``sscma/datasets/formats.py``) -> (layout name, reader of a split).
+SEG_READERS = {'masks': ('mask PNGs', read_mask_pngs), 'voc_seg': ('Pascal VOC / CVAT masks', read_voc_seg),
+               'yolo': ('YOLO-seg', read_yolo_seg), 'coco': ('COCO', read_coco_seg)}
 
 
 def detect_seg_layout(root: str):
-    """The reader of the first layout whose marker folder is in ``root`` (COCO otherwise)."""
-    for name, marker, reader in SEG_LAYOUTS:
-        if marker is None or osp.isdir(osp.join(root, marker)):
-            return name, reader
+    """``(layout name, reader)`` of the first format-table entry with a segmentation reader that recognises
+    ``root``; an error naming what ``root`` holds when none does."""
+    from .formats import DATASET_FORMATS, describe_contents
+    if not osp.isdir(root):
+        raise DatasetError(f'data_root={root} does not exist or is not a folder')
+    entries = [f for f in DATASET_FORMATS if f.name in SEG_READERS]
+    for fmt in entries:
+        if fmt.recognise(root):
+            return SEG_READERS[fmt.name]
+    expected = '; '.join(f'{SEG_READERS[f.name][0]} ({f.layouts[0]})' for f in entries)
+    raise DatasetError(f'no segmentation layout recognised under data_root={root}: expected {expected}; found '
+                       f'{describe_contents(root)} (docs/segmentation.md)')
 
 
 @DATASETS.register_module()

@@ -67,3 +67,10 @@ def test_a_missing_mask_is_named_and_nothing_is_written(seg_exports, tmp_path):
     with pytest.raises(DatasetError, match=rf'has no mask: expected .*{missing.name}'):
         split_dataset(str(src), str(tmp_path / 'out'))
     assert sorted(os.listdir(tmp_path)) == ['export']
+
+
+def test_no_segmentation_layout_is_named(tmp_path):
+    (tmp_path / 'photos').mkdir()
+    with pytest.raises(DatasetError, match=r'no segmentation layout recognised under data_root=.*: expected COCO .*'
+                                           r'YOLO-seg .*mask PNGs .*Pascal VOC / CVAT masks .*found folders photos/'):
+        SegmentationDataset(data_root=str(tmp_path), split='train', pipeline=[])
