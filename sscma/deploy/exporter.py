@@ -202,6 +202,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
     report['reference_parity'] = adapter.parity(model, refs, refs, hw)  # what perfect agreement reads as
 
     def calibrate() -> List[torch.Tensor]:
+        from mmengine.runner import set_random_seed
+        set_random_seed(0)  # the train pipeline's random augmentations: the same calibration images every export
         train_loader = build_loader(cfg, 'train')
         return adapter.calibration_images(model, collect_images(model, _take(train_loader, calib_batches), 10**9,
                                                                 shape, 'training', with_reference=False)[0])
