@@ -317,7 +317,7 @@ def write_yolo_pose(coco_root: PathLike, out: PathLike) -> Path:
             (out / 'labels' / split / (Path(img['file_name']).stem + '.txt')).write_text('\n'.join(lines) + '\n')
     if names is None:
         raise FileNotFoundError(f'no {{train,valid,test}}/_annotations.coco.json under {coco_root}')
-    meta = dict(path='.', train='images/train', val='images/valid', test='images/test',
+    meta = dict(train='images/train', val='images/valid', test='images/test',  # relative to this file
                 names={i: n for i, n in enumerate(names)}, kpt_shape=[len(kpt_names), 3],
                 flip_idx=flip_indices(kpt_names), kpt_names={0: list(kpt_names)})
     (out / 'data.yaml').write_text(yaml.safe_dump(meta, sort_keys=False))
