@@ -46,5 +46,10 @@ def main(args: argparse.Namespace) -> None:
                               '--resume PATH / --load-from PATH whose saved config is used')
         from sscma.apis.model_config import resolve_model_config
         config, options = resolve_model_config(None, model, options)
-    train_model(config, args.work_dir, options, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
-                launcher=args.launcher, load_from=args.load_from, qat=args.qat)
+    try:
+        train_model(config, args.work_dir, options, resume=args.resume, amp=args.amp,
+                    auto_scale_lr=args.auto_scale_lr, launcher=args.launcher, load_from=args.load_from, qat=args.qat)
+    finally:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()  # join the backend's threads before exit (else an abort at teardown)
