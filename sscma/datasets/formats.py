@@ -1,15 +1,17 @@
 """The dataset formats sscma reads, in one table: how each is recognised, read, and written back by the splitter.
 
 :func:`recognise` tries the entries of :data:`DATASET_FORMATS` in order (COCO json, YOLO txt, Pascal VOC xml,
-segmentation masks, class folders); the first that recognises the folder wins and names what it found in one line, which the
-splitter prints so that a misread layout shows at once. A folder that none recognises is an error naming the
-folders and files seen and the layouts expected. ``DetectionDataset`` (through :func:`detect_format`) and
-``tools/dataset_split.py`` (through :func:`recognise`) share the table; adding a format is adding an entry.
+segmentation masks, class folders); the first that recognises the folder wins and names what it found in one
+line, which the splitter prints so that a misread layout shows at once. A folder that none recognises is an
+error naming the folders and files seen and the layouts expected. ``DetectionDataset`` (through
+:func:`detect_format`), ``SegmentationDataset`` and ``tools/dataset_split.py`` (through :func:`recognise`) share
+the table; adding a format is adding an entry.
 
 Class folders come last and never match a folder holding ``images/``, ``labels/``, ``annotations/``,
 ``JPEGImages/``, ``Annotations/``, ``img_dir/``, ``ann_dir/`` or ``SegmentationClass/``: such a folder is a
-detection or segmentation layout or an error, never a classification set with a class named "images". Their entry's recogniser and writer are here (``ImageFolderDataset`` reads them);
-the other formats' live beside their readers and in :mod:`.split_boxes`.
+detection or segmentation layout or an error, never a classification set with a class named "images". Their
+entry's recogniser and writer are here (``ImageFolderDataset`` reads them); the other formats' live beside their
+readers and in :mod:`.split_boxes` and :mod:`.split_masks`.
 """
 import os
 import os.path as osp

@@ -85,7 +85,7 @@ def _voc_pairs(src: str) -> List[Tuple[str, str]]:
     return pairs
 
 
-def _split_pairs(kind: str, src: str, pairs: List[Tuple[str, str]], out: SplitOutput, ratios, seed: int,
+def _split_pairs(kind: str, pairs: List[Tuple[str, str]], out: SplitOutput, ratios, seed: int,
                  place) -> SplitReport:
     """Assign the pairs to splits (identical images together) and write each with ``place(pair, split)``."""
     groups, dupes = hash_groups([img for img, _ in pairs])
@@ -109,7 +109,7 @@ def split_mask_pngs(src: str, out: SplitOutput, ratios, seed: int) -> SplitRepor
         name = out.place(pair[0], f'img_dir/{split}', unique_stem=True)
         out.place(pair[1], f'ann_dir/{split}', name=osp.splitext(name)[0] + '.png')
 
-    report = _split_pairs('masks', src, pairs, out, ratios, seed, place)
+    report = _split_pairs('masks', pairs, out, ratios, seed, place)
     out.place(classes, '.')
     report.classes = [line.strip() for line in open(classes, encoding='utf-8') if line.strip()]
     return report
@@ -128,7 +128,7 @@ def split_voc_seg(src: str, out: SplitOutput, ratios, seed: int) -> SplitReport:
         out.place(pair[1], 'SegmentationClass', name=stem + '.png')
         lists[split].append(stem)
 
-    report = _split_pairs('voc_seg', src, pairs, out, ratios, seed, place)
+    report = _split_pairs('voc_seg', pairs, out, ratios, seed, place)
     for split in report.splits:
         out.write_text(f'ImageSets/Segmentation/{split}.txt', ''.join(f'{s}\n' for s in lists[split]))
     out.place(class_file, '.')

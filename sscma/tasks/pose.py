@@ -11,6 +11,14 @@ from .base import Task, agreement, as_numpy, named
 from .detection import DEFAULT_BOX_SCORE_THR, IOU_MATCH
 
 
+def _keypoints(pred: Any, names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(N, K, 2)`` keypoints and ``(N, K)`` visibility scores of N predictions (also when N is 0)."""
+    kpts = as_numpy(pred.keypoints)
+    k = kpts.shape[1] if kpts.ndim == 3 else len(names)
+    n = len(as_numpy(pred.scores).reshape(-1))
+    return kpts.reshape(n, k, 2), as_numpy(pred.keypoint_scores).reshape(n, k)
+
+
 def _metas(batch: int, hw: Tuple[int, int]) -> List[Dict]:
     """Image metas of a batch scored at the input size itself (no letterbox): what parity compares."""
     w, h = hw[1], hw[0]
@@ -22,8 +30,9 @@ def _metas(batch: int, hw: Tuple[int, int]) -> List[Dict]:
 class PoseTask(Task):
     """Boxes + K keypoints per object from ``PackedYOLOXPoseHead``.
 
-    The graph returns ``(B, cells, num_classes + 5 + 3K)``: class scores, objectness, the box and the keypoints
-    (divided by the input size) and the keypoint visibilities of every cell. Outside it: score threshold and
+    The graph returns ``(B, cells, num_classes + 5 + 3K)``: per cell the class scores, objectness, the box
+    centre and log half-size, the keypoints and their visibilities, all in ``[0, 1]``
+    (:meth:`PackedYOLOXPoseHead.pack`). Outside it: score threshold and
     NMS (``PackedYOLOXPoseHead.decode``), then mmpose's ``add_pred_to_datasample`` (letterbox -> image pixels).
 
     Parity: object agreement ``2 * matched / (|A| + |B|)`` where objects of the exported file and PyTorch match
@@ -58,17 +67,15 @@ class PoseTask(Task):
         """``objects``: ``bbox`` (x0, y0, x1, y1), ``label``, ``class``, ``score``, ``keypoints`` ([x, y] in
         original-image pixels), ``keypoint_scores`` (visibility), and the ``keypoint_names``."""
         pred = sample.pred_instances
+        names = list((meta or {}).get('keypoint_names') or [])
         boxes = as_numpy(pred.bboxes).reshape(-1, 4)
-        kpts = as_numpy(pred.keypoints)
-        k = kpts.shape[1] if kpts.ndim == 3 else 0
-        kpts, vis = kpts.reshape(len(boxes), k, 2), as_numpy(pred.keypoint_scores).reshape(len(boxes), k)
-        objects = [dict(bbox=np.round(b.astype(np.float64), 3).tolist(), **named(int(c), meta), score=round(float(s), 5),
-                        keypoints=np.round(k.astype(np.float64), 3).tolist(),
+        kpts, vis = _keypoints(pred, names)
+        objects = [dict(bbox=np.round(b.astype(np.float64), 3).tolist(), **named(int(c), meta),
+                        score=round(float(s), 5), keypoints=np.round(p.astype(np.float64), 3).tolist(),
                         keypoint_scores=np.round(v.astype(np.float64), 4).tolist())
-                   for b, c, s, k, v in zip(boxes, as_numpy(pred.labels).reshape(-1),
+                   for b, c, s, p, v in zip(boxes, as_numpy(pred.labels).reshape(-1),
                                             as_numpy(pred.scores).reshape(-1), kpts, vis)]
         out: Dict[str, Any] = dict(objects=objects)
-        names = list((meta or {}).get('keypoint_names') or [])
         if names:
             out['keypoint_names'] = names
         return out
@@ -85,10 +92,8 @@ class PoseTask(Task):
             return None
         pred = sample.pred_instances
         keep = as_numpy(pred.scores).reshape(-1) >= score_thr
-        all_kpts = as_numpy(pred.keypoints)
-        k = all_kpts.shape[1] if all_kpts.ndim == 3 else len((meta or {}).get('keypoint_names') or [])
-        kpts = all_kpts.reshape(len(keep), k, 2)[keep]
-        vis = as_numpy(pred.keypoint_scores).reshape(len(keep), k)[keep]
+        kpts, vis = (a[keep] for a in _keypoints(pred, (meta or {}).get('keypoint_names') or []))
+        k = kpts.shape[1]
         gt, gt_vis = np.zeros((0, k, 2)), np.zeros((0, k))
         anns = [a for a in (sample.metainfo.get('raw_ann_info') or []) if a] if truth else []
         if anns:

@@ -75,10 +75,8 @@ def vela_accelerator(options: Dict[str, Any]) -> str:
     """The configured ``vela_accelerator``, else the first of ``devices`` with an Ethos-U, else ethos-u55-128."""
     if options.get('vela_accelerator'):
         return options['vela_accelerator']
-    for name in options.get('devices') or ():
-        if name != 'list' and get_device(name).vela_accelerator:
-            return get_device(name).vela_accelerator
-    return 'ethos-u55-128'
+    boards = [get_device(name) for name in options.get('devices') or () if name != 'list']
+    return next((b.vela_accelerator for b in boards if b.vela_accelerator), 'ethos-u55-128')
 
 
 def compile_vela(tflite_path: str, out_path: str, accelerator: str = 'ethos-u55-128') -> Dict[str, Any]:

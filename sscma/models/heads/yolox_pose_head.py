@@ -3,8 +3,8 @@
 Training is mmpose's ``YOLOXPoseHead`` unchanged (SimOTA assignment, IoU / objectness / OKS / visibility
 losses). Prediction goes in two steps that the exported model shares: :meth:`PackedYOLOXPoseHead.pack` decodes
 every cell's box and keypoints inside the graph, divides them by the input size and clamps them to the input
-(so that the whole output lies in [0, 1] and one int8 scale fits it), and :meth:`PackedYOLOXPoseHead.decode` keeps cells above the
-score threshold and runs NMS outside it, as ``YOLOXPoseHead.predict`` does.
+(so that the whole output lies in [0, 1] and one int8 scale fits it), and :meth:`PackedYOLOXPoseHead.decode`
+keeps cells above the score threshold and runs NMS outside it, as ``YOLOXPoseHead.predict`` does.
 """
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -109,8 +109,8 @@ class PackedYOLOXPoseHead(YOLOXPoseHead):
             keypoints = out[:, c + 5:c + 5 + 2 * k].reshape(-1, k, 2) * scale
             vis = out[:, c + 5 + 2 * k:]
             scores, labels = scores.max(1, keepdim=True)
-            scores, _, keep, found = filter_scores_and_topk(scores, cfg.get('score_thr', 0.01),
-                                                            cfg.get('nms_pre', 100000), results=dict(labels=labels[:, 0]))
+            scores, _, keep, found = filter_scores_and_topk(
+                scores, cfg.get('score_thr', 0.01), cfg.get('nms_pre', 100000), results=dict(labels=labels[:, 0]))
             labels, bboxes, keypoints, vis = found['labels'], bboxes[keep], keypoints[keep], vis[keep]
             if bboxes.numel() > 0 and cfg.get('nms_thr', 1.0) < 1.0:
                 kept = nms_torch(bboxes, scores, cfg['nms_thr'])
