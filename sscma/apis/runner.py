@@ -175,7 +175,9 @@ def prepare_test_config(config: str, checkpoint: str, work_dir: Optional[str] = 
         if cfg.get(key) is None:
             raise ConfigError(f'{config} has no {key}: tools/test.py needs it')
     from sscma.deploy import model_class_names
-    bind_model_classes(cfg, model_class_names(checkpoint), checkpoint, ('test_dataloader', ))
+    from sscma.deploy.model_meta import model_keypoints
+    bind_model_classes(cfg, model_class_names(checkpoint), checkpoint, ('test_dataloader', ),
+                       keypoints=model_keypoints(checkpoint).get('keypoint_names'))
     if out:
         if not out.endswith('.json'):
             raise ConfigError(f'--out {out}: expected a .json file for the predictions')

@@ -274,7 +274,8 @@ def _evaluate_exports(report: Dict[str, Any], model: nn.Module, adapter: Task, c
     report['eval_split'] = 'test'
     log('export: evaluating the float model on the test split')
     cfg = copy.deepcopy(cfg)
-    bind_model_classes(cfg, report['classes'], report['checkpoint'], ('test_dataloader', ))
+    bind_model_classes(cfg, report['classes'], report['checkpoint'], ('test_dataloader', ),
+                       keypoints=model_keypoints(report['checkpoint']).get('keypoint_names'))
     test_loader = build_loader(cfg, 'test')
     report['float_metrics'] = evaluate(model, cfg, 'test', test_loader)
     base = scalar_metrics(report['float_metrics'])

@@ -113,13 +113,13 @@ def match_classes(model_classes: Optional[Sequence[str]], dataset_classes: Seque
     return ClassMatch(model, {c: index[c] for c in dataset if c in index}, only_dataset, only_model)
 
 
-def _accepts_model_classes(dataset_type) -> bool:
-    """Whether the dataset class named by ``dataset_type`` (registered, or a class) takes ``model_classes``."""
+def _accepts_model_classes(dataset_type, argument: str = 'model_classes') -> bool:
+    """Whether the dataset class named by ``dataset_type`` (registered, or a class) takes ``argument``."""
     import inspect
 
     from sscma.registry import DATASETS
     cls = dataset_type if inspect.isclass(dataset_type) else DATASETS.get(dataset_type)
-    return cls is not None and 'model_classes' in inspect.signature(cls.__init__).parameters
+    return cls is not None and argument in inspect.signature(cls.__init__).parameters
 
 
 def _dataset_leaves(dataset_cfg) -> List[Dict]:
@@ -135,7 +135,7 @@ def _dataset_leaves(dataset_cfg) -> List[Dict]:
 
 def bind_model_classes(cfg, classes: Optional[Sequence[str]], model_file: str,
                        loaders: Sequence[str] = ('test_dataloader', ), mode: Optional[str] = None,
-                       logger=None) -> None:
+                       logger=None, keypoints: Optional[Sequence[str]] = None) -> None:
     """Make the datasets of ``loaders`` number their labels in the model's class order, matched by name.
 
     Sets ``model_classes`` and ``class_match`` (``mode``, default: the config's top-level ``class_match``,
@@ -149,6 +149,9 @@ def bind_model_classes(cfg, classes: Optional[Sequence[str]], model_file: str,
         model_file (str): The checkpoint or exported file, for the messages.
         loaders (Sequence[str]): Dataloader keys of ``cfg`` to bind.
         mode (str, optional): ``'name'``, ``'shared'`` or ``'transfer'``.
+        keypoints (Sequence[str], optional): The model's keypoint names in its output order: set as
+            ``model_keypoints`` on the datasets that take it (``PoseDataset`` reorders the data's keypoints by
+            name).
     """
     if logger is None:
         from mmengine.logging import MMLogger
@@ -165,6 +168,8 @@ def bind_model_classes(cfg, classes: Optional[Sequence[str]], model_file: str,
         if not isinstance(loader, dict):
             continue
         for leaf in _dataset_leaves(loader.get('dataset')):
+            if keypoints and _accepts_model_classes(leaf.get('type'), 'model_keypoints'):
+                leaf['model_keypoints'] = list(keypoints)
             if _accepts_model_classes(leaf.get('type')):
                 leaf['model_classes'] = list(classes)
                 leaf['class_match'] = mode

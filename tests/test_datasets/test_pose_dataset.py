@@ -142,3 +142,39 @@ def test_cvat_person_keypoints_export_and_class_errors(pose_layouts, tmp_path):
         PoseDataset(data_root=str(root), split='', pipeline=[], test_mode=True)
     ds = PoseDataset(data_root=str(root), split='', pipeline=[], test_mode=True, classes=['person'])
     assert sum(len(ds.get_data_info(i)['raw_ann_info']) for i in range(len(ds))) == len(data['annotations']) - 1
+
+
+def test_keypoints_listed_in_another_order_are_read_in_the_models(pose_layouts, tmp_path):
+    """A YOLO-pose export whose keypoints come in another order: ``model_keypoints`` (set from the model file by
+    tools/test.py and the exporter through ``bind_model_classes``) reorders them by name."""
+    from sscma.utils import load_config
+    from sscma.utils.class_names import bind_model_classes
+    _, yolo = pose_layouts
+    root = tmp_path / 'export'
+    shutil.copytree(yolo, root)
+    names = list(COCO_KEYPOINTS)
+    perm = list(reversed(range(17)))
+    data = yaml.safe_load((root / 'data.yaml').read_text())
+    data['kpt_names'] = {0: [names[i] for i in perm]}
+    data['flip_idx'] = [perm.index(data['flip_idx'][i]) for i in perm]
+    (root / 'data.yaml').write_text(yaml.safe_dump(data))
+    for label in (root / 'labels' / 'valid').glob('*.txt'):
+        lines = []
+        for line in label.read_text().splitlines():
+            v = line.split()
+            kp = np.asarray(v[5:], dtype=object).reshape(17, 3)[perm]
+            lines.append(' '.join(v[:5] + list(kp.reshape(-1))))
+        label.write_text('\n'.join(lines) + '\n')
+
+    cfg = load_config('configs/pose/yoloxpose_nano_192.py', {'data_root': str(root)})
+    bind_model_classes(cfg, ['person'], 'model.pth', ('val_dataloader', ), keypoints=names)
+    assert cfg.val_dataloader.dataset.model_keypoints == names
+    ref = PoseDataset(data_root=str(yolo), split='valid', pipeline=[], test_mode=True)
+    ds = PoseDataset(data_root=str(root), split='valid', pipeline=[], test_mode=True,
+                     model_keypoints=cfg.val_dataloader.dataset.model_keypoints)
+    assert ds.keypoint_names == tuple(names) and ds.metainfo['flip_indices'] == ref.metainfo['flip_indices']
+    a, b = _annotations(ref), _annotations(ds)
+    for name in a:
+        assert [o['keypoints'] for o in a[name]] == [o['keypoints'] for o in b[name]]
+    shuffled = PoseDataset(data_root=str(root), split='valid', pipeline=[], test_mode=True)
+    assert shuffled.keypoint_names == tuple(names[i] for i in perm)
