@@ -7,7 +7,11 @@ os.environ.setdefault('PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION', 'python')
 # TensorFlow (TFLite export; also imported by torch.utils.tensorboard when installed): no start-up chatter.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
+from .ops import install as _install_lite_ops  # noqa: E402
 from .version import __version__  # noqa: E402
+
+# mmcv without compiled ops (mmcv-lite): the one op the zoo calls, on torchvision, before mmdet imports mmcv.ops
+_install_lite_ops()
 
 __all__ = ['__version__', 'Model']
 

