@@ -12,6 +12,8 @@ default_hooks = dict(
     load_matching=dict(type='LoadMatchingWeightsHook'),
     # results.json, the loss curve and the confusion matrix, and the end-of-run summary
     summary=dict(type='RunSummaryHook'),
+    # the model's loss on each validation batch: `val_loss` in the metrics, drawn against the training loss
+    val_loss=dict(type='ValLossHook'),
     # stops at the first NaN / inf loss, keeping the last good checkpoint
     non_finite_loss=dict(type='NonFiniteLossHook'),
     # on CPU: torch threads + data workers <= cores, so that workers and the main process do not oversubscribe
@@ -31,7 +33,9 @@ env_cfg = dict(
 
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='mmengine.Visualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
+# training losses are smoothed over the last 10 logged values; validation losses (`val_*`) are each epoch's own
+log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True,
+                     mean_pattern=r'^(?!val_).*(loss|time|data_time|grad_norm).*')
 log_level = 'INFO'
 load_from = None
 resume = False

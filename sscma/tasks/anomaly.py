@@ -30,6 +30,10 @@ class AnomalyTask(Task):
     parity_columns = (('decision agreement', 'decision_agreement', 'percent'),
                       ('score difference max', 'score_diff_max', 'number'))
 
+    def loss_dataset(self, dataset: dict) -> Optional[dict]:
+        """None: the model is fitted in one pass, not trained by a loss."""
+        return None
+
     def output_meaning(self, model: nn.Module) -> str:
         return ('anomaly map per cell of the input (stride {}), divided by the stored threshold: >= 1.0 is '
                 'anomalous'.format(getattr(model, 'stride', '?')))

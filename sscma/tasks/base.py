@@ -82,6 +82,12 @@ class Task:
         unless the task's output needs other inputs to show its range)."""
         return batches
 
+    def loss_dataset(self, dataset: dict) -> Optional[dict]:
+        """The validation dataset config whose samples the model's loss can be computed on (ground truth in the
+        network input's coordinates, :class:`~sscma.engine.hooks.ValLossHook`), from the config's ``dataset``;
+        ``None``: the task has no validation loss. The validation dataset itself by default."""
+        return dataset
+
     @property
     def evaluable(self) -> bool:
         """Whether :meth:`postprocess` is implemented (exported files can be evaluated)."""

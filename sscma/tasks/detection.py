@@ -80,6 +80,21 @@ def unpack_detections(packed: torch.Tensor, level_hw, input_hw):
     return cls_scores, bbox_preds
 
 
+def annotations_before_geometry(dataset: dict) -> Optional[dict]:
+    """The detection validation dataset with ``LoadAnnotations`` moved right after the image is loaded, so the
+    resize moves the boxes into the network input (the metrics load them after it, in the file's pixels, on
+    purpose), read outside test mode with no image filtered out; ``None`` when it loads no annotations."""
+    steps = [dict(step) for step in dataset.get('pipeline') or []]
+    loads = [s for s in steps if str(s.get('type', '')).split('.')[-1] == 'LoadAnnotations']
+    image = [i for i, s in enumerate(steps) if str(s.get('type', '')).split('.')[-1].startswith('LoadImage')]
+    if not loads or not image:
+        return None
+    rest = [s for s in steps if s not in loads]
+    at = rest.index(steps[image[0]]) + 1
+    return dict(dataset, pipeline=rest[:at] + loads + rest[at:], test_mode=False,
+                filter_cfg=dict(filter_empty_gt=False, min_size=0))
+
+
 def is_dense_detector(model: nn.Module) -> bool:
     """An mmdet single-stage detector whose head decodes per-level class / box maps (RTMDet, YOLOX, ...)."""
     head = getattr(model, 'bbox_head', None)
@@ -99,6 +114,9 @@ class DenseDetectionTask(Task):
     parity_columns = (('box agreement (IoU >= 0.5)', 'box_agreement', 'percent'),
                       ('matched box IoU', 'box_iou_mean', 'number'))
     geometric_fields = ('bboxes', )
+
+    def loss_dataset(self, dataset: dict) -> Optional[dict]:
+        return annotations_before_geometry(dataset)
 
     def score_threshold(self, model: nn.Module, score_thr: Optional[float]) -> Optional[float]:
         return DEFAULT_BOX_SCORE_THR if score_thr is None else score_thr

@@ -9,7 +9,7 @@ from sscma.registry import TASKS
 from sscma.utils import ExportError
 
 from .base import Task, agreement, as_numpy
-from .detection import detection_record, draw_detection_sample
+from .detection import annotations_before_geometry, detection_record, draw_detection_sample
 
 
 @TASKS.register_module('Fomo')
@@ -25,6 +25,9 @@ class FomoTask(Task):
     parity_columns = (('argmax agreement', 'argmax_agreement', 'percent'),
                       ('centroid agreement', 'centroid_agreement', 'percent'))
     geometric_fields = ('bboxes', )
+
+    def loss_dataset(self, dataset: dict) -> Optional[dict]:
+        return annotations_before_geometry(dataset)
 
     def score_threshold(self, model: nn.Module, score_thr: Optional[float]) -> Optional[float]:
         """``--score-thr`` is also the head's decoding threshold (cells below it are never decoded)."""

@@ -47,6 +47,11 @@ class PoseTask(Task):
                       ('keypoint distance max (px)', 'keypoint_distance_max', 'number'))
     geometric_fields = ('bboxes', 'keypoints')
 
+    def loss_dataset(self, dataset: dict) -> Optional[dict]:
+        """None: the test pipeline resizes the image only (keypoints stay in the file's pixels) and has no target
+        encoder, so a loss on it would be measured against misplaced targets."""
+        return None
+
     def accepts(self, model: nn.Module) -> bool:
         return hasattr(getattr(model, 'head', None), 'pack')
 

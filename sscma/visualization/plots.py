@@ -23,7 +23,8 @@ def read_scalars(path: str) -> List[dict]:
 
 
 def plot_training_curves(scalars_json: str, out_png: str) -> Optional[str]:
-    """Plot training losses and learning rate by step, and validation metrics by epoch.
+    """Plot training losses and learning rate by step, the training against the validation loss by epoch (when
+    validation computed one, :class:`~sscma.engine.hooks.ValLossHook`), and validation metrics by epoch.
 
     Returns the written path, or None when the log holds nothing to plot.
     """
@@ -31,27 +32,38 @@ def plot_training_curves(scalars_json: str, out_png: str) -> Optional[str]:
         return None
     train: Dict[str, List] = defaultdict(list)
     val: Dict[str, List] = defaultdict(list)
+    train_by_epoch: Dict[int, List[float]] = defaultdict(list)
     for rec in read_scalars(scalars_json):
         step = rec.get('step')
         is_train = 'loss' in rec or 'lr' in rec
+        if is_train and 'loss' in rec and 'epoch' in rec:
+            train_by_epoch[rec['epoch']].append(rec['loss'])
         for key, value in rec.items():
             if key in ('step', 'epoch', 'iter', 'time', 'data_time', 'memory') or not isinstance(
                     value, (int, float)):
                 continue
             (train if is_train else val)[key].append((step, value))
     losses = {k: v for k, v in train.items() if 'loss' in k}
+    by_epoch = {}
+    if val.get('val_loss'):
+        by_epoch = {'training loss (mean of the logged values)': sorted(
+            (e, sum(v) / len(v)) for e, v in train_by_epoch.items()), 'val_loss': val['val_loss']}
+    val = {k: pts for k, pts in val.items() if 'loss' not in k}
     # counts (FOMO's tp/fp/fn) would flatten the ratio curves: keep one scale per panel
     if any(max(y for _, y in pts) <= 1.0 for pts in val.values()):
         val = {k: pts for k, pts in val.items() if max(y for _, y in pts) <= 1.0}
-    if not losses and not val:
+    lr = {'lr': train['lr']} if train.get('lr') else {}
+    titled = [(p, t) for p, t in ((losses, 'training loss (by iteration)'), (lr, 'learning rate (by iteration)'),
+                                  (by_epoch, 'training vs validation loss (by epoch)'),
+                                  (val, 'validation (by epoch)')) if p]
+    if not losses and not val and not by_epoch:
         return None
-    panels = [p for p in (losses, {'lr': train['lr']} if train.get('lr') else {}, val) if p]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    titles = ['training loss (by iteration)', 'learning rate (by iteration)', 'validation (by epoch)']
-    for ax, panel, title in zip(axes[0], panels, [t for t, p in zip(titles, (losses, train.get('lr'), val)) if p]):
+    fig, axes = plt.subplots(1, len(titled), figsize=(5 * len(titled), 3.6), squeeze=False)
+    for ax, (panel, title) in zip(axes[0], titled):
         for key, points in sorted(panel.items()):
             xs, ys = zip(*points)
-            ax.plot(xs, ys, label=key, marker='o' if panel is val and len(xs) < 30 else None, markersize=3)
+            by_step = panel is losses or panel is lr
+            ax.plot(xs, ys, label=key, marker=None if by_step or len(xs) >= 30 else 'o', markersize=3)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

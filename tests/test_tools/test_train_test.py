@@ -1,4 +1,5 @@
 """tools/train.py and tools/test.py as a user runs them (subprocesses, tiny data, CPU)."""
+import glob
 import json
 import os
 import os.path as osp
@@ -74,6 +75,12 @@ def test_fomo_train_and_test(roboflow_root, tmp_path):
     run_tool('train.py', FOMO, '--work-dir', work, *opts)
     results = json.load(open(osp.join(work, 'results.json')))
     assert {'fomo/f1', 'fomo/tp', 'fomo/fp', 'fomo/fn', 'fomo/disc_f1'} <= set(results['val'])
+    # the validation loss of each epoch, not smoothed over the epochs before it (mmengine's default for losses)
+    val_records = [r for r in map(json.loads, open(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))[0]))
+                   if 'fomo/f1' in r]
+    assert [r['step'] for r in val_records] == [1, 2] and val_records[0]['val_loss'] > 0
+    assert val_records[-1]['val_loss'] == pytest.approx(results['val']['val_loss'], rel=1e-9)
+    assert results['val']['val_loss'] == pytest.approx(results['val']['val_loss_cls'], rel=1e-9)
     # 4 valid images, 3 of them with 2 objects each
     assert results['val']['fomo/tp'] + results['val']['fomo/fn'] == 6
     run_tool('test.py', FOMO, osp.join(work, 'epoch_2.pth'), '--work-dir', work, *opts)
@@ -103,12 +110,14 @@ def test_missing_checkpoint_for_test_tool(tmp_path):
     assert proc.returncode != 0 and 'checkpoint file not found' in proc.stderr
 
 
-def test_early_stopping_ends_training(folder_root, tmp_path):
-    """mmengine's EarlyStoppingHook from a config: no improvement for `patience` validations stops the run."""
+@pytest.mark.parametrize('monitor', ['accuracy/top1', 'val_loss'])
+def test_early_stopping_ends_training(monitor, folder_root, tmp_path):
+    """mmengine's EarlyStoppingHook from a config, on a metric or on the validation loss: no improvement for
+    `patience` validations stops the run."""
     cfg = tmp_path / 'early_stop.py'
     cfg.write_text(f"_base_ = ['{osp.join(REPO, CLS)}']\n"
                    "custom_hooks = [\n"
-                   "    dict(type='EarlyStoppingHook', monitor='accuracy/top1', patience=1, min_delta=1000)]\n")
+                   f"    dict(type='EarlyStoppingHook', monitor='{monitor}', patience=1, min_delta=1000)]\n")
     work = tmp_path / 'work'
     run_tool('train.py', str(cfg), '--work-dir', str(work), '--cfg-options', f'data_root={folder_root}',
              'num_classes=3', 'epochs=6', *FAST)

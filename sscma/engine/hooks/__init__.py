@@ -7,11 +7,12 @@ from .non_finite_loss_hook import NonFiniteLossHook, TrainingDiverged
 from .prediction_vis_hook import PredictionVisHook
 from .qat_hook import QuantizationAwareTrainingHook
 from .run_summary_hook import RunSummaryHook
+from .val_loss_hook import ValLossHook
 
 __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'PredictionVisHook', 'RunSummaryHook']
 __all__ += ['ConfigSourceHook', 'CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
 __all__ += ['LoadMatchingWeightsHook', 'describe_match', 'match_state_dict']
-__all__ += ['QuantizationAwareTrainingHook']
+__all__ += ['QuantizationAwareTrainingHook', 'ValLossHook']
 from .anomaly_threshold_hook import AnomalyThresholdHook
 
 __all__ += ['AnomalyThresholdHook']
