@@ -21,6 +21,7 @@ COMMANDS = {
     'configs': 'sscma.cli.configs',
     'prune': 'sscma.cli.prune',
     'lr-find': 'sscma.cli.lr_find',
+    'tune': 'sscma.cli.tune',
 }
 
 

@@ -1,0 +1,287 @@
+"""Hyperparameter search over a config with Optuna (``sscma tune``): each trial a real training run.
+
+Optuna's TPE sampler proposes values of the config's own top-level variables (:data:`SEARCH_SPACE`: the lr,
+the schedule length, the input size, the width, augmentation strength and loss weights where a config defines
+them); Hyperband prunes a trial on its validation metric at each validation. The first trial is the config as
+it is, so the leaderboard always holds the default. Trials live in ``WORK_DIR/tune.db`` (SQLite): a search
+killed and started again goes on where it stopped. With a board, each new architecture (input size, width) is
+first exported untrained to int8 TFLite Micro, exactly as ``sscma export --device`` does, and a proposal whose
+measured arena or flatbuffer does not fit the board is never trained.
+"""
+import copy
+import json
+import math
+import os.path as osp
+import re
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.hooks import Hook
+
+from sscma.utils import ConfigError
+
+STUDY = 'sscma-tune'
+#: variables that do not change the exported model (the rest of a proposal is its architecture)
+TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight')
+
+
+def _imgsz(trial, default) -> Tuple[int, int]:
+    h, w = (default, default) if isinstance(default, int) else default
+    scale = trial.suggest_categorical('imgsz_scale', [0.75, 1.0, 1.25, 1.5])
+    return tuple(max(32, int(round(v * scale / 32)) * 32) for v in (h, w))
+
+
+def _width(trial, default) -> float:
+    widths = [w for w in (0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0) if default / 2.5 <= w <= default * 2.5]
+    return trial.suggest_categorical('widen_factor', widths or [default])
+
+
+#: variable -> how a trial proposes it from the config's value; a config is searched over those it defines.
+SEARCH_SPACE: Dict[str, Callable] = {
+    'base_lr': lambda t, v: t.suggest_float('base_lr', v / 5, v * 5, log=True),
+    'max_epochs': lambda t, v: t.suggest_int('max_epochs', max(2, v // 2), max(3, v * 2), step=max(1, v // 4)),
+    'imgsz': _imgsz,
+    'widen_factor': _width,
+    'aug_strength': lambda t, v: t.suggest_float('aug_strength', 0.0, max(1.0, 2 * v)),
+    'loss_weight': lambda t, v: t.suggest_float('loss_weight', v / 3, v * 3, log=True),
+}
+
+
+def parse_budget(text: str) -> float:
+    """``'10m'`` -> 600.0 seconds (``s``, ``m``, ``h``; a bare number is seconds)."""
+    match = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*', str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f'--budget {text}: expected a positive duration such as 600s, 10m or 1.5h')
+    return float(match.group(1)) * {'': 1, 's': 1, 'm': 60, 'h': 3600}[match.group(2)]
+
+
+class TrialReportHook(Hook):
+    """Reports the metric at each validation to the Optuna trial; stops the run when Optuna prunes it or the
+    search's time is up (the run's last value is kept)."""
+    priority = 'LOW'
+
+    def __init__(self, trial, metric: Optional[str], deadline: float) -> None:
+        self.trial, self.metric, self.deadline = trial, metric, deadline
+        self.values: List[float] = []
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        import optuna
+        metrics = metrics or {}
+        if self.metric is None or self.metric == 'auto':
+            self.metric = next(iter(metrics))
+        if self.metric not in metrics:
+            raise ConfigError(f'--metric {self.metric}: the validation reports {", ".join(metrics)}')
+        value = float(metrics[self.metric])
+        self.values.append(value)
+        self.trial.report(value, step=runner.epoch)
+        stop = None
+        if self.trial.should_prune():
+            stop = f'stopped by Hyperband at epoch {runner.epoch}'
+        elif time.time() > self.deadline and runner.epoch < runner.max_epochs:
+            stop = f'stopped at epoch {runner.epoch}: the time budget is spent'
+        if stop:
+            self.trial.set_user_attr('note', stop)
+            raise optuna.TrialPruned(stop)
+
+
+def best_metric_of(cfg) -> Tuple[Optional[str], str]:
+    """The config's best-checkpoint metric and whether higher is better (``'maximize'`` / ``'minimize'``)."""
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    metric = checkpoint.get('save_best')
+    metric = metric[0] if isinstance(metric, (list, tuple)) else metric
+    rule = checkpoint.get('rule')
+    rule = rule[0] if isinstance(rule, (list, tuple)) else rule
+    if rule is None:
+        rule = 'less' if metric and 'loss' in metric else 'greater'
+    return metric, 'minimize' if rule == 'less' else 'maximize'
+
+
+class Tuner:
+    """One search: ``Tuner(config, options, work_dir).run(trials, budget_s)``."""
+
+    def __init__(self, config: str, cfg_options: Optional[Dict[str, Any]], work_dir: str,
+                 device: Optional[str] = None, metric: Optional[str] = None, seed: int = 0,
+                 log: Callable[[str], None] = print) -> None:
+        import optuna
+
+        from sscma.apis.runner import prepare_train_config
+        from sscma.deploy.devices import get_device
+        from sscma.utils import top_level_variables
+        from sscma.utils.packaged_configs import find_config
+        self.config, self.options, self.work_dir, self.log = find_config(config), dict(cfg_options or {}), \
+            work_dir, log
+        self.device = get_device(device) if device else None
+        cfg = prepare_train_config(self.config, osp.join(work_dir, 'probe'), self.options)
+        self.base_cfg = cfg
+        default_metric, self.direction = best_metric_of(cfg)
+        self.metric = metric or default_metric
+        variables = top_level_variables(self.config)
+        variables.update({k: v for k, v in self.options.items() if '.' not in k})
+        self.defaults = {k: variables[k] for k in SEARCH_SPACE if variables.get(k) is not None}
+        if not self.defaults:
+            raise ConfigError(f'{config} defines none of the searched variables ({", ".join(SEARCH_SPACE)})')
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = f'sqlite:///{osp.abspath(osp.join(work_dir, "tune.db"))}'
+        max_epochs = int(self.defaults.get('max_epochs', cfg.train_cfg.get('max_epochs', 1)))
+        self.study = optuna.create_study(
+            study_name=STUDY, storage=storage, load_if_exists=True, direction=self.direction,
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
+            pruner=optuna.pruners.HyperbandPruner(min_resource=int(cfg.train_cfg.get('val_interval', 1)),
+                                                  max_resource=max(2, max_epochs * 2), reduction_factor=3))
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING, )):
+            self.study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # killed
+        if not self.study.trials:
+            self.study.enqueue_trial(self._default_params())  # trial 0: the config as it is
+        self.measured: Dict[str, Dict[str, Any]] = {}  # architecture -> its measured int8 footprint
+
+    def _default_params(self) -> Dict[str, Any]:
+        params = {}
+        for name, value in self.defaults.items():
+            if name == 'imgsz':
+                params['imgsz_scale'] = 1.0
+            else:
+                params[name] = value
+        return params
+
+    def propose(self, trial) -> Dict[str, Any]:
+        """The trial's overrides of the config's variables."""
+        return {name: SEARCH_SPACE[name](trial, value) for name, value in self.defaults.items()}
+
+    def footprint(self, proposal: Dict[str, Any]) -> Dict[str, Any]:
+        """Parameters and MACs of the proposal's model; with a board, its int8 TFLM arena and flatbuffer size
+        and the export's verdict, measured once per architecture on the untrained model."""
+        from sscma.deploy.measures import count_macs
+        from sscma.registry import MODELS
+        from sscma.utils import load_config
+        cfg = load_config(self.config, {**self.options, **proposal})
+        model = MODELS.build(cfg.model).eval()
+        hw = cfg.get('imgsz') or (96, 96)
+        hw = (hw, hw) if isinstance(hw, int) else tuple(hw)
+        channels = 1 if cfg.get('color_type') == 'grayscale' else int(cfg.get('in_channels', 3) or 3)
+        found: Dict[str, Any] = dict(params=sum(p.numel() for p in model.parameters()),
+                                     macs=count_macs(model, torch.zeros(1, channels, *hw)))
+        if self.device is None:
+            return found
+        arch = json.dumps({k: v for k, v in sorted(proposal.items()) if k not in TRAINING_ONLY}, default=str)
+        if arch not in self.measured:
+            self.measured[arch] = self._measure_on_board(model, proposal, len(self.measured))
+        return {**found, **self.measured[arch]}
+
+    def _measure_on_board(self, model, proposal: Dict[str, Any], index: int) -> Dict[str, Any]:
+        from sscma.deploy.exporter import export_model
+        folder = osp.join(self.work_dir, 'footprints', f'arch_{index:02d}')
+        ckpt = osp.join(folder, 'untrained.pth')
+        import os
+        os.makedirs(folder, exist_ok=True)
+        torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+        report = export_model(self.config, ckpt, targets=['tflite', 'tflm'], precisions=['int8'], calib_batches=1,
+                              cfg_options={**self.options, **proposal}, run_eval=False, latency_runs=0,
+                              devices=[self.device.name], work_dir=folder, log=lambda *a: None)
+        from sscma.deploy.targets.tflm import read_c_model
+        for entry in report['exports']:
+            tflm = entry.get('tflm')
+            if tflm:
+                verdict = tflm['devices'][0]
+                return dict(arena=tflm['arena_bytes'], flash=len(read_c_model(entry['file'])), fits=verdict['fits'],
+                            verdict=verdict['line'])
+        failed = '; '.join(f['error'] for f in report['failed']) or 'no TFLM file'
+        return dict(arena=None, flash=None, fits=False, verdict=f'not exported to TFLM: {failed}')
+
+    def objective(self, trial, deadline: float) -> float:
+        import optuna
+        from mmengine.runner import Runner
+
+        from sscma.apis.runner import own_instances, prepare_train_config
+        proposal = self.propose(trial)
+        trial.set_user_attr('overrides', {k: list(v) if isinstance(v, tuple) else v for k, v in proposal.items()})
+        size = self.footprint(proposal)
+        for key in ('arena', 'flash', 'macs', 'params', 'fits'):
+            trial.set_user_attr(key, size.get(key))
+        if self.device is not None and not size['fits']:
+            note = f'not trained: {size["verdict"]}'
+            trial.set_user_attr('note', note)
+            raise optuna.TrialPruned(note)
+        work = osp.join(self.work_dir, f'trial_{trial.number:03d}')
+        cfg = prepare_train_config(self.config, work, {**self.options, **proposal})
+        cfg.log_level = 'WARNING'
+        cfg.default_hooks.pop('summary', None)  # results.json per trial is not needed; the leaderboard has them
+        reporter = TrialReportHook(trial, self.metric, deadline)
+        own_instances(cfg, 'tune')
+        runner = Runner.from_cfg(cfg)
+        runner.register_hook(reporter)
+        start = time.time()
+        try:
+            runner.train()
+        finally:
+            trial.set_user_attr('seconds', round(time.time() - start, 1))
+            trial.set_user_attr('work_dir', work)
+            if reporter.values:
+                trial.set_user_attr('best_value', max(reporter.values) if self.direction == 'maximize'
+                                    else min(reporter.values))
+            if self.metric in (None, 'auto') and reporter.metric:
+                self.metric = reporter.metric
+                self.study.set_user_attr('metric', reporter.metric)
+        if not reporter.values:
+            raise ConfigError(f'trial {trial.number} ran no validation: set val_interval <= max_epochs')
+        self.study.set_user_attr('metric', self.metric)
+        return trial.user_attrs['best_value']
+
+    def run(self, trials: int, budget_s: float) -> List[Dict[str, Any]]:
+        """Run until ``trials`` trials exist in the study or ``budget_s`` seconds have passed; returns the
+        leaderboard rows (best first)."""
+        import optuna
+        deadline = time.time() + budget_s
+        done = len([t for t in self.study.trials if t.state != optuna.trial.TrialState.WAITING])
+        remaining = max(0, trials - done)
+        if done:
+            self.log(f'tune: {done} trials already in {self.work_dir}/tune.db; {remaining} more')
+
+        def progress(study, frozen) -> None:
+            value = frozen.user_attrs.get('best_value', frozen.value)
+            shown = f'{value:.4f}' if isinstance(value, (int, float)) else '-'
+            best = ''
+            complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            if complete:
+                best = f'; best {study.best_value:.4f} (trial {study.best_trial.number})'
+            left = max(0, deadline - time.time())
+            note = f' ({frozen.user_attrs["note"]})' if frozen.user_attrs.get('note') else ''
+            self.log(f'tune: trial {frozen.number} {frozen.state.name.lower()}{note}: {self.metric or "metric"} '
+                     f'{shown}, {frozen.user_attrs.get("seconds", 0):.0f} s, {frozen.user_attrs.get("overrides")}'
+                     f'{best}; {left / 60:.1f} min of budget left')
+
+        if remaining:
+            self.study.optimize(lambda t: self.objective(t, deadline), n_trials=remaining,
+                                timeout=budget_s, callbacks=[progress], catch=())
+        return leaderboard_rows(self.study, self.direction)
+
+    def best_overrides(self) -> Dict[str, Any]:
+        best = self.study.best_trial
+        return dict(best.user_attrs['overrides'])
+
+
+def leaderboard_rows(study, direction: str) -> List[Dict[str, Any]]:
+    """One row per trial (trained or refused), the best value first."""
+    rows = []
+    for t in study.trials:
+        value = t.user_attrs.get('best_value', t.value)
+        rows.append(dict(trial=t.number, state=t.state.name.lower(), value=value, note=t.user_attrs.get('note', ''),
+                         seconds=t.user_attrs.get('seconds'), arena=t.user_attrs.get('arena'), flash=t.user_attrs.get('flash'),
+                         macs=t.user_attrs.get('macs'), fits=t.user_attrs.get('fits'),
+                         overrides=t.user_attrs.get('overrides', {}), work_dir=t.user_attrs.get('work_dir')))
+    sign = -1 if direction == 'maximize' else 1
+    rows.sort(key=lambda r: (r['value'] is None or (isinstance(r['value'], float) and math.isnan(r['value'])),
+                             sign * (r['value'] or 0), r['trial']))
+    return rows
+
+
+def nested_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """``{'a.b': 1, 'c': 2}`` -> ``{'a': {'b': 1}, 'c': 2}`` (a child config's dicts merge into its base's)."""
+    out: Dict[str, Any] = {}
+    for key, value in options.items():
+        node = out
+        parts = key.split('.')
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = copy.deepcopy(value)
+    return out

@@ -1,0 +1,70 @@
+"""sscma tune: Optuna trials as real training runs, the board filter on measured TFLM arenas, the leaderboard,
+the best config as a file training takes, and a search that goes on after it stopped."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from sscma.apis.tune import nested_options, parse_budget
+from sscma.apis.tune_report import pareto_front
+from sscma.deploy.devices import get_device
+from sscma.utils import ConfigError, load_config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def test_budget_and_options():
+    assert parse_budget('10m') == 600 and parse_budget('90') == 90 and parse_budget('1.5h') == 5400
+    for bad in ('', '-3m', '10 minutes', '0s'):
+        with pytest.raises(ConfigError, match='--budget'):
+            parse_budget(bad)
+    assert nested_options({'a.b': 1, 'a.c': 2, 'd': (3, 4)}) == {'a': {'b': 1, 'c': 2}, 'd': (3, 4)}
+
+
+def test_pareto_front_keeps_the_undominated():
+    rows = [dict(trial=0, state='complete', value=0.7, arena=200, macs=5),
+            dict(trial=1, state='complete', value=0.8, arena=300, macs=9),
+            dict(trial=2, state='complete', value=0.6, arena=250, macs=4),  # worse and bigger than trial 0
+            dict(trial=3, state='pruned', value=None, arena=100, macs=1),   # never trained
+            dict(trial=4, state='complete', value=0.7, arena=150, macs=3)]  # as good as 0, smaller
+    assert [r['trial'] for r in pareto_front(rows, 'maximize')] == [4, 1]
+    assert [r['trial'] for r in pareto_front(rows, 'minimize')] == [4, 2]  # by arena
+
+
+def tune(*args):
+    proc = subprocess.run([sys.executable, osp.join('tools', 'tune.py'), *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_search_within_a_board_resumes_and_writes_a_config(roboflow_root, tmp_path):
+    work = tmp_path / 'tune'
+    common = ['fomo_mobnetv2', '--cfg-options', f'data_root={roboflow_root}', 'max_epochs=2', 'batch=8', 'workers=0',
+              '--budget', '5m', '--device', 'nano33_ble_sense', '--work-dir', work]
+    out = tune(*common, '--trials', 3)
+    board = json.load(open(work / 'leaderboard.json'))
+    assert board['metric'] == 'fomo/f1' and board['device'] == 'nano33_ble_sense' and len(board['trials']) == 3
+    budget = get_device('nano33_ble_sense').arena_budget_bytes
+    trials = {t['trial']: t for t in board['trials']}
+    # trial 0 is the config as it is: its 96x96 model needs ~238 KiB, more than the board's 192 KiB
+    assert trials[0]['overrides']['imgsz'] == [96, 96] and trials[0]['fits'] is False
+    assert trials[0]['state'] == 'pruned' and trials[0]['arena'] > budget and 'DOES NOT FIT' in trials[0]['note']
+    trained = [t for t in board['trials'] if t['state'] == 'complete']
+    assert trained, out
+    for t in board['trials']:  # every architecture measured by the export; only the fitting ones trained
+        assert t['arena'] > 0 and t['fits'] == (t['arena'] <= budget)
+        assert (t['state'] == 'complete') <= t['fits'] and (t['seconds'] is not None) == t['fits']
+    assert osp.getsize(work / 'pareto.png') > 1000 and 'Pareto' in open(work / 'leaderboard.md').read()
+    best = trained[0]
+    cfg = load_config(str(work / 'best_config.py'))
+    assert tuple(cfg.imgsz) == tuple(best['overrides']['imgsz']) and cfg.max_epochs == best['overrides']['max_epochs']
+    assert cfg.base_lr == pytest.approx(best['overrides']['base_lr']) and cfg.data_root == roboflow_root
+    assert cfg.train_cfg.max_epochs == cfg.max_epochs  # derived fields follow (a config training takes)
+    assert "sscma::fomo/fomo_mobnetv2.py" in open(work / 'best_config.py').read()
+
+    out = tune(*common, '--trials', 4)  # started again: the 3 trials are kept, one more is run
+    assert '3 trials already in' in out
+    assert len(json.load(open(work / 'leaderboard.json'))['trials']) == 4
