@@ -1,0 +1,60 @@
+"""tools/benchmarks/make_suite.py: six datasets in four layouts other tools write, read back by sscma's readers
+with their classes, splits that share no image, boxes inside their non-square images, the same files twice."""
+import hashlib
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+from sscma.datasets.detection_dataset import load_detection_split
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', 'benchmarks', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp('suite')
+    entries = load('make_suite').make_suite(str(root))
+    return root, entries
+
+
+def digest(path):
+    return hashlib.md5(open(path, 'rb').read()).hexdigest()
+
+
+def test_every_dataset_reads_back_in_its_layout(suite):
+    root, entries = suite
+    assert len(entries) == 6 and {e['layout'] for e in entries} == {'coco2017', 'roboflow', 'yolo', 'voc'}
+    assert {len(e['classes']) for e in entries} >= {1, 2, 3, 8}
+    assert any(e['empty_images'] for e in entries) and any(h != w for e in entries for h, w in e['image_hw'])
+    formats = {'coco2017': 'coco', 'roboflow': 'coco', 'yolo': 'yolo', 'voc': 'voc'}
+    for e in entries:
+        seen = {}
+        for split in ('train', 'valid', 'test'):
+            fmt, names, records, _ = load_detection_split(e['data_root'], split)
+            assert fmt == formats[e['layout']] and names == e['classes'], e['name']
+            assert len(records) == e['images'][split]
+            for r in records:
+                for obj in r['instances']:
+                    x0, y0, x1, y1 = obj['bbox']
+                    assert 0 <= x0 < x1 <= r['width'] + 1e-3 and 0 <= y0 < y1 <= r['height'] + 1e-3, r['img_path']
+                key = digest(r['img_path'])
+                assert seen.setdefault(key, split) == split, f'{r["img_path"]} is also in {seen[key]}'
+
+
+def test_the_suite_is_deterministic(suite, tmp_path):
+    root, entries = suite
+    again = load('make_suite').make_suite(str(tmp_path), only=['page_chars'])
+    first = next(e for e in entries if e['name'] == 'page_chars')
+    assert again[0]['objects'] == first['objects']
+    a = json.load(open(osp.join(first['data_root'], 'valid', '_annotations.coco.json')))
+    b = json.load(open(osp.join(again[0]['data_root'], 'valid', '_annotations.coco.json')))
+    assert a == b

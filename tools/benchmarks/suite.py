@@ -1,0 +1,136 @@
+"""Train and test one config on every dataset of the benchmark suite, as a user would, and write one table.
+
+    python tools/benchmarks/make_suite.py SUITE          # once: the datasets
+    python tools/benchmarks/suite.py CONFIG --suite SUITE [--cfg-options k=v ...] [--only NAME ...] [--no-export]
+
+Per dataset, in subprocesses: ``tools/train.py CONFIG --cfg-options data_root=<dataset> num_classes=<K> ...``,
+``tools/test.py`` on the best checkpoint alone, and (unless ``--no-export``) ``tools/export.py`` of that
+checkpoint to int8 TFLite + TFLM, which scores both files with the same metric on the test split and measures
+the TFLM arena. Each step's wall time and the peak resident memory of its process tree are measured. Writes
+``suite_results.json`` and ``suite_results.md`` in the work dir (default ``work_dirs/suite_<config name>``).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List
+
+import psutil
+
+from sscma.utils import CfgOptionsAction, run_cli
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def run_measured(cmd: List[str], log_file: str) -> Dict[str, Any]:
+    """Run ``cmd``; its exit code, wall seconds and the peak RSS (MiB) of its process tree (sampled each 0.2 s)."""
+    start, peak = time.time(), 0
+    with open(log_file, 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                rss = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    return dict(rc=proc.returncode, seconds=round(time.time() - start, 1), peak_rss_mib=round(peak / 2 ** 20))
+
+
+def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, export: bool) -> Dict:
+    tool = lambda name: [sys.executable, osp.join(REPO, 'tools', name)]  # noqa: E731
+    opts = [f'data_root={entry["data_root"]}', f'num_classes={len(entry["classes"])}',
+            *[f'{k}={v}' for k, v in options.items()]]
+    row: Dict[str, Any] = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
+                               train_images=entry['images']['train'])
+    os.makedirs(work, exist_ok=True)
+    train = run_measured(tool('train.py') + [config, '--work-dir', work, '--cfg-options', *opts],
+                         osp.join(work, 'suite_train.log'))
+    row.update(train_seconds=train['seconds'], train_peak_rss_mib=train['peak_rss_mib'])
+    if train['rc'] != 0:
+        return dict(row, error=f'training failed (exit {train["rc"]}), see {work}/suite_train.log')
+    results = json.load(open(osp.join(work, 'results.json')))
+    best = results.get('best') or {}
+    row.update(metric=best.get('metric'), val=best.get('score'))
+    checkpoint = best.get('checkpoint') or results.get('last_checkpoint')
+    test = run_measured(tool('test.py') + [checkpoint, '--work-dir', work], osp.join(work, 'suite_test.log'))
+    if test['rc'] == 0:
+        tested = json.load(open(osp.join(work, 'results.json'))).get('test') or {}
+        row['test'] = tested.get(row['metric'])
+    if export:
+        folder = osp.join(work, 'export')
+        exp = run_measured(tool('export.py') + [checkpoint, '--targets', 'tflite', 'tflm', '--precisions', 'int8',
+                                                '--latency-runs', '0', '--work-dir', folder],
+                           osp.join(work, 'suite_export.log'))
+        reports = glob.glob(osp.join(folder, 'export_report.json'))
+        if reports:
+            report = json.load(open(reports[0]))
+            for e in report['exports']:
+                value = (e.get('metrics') or {}).get(row['metric'])
+                if e['target'] == 'tflm':
+                    row.update(int8_tflm_test=value, tflm_arena_bytes=(e.get('tflm') or {}).get('arena_bytes'))
+                elif e['target'] == 'tflite':
+                    row['int8_tflite_test'] = value
+        row['export_rc'] = exp['rc']
+    return row
+
+
+def table(rows: List[Dict[str, Any]]) -> str:
+    cols = [('dataset', 'dataset'), ('layout', 'layout'), ('classes', 'classes'), ('train_images', 'train imgs'),
+            ('val', 'best val'), ('test', 'test'), ('int8_tflm_test', 'int8 TFLM test'),
+            ('tflm_arena_bytes', 'TFLM arena (KiB)'), ('train_seconds', 'train s'),
+            ('train_peak_rss_mib', 'train peak RSS (MiB)')]
+
+    def fmt(key, value):
+        if value is None:
+            return '-'
+        if key == 'tflm_arena_bytes':
+            return f'{value / 1024:.1f}'
+        return f'{value:.4f}' if isinstance(value, float) and key not in ('train_seconds', ) else str(value)
+
+    lines = ['| ' + ' | '.join(h for _, h in cols) + ' |', '|' + ' --- |' * len(cols)]
+    for r in rows:
+        lines.append('| ' + ' | '.join(fmt(k, r.get(k)) for k, _ in cols) + ' |' + (f' {r["error"]}' if 'error' in r
+                                                                                       else ''))
+    vals = [r['val'] for r in rows if isinstance(r.get('val'), float)]
+    if vals:
+        lines.append(f'\nmean best val over {len(vals)} datasets: {sum(vals) / len(vals):.4f}')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='training config (file or packaged name)')
+    parser.add_argument('--suite', required=True, help='folder written by make_suite.py (holds suite.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
+                        help='settings for every dataset, e.g. imgsz=(128,128) max_epochs=100')
+    parser.add_argument('--only', nargs='+', help='these datasets only')
+    parser.add_argument('--no-export', action='store_true', help='skip the int8 export and its evaluation')
+    parser.add_argument('--work-dir', help='default: work_dirs/suite_<config name>')
+    args = parser.parse_args()
+    entries = json.load(open(osp.join(args.suite, 'suite.json')))
+    name = osp.splitext(osp.basename(args.config))[0]
+    work = args.work_dir or osp.join('work_dirs', f'suite_{name}')
+    rows: List[Dict[str, Any]] = []
+    for entry in entries:
+        if args.only and entry['name'] not in args.only:
+            continue
+        row = run_dataset(args.config, entry, dict(args.cfg_options), osp.join(work, entry['name']),
+                          not args.no_export)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        text = table(rows)
+        with open(osp.join(work, 'suite_results.md'), 'w') as f:
+            f.write(f'`{args.config}` {json.dumps(args.cfg_options)}\n\n{text}\n')
+        with open(osp.join(work, 'suite_results.json'), 'w') as f:
+            json.dump(dict(config=args.config, cfg_options=args.cfg_options, rows=rows), f, indent=2)
+    print(table(rows))
+
+
+if __name__ == '__main__':
+    run_cli(main)
