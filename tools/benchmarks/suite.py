@@ -2,12 +2,19 @@
 
     python tools/benchmarks/make_suite.py SUITE          # once: the datasets
     python tools/benchmarks/suite.py CONFIG --suite SUITE [--cfg-options k=v ...] [--only NAME ...] [--no-export]
+    python tools/benchmarks/suite.py ultralytics --suite SUITE --peer-path DIR [--epochs 120] [--imgsz N]
 
 Per dataset, in subprocesses: ``tools/train.py CONFIG --cfg-options data_root=<dataset> num_classes=<K> ...``,
 ``tools/test.py`` on the best checkpoint alone, and (unless ``--no-export``) ``tools/export.py`` of that
 checkpoint to int8 TFLite + TFLM, which scores both files with the same metric on the test split and measures
 the TFLM arena. Each step's wall time and the peak resident memory of its process tree are measured. Writes
 ``suite_results.json`` and ``suite_results.md`` in the work dir (default ``work_dirs/suite_<config name>``).
+
+``ultralytics`` in place of CONFIG trains the peer a user would pick instead, Ultralytics YOLO26n from scratch
+(``ultralytics_peer.py``, installed in its own folder: ``pip install --no-deps --target DIR -r
+tools/benchmarks/requirements-ultralytics.txt``) on a YOLO copy of each dataset, and reports its own mAP50.
+``--imgsz`` (default: each dataset's longer image side, rounded up to a multiple of 32) is the input size;
+give sscma configs the same with ``--cfg-options imgsz=...`` or ``--data-imgsz``.
 """
 import argparse
 import glob
@@ -80,6 +87,48 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     return row
 
 
+def data_imgsz(entry: Dict[str, Any]) -> int:
+    """The dataset's longer image side, rounded up to a multiple of 32."""
+    side = max(max(hw) for hw in entry['image_hw'])
+    return -(-side // 32) * 32
+
+
+def yolo_copy(entry: Dict[str, Any], out: str) -> str:
+    """``data.yaml`` of the dataset in the Ultralytics layout (itself, or a copy read by sscma's readers)."""
+    if entry['layout'] == 'yolo':
+        return osp.join(entry['data_root'], 'data.yaml')
+    import cv2
+    from make_suite import write_yolo
+
+    from sscma.datasets.detection_dataset import load_detection_split
+    data = {}
+    for split in ('train', 'valid', 'test'):
+        _, names, records, _ = load_detection_split(entry['data_root'], split)
+        data[split] = [(cv2.cvtColor(cv2.imread(r['img_path']), cv2.COLOR_BGR2RGB),
+                        [(*i['bbox'], names.index(i['label'])) for i in r['instances']]) for r in records]
+    write_yolo(out, data, list(names))
+    return osp.join(out, 'data.yaml')
+
+
+def run_peer(entry: Dict[str, Any], work: str, peer_path: str, epochs: int, imgsz: int) -> Dict[str, Any]:
+    os.makedirs(work, exist_ok=True)
+    data = yolo_copy(entry, osp.join(work, 'yolo'))
+    env_cmd = ['env', f'PYTHONPATH={peer_path}', 'YOLO_OFFLINE=1', sys.executable,
+               osp.join(REPO, 'tools', 'benchmarks', 'ultralytics_peer.py'), data, '--imgsz', str(imgsz),
+               '--epochs', str(epochs), '--out', osp.join(work, 'runs')]
+    run = run_measured(env_cmd, osp.join(work, 'suite_peer.log'))
+    row: Dict[str, Any] = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
+                               train_images=entry['images']['train'], imgsz=imgsz, metric='mAP50 (Ultralytics)',
+                               train_seconds=run['seconds'], train_peak_rss_mib=run['peak_rss_mib'])
+    lines = [line for line in open(osp.join(work, 'suite_peer.log')) if line.startswith('{')]
+    if run['rc'] != 0 or not lines:
+        return dict(row, error=f'peer failed (exit {run["rc"]}), see {work}/suite_peer.log')
+    result = json.loads(lines[-1])
+    key = 'metrics/mAP50(B)'
+    row.update(val=result.get('val', {}).get(key), test=result.get('test', {}).get(key))
+    return row
+
+
 def table(rows: List[Dict[str, Any]]) -> str:
     cols = [('dataset', 'dataset'), ('layout', 'layout'), ('classes', 'classes'), ('train_images', 'train imgs'),
             ('val', 'best val'), ('test', 'test'), ('int8_tflm_test', 'int8 TFLM test'),
@@ -112,7 +161,13 @@ def main() -> None:
     parser.add_argument('--only', nargs='+', help='these datasets only')
     parser.add_argument('--no-export', action='store_true', help='skip the int8 export and its evaluation')
     parser.add_argument('--work-dir', help='default: work_dirs/suite_<config name>')
+    parser.add_argument('--data-imgsz', action='store_true',
+                        help='train each dataset at its longer image side rounded up to 32 (imgsz=(S,S))')
+    parser.add_argument('--peer-path', help='folder Ultralytics is installed in (CONFIG ultralytics)')
+    parser.add_argument('--epochs', type=int, default=120, help='Ultralytics epochs (default 120)')
+    parser.add_argument('--imgsz', type=int, help='Ultralytics input size (default: per dataset, --data-imgsz)')
     args = parser.parse_args()
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # make_suite's writers
     entries = json.load(open(osp.join(args.suite, 'suite.json')))
     name = osp.splitext(osp.basename(args.config))[0]
     work = args.work_dir or osp.join('work_dirs', f'suite_{name}')
@@ -120,8 +175,16 @@ def main() -> None:
     for entry in entries:
         if args.only and entry['name'] not in args.only:
             continue
-        row = run_dataset(args.config, entry, dict(args.cfg_options), osp.join(work, entry['name']),
-                          not args.no_export)
+        if args.config == 'ultralytics':
+            if not args.peer_path:
+                raise SystemExit('ultralytics: give --peer-path DIR (where requirements-ultralytics.txt is installed)')
+            row = run_peer(entry, osp.join(work, entry['name']), args.peer_path, args.epochs,
+                           args.imgsz or data_imgsz(entry))
+        else:
+            options = dict(args.cfg_options)
+            if args.data_imgsz:
+                options['imgsz'] = (data_imgsz(entry), ) * 2
+            row = run_dataset(args.config, entry, options, osp.join(work, entry['name']), not args.no_export)
         rows.append(row)
         print(json.dumps(row), flush=True)
         text = table(rows)
