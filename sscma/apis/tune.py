@@ -205,7 +205,8 @@ class Tuner:
         work = osp.join(self.work_dir, f'trial_{trial.number:03d}')
         cfg = prepare_train_config(self.config, work, {**self.options, **proposal})
         cfg.log_level = 'WARNING'
-        cfg.default_hooks.pop('summary', None)  # results.json per trial is not needed; the leaderboard has them
+        for hook in ('summary', 'val_loss'):  # per-trial results.json, validation loss: the leaderboard needs neither
+            cfg.default_hooks.pop(hook, None)
         reporter = TrialReportHook(trial, self.metric, deadline)
         own_instances(cfg, 'tune')
         runner = Runner.from_cfg(cfg)
@@ -265,10 +266,11 @@ def leaderboard_rows(study, direction: str) -> List[Dict[str, Any]]:
     rows = []
     for t in study.trials:
         value = t.user_attrs.get('best_value', t.value)
-        rows.append(dict(trial=t.number, state=t.state.name.lower(), value=value, note=t.user_attrs.get('note', ''),
-                         seconds=t.user_attrs.get('seconds'), arena=t.user_attrs.get('arena'), flash=t.user_attrs.get('flash'),
-                         macs=t.user_attrs.get('macs'), fits=t.user_attrs.get('fits'),
-                         overrides=t.user_attrs.get('overrides', {}), work_dir=t.user_attrs.get('work_dir')))
+        attrs = t.user_attrs
+        rows.append(dict(trial=t.number, state=t.state.name.lower(), value=value, note=attrs.get('note', ''),
+                         seconds=attrs.get('seconds'), arena=attrs.get('arena'), flash=attrs.get('flash'),
+                         macs=attrs.get('macs'), fits=attrs.get('fits'), overrides=attrs.get('overrides', {}),
+                         work_dir=attrs.get('work_dir')))
     sign = -1 if direction == 'maximize' else 1
     rows.sort(key=lambda r: (r['value'] is None or (isinstance(r['value'], float) and math.isnan(r['value'])),
                              sign * (r['value'] or 0), r['trial']))
