@@ -70,9 +70,10 @@ def test_config_beside_a_checkpoint_is_checked(trained, roboflow_root):
           cwd=work)  # the same options: accepted
 
 
-def test_wheel_carries_the_configs(tmp_path):
-    """A wheel built from the repository holds the configs: from outside the repository, with only the wheel's
-    package on the path, `sscma configs` lists them and a config loads by name."""
+def test_wheel_carries_the_configs(tmp_path, roboflow_root):
+    """A wheel built from the repository holds the configs: from outside the repository, with the wheel's package
+    first on the path, `sscma configs` lists them, a config loads by name, and `sscma train <name>`, `test CKPT`,
+    `export CKPT` and `predict CKPT SOURCE` run from the wheel's files."""
     wheels = tmp_path / 'wheel'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', REPO, '--no-deps', '--no-build-isolation', '-q', '-w',
                     str(wheels)], check=True, capture_output=True, timeout=600)
@@ -87,6 +88,20 @@ def test_wheel_carries_the_configs(tmp_path):
     printed = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True,
                              check=True).stdout
     assert printed.startswith(str(target))
+    work = tmp_path / 'outside'
+    work.mkdir()
+    sscma('train', 'fomo_mobnetv2', '--work-dir', work / 'run', '--cfg-options', *fomo_opts(roboflow_root), 'epochs=1',
+          cwd=work, env=env)
+    used = json.load(open(work / 'run' / 'results.json'))['config']
+    assert used == str(target / 'sscma' / '.mim' / 'configs' / 'fomo' / 'fomo_mobnetv2.py')  # the wheel's config
+    ckpt = work / 'run' / 'epoch_1.pth'
+    sscma('test', ckpt, '--work-dir', work / 'test', cwd=work, env=env)
+    assert 'fomo/f1' in json.load(open(work / 'test' / 'results.json'))['test']
+    sscma('export', ckpt, '--targets', 'onnx', '--precisions', 'float32', '--latency-runs', '0', '--no-eval',
+          '--work-dir', work / 'export', cwd=work, env=env)
+    sscma('predict', ckpt, osp.join(roboflow_root, 'test'), '--out', work / 'predict', cwd=work, env=env)
+    assert len(json.load(open(work / 'predict' / 'predictions.json'))['predictions']) == 4
+    assert osp.isfile(work / 'export' / 'epoch_1_float32.onnx')
 
 
 def test_resume_from_the_checkpoint_alone(trained):
