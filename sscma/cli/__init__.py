@@ -22,6 +22,7 @@ COMMANDS = {
     'prune': 'sscma.cli.prune',
     'lr-find': 'sscma.cli.lr_find',
     'tune': 'sscma.cli.tune',
+    'benchmark': 'sscma.cli.benchmark',
 }
 
 

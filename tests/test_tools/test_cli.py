@@ -11,7 +11,7 @@ from sscma.cli import COMMANDS, build_parser, main
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = {'train': 'train.py', 'test': 'test.py', 'export': 'export.py', 'split': 'dataset_split.py',
          'transfer-learn': 'transfer_learn.py', 'predict': 'inference.py', 'configs': 'configs.py',
-         'prune': 'prune.py', 'lr-find': 'analysis/lr_finder.py'}
+         'prune': 'prune.py', 'lr-find': 'analysis/lr_finder.py', 'tune': 'tune.py', 'benchmark': 'benchmark.py'}
 
 
 def test_setup_declares_the_console_script():
@@ -42,6 +42,20 @@ def test_every_tool_runs_its_command(name):
     parser = build_parser(name, prog=f'sscma {name}')
     assert parser.format_help().startswith(f'usage: sscma {name} ')
     assert parser.description
+
+
+def test_benchmark_rows_compare_every_file_with_pytorch():
+    from sscma.cli.benchmark import benchmark_rows
+    report = dict(float_metrics={'fomo/f1': 0.8}, float_latency=dict(median_ms=1.5, runtime='torch eager (CPU)'),
+                  exports=[dict(target='tflite', precision='int8', size_bytes=51200, metrics={'fomo/f1': 0.75},
+                                latency=dict(median_ms=0.4, runtime='LiteRT')),
+                           dict(target='vela', precision='int8', size_bytes=2048, metrics=None, latency=None)],
+                  failed=[dict(target='imx500', precision='int8', error='imxconv-pt not found\nmore')])
+    rows = benchmark_rows(report, 'fomo/f1')
+    assert rows[0] == ['PyTorch', 'float32', '-', '0.8000', '', '1.50 ms (torch eager (CPU))']
+    assert rows[1] == ['tflite', 'int8', '50.0 KiB', '0.7500', '-0.0500', '0.40 ms (LiteRT)']
+    assert rows[2][3:] == ['-', '', '-']  # a file that does not run here: no metric, no latency
+    assert rows[3][:3] == ['imx500', 'int8', 'failed: imxconv-pt not found']
 
 
 def test_usage_lists_every_command(capsys):
