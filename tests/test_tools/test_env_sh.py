@@ -51,3 +51,27 @@ def test_interval_is_at_most_30_s_by_default():
     text = open(osp.join(REPO, 'tools', 'env.sh')).read()
     assert 'interval=${SSCMA_PROGRESS_INTERVAL:-30}' in text
     assert 'mmcv_build_progress "$tmp/mmcv-${MMCV_VERSION}" &' in text  # the ticker runs during the build
+
+
+def test_mmcv_route_follows_the_wheels_at_hand_and_enters_the_stamp(tmp_path):
+    """lite (mmcv-lite + sscma's nms) unless a compiled wheel is offered or SSCMA_MMCV says otherwise."""
+    import glob
+    shared = glob.glob(osp.join(REPO, '..', 'shared', 'wheels', 'mmcv-2.1.0-cp311-cp311-linux_*.whl'))
+    env = {k: v for k, v in os.environ.items() if k not in ('SSCMA_MMCV', 'SSCMA_WHEELS')}
+
+    def run(script, **extra):
+        proc = subprocess.run(['bash', '-c', f'source tools/env.sh && {script}'], cwd=REPO, text=True,
+                              capture_output=True, timeout=60,
+                              env=dict(env, SSCMA_HOME=str(tmp_path / 'home'), SSCMA_PYTHON='/bin/false', **extra))
+        return proc.returncode, proc.stdout.strip(), proc.stderr
+
+    assert run('mmcv_route')[1] == ('full' if shared else 'lite')
+    offered = tmp_path / 'offered'
+    offered.mkdir()
+    (offered / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl').write_bytes(b'')
+    assert run('mmcv_route', SSCMA_WHEELS=str(offered))[1] == 'full'
+    assert run('mmcv_route; mmcv_requirement', SSCMA_MMCV='lite')[1].split() == ['lite', 'mmcv-lite==2.1.0']
+    assert run('mmcv_requirement', SSCMA_MMCV='full')[1] == 'mmcv==2.1.0'
+    assert run('stamp_of', SSCMA_MMCV='lite')[1] != run('stamp_of', SSCMA_MMCV='full')[1]
+    rc, _, err = run('mmcv_route', SSCMA_MMCV='compiled')
+    assert rc == 2 and 'SSCMA_MMCV=compiled' in err and 'lite' in err
