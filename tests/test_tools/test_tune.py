@@ -60,7 +60,7 @@ def test_search_within_a_board_resumes_and_writes_a_config(roboflow_root, tmp_pa
     assert osp.getsize(work / 'pareto.png') > 1000 and 'Pareto' in open(work / 'leaderboard.md').read()
     best = trained[0]
     cfg = load_config(str(work / 'best_config.py'))
-    assert tuple(cfg.imgsz) == tuple(best['overrides']['imgsz']) and cfg.max_epochs == best['overrides']['max_epochs']
+    assert tuple(cfg.imgsz) == tuple(best['overrides']['imgsz']) and cfg.max_epochs == 2  # fixed by --cfg-options
     assert cfg.base_lr == pytest.approx(best['overrides']['base_lr']) and cfg.data_root == roboflow_root
     assert cfg.train_cfg.max_epochs == cfg.max_epochs  # derived fields follow (a config training takes)
     assert "sscma::fomo/fomo_mobnetv2.py" in open(work / 'best_config.py').read()
