@@ -8,8 +8,8 @@ not be made are listed with the reason. The full report is ``export_report.md`` 
 import argparse
 from typing import Any, Dict, List
 
-from . import model_and_config
 from .export import add_arguments as add_export_arguments
+from .export import run_export
 
 DESCRIPTION = 'Export to every format and compare size, test metric and latency (like `yolo benchmark`)'
 
@@ -37,19 +37,11 @@ def benchmark_rows(report: Dict[str, Any], metric: str) -> List[List[str]]:
 
 def main(args: argparse.Namespace) -> None:
     from sscma.apis.tune import best_metric_of
-    from sscma.deploy import export_model
-    from sscma.deploy.devices import device_table, get_device
     from sscma.utils import load_config
-    if args.device == ['list']:
-        print(device_table())
+    done = run_export(args)
+    if done is None:
         return
-    for name in args.device or []:
-        get_device(name)  # an unknown board is refused before anything is exported
-    config, checkpoint, options = model_and_config(args)
-    report = export_model(config, checkpoint, targets=args.targets, precisions=args.precisions,
-                          calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
-                          cfg_options=options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
-                          vela_accelerator=args.vela_accelerator, devices=args.device)
+    config, options, report = done
     metric = best_metric_of(load_config(config, options))[0]
     if metric in (None, 'auto'):  # the first number the test reports
         numbers = [k for k, v in (report.get('float_metrics') or {}).items() if isinstance(v, (int, float))]

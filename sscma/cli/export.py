@@ -45,13 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--latency-runs', type=int, default=50, help='timed runs per file (0: no latency)')
 
 
-def main(args: argparse.Namespace) -> None:
+def run_export(args: argparse.Namespace):
+    """``(config, options, report)`` of the export the arguments ask for; ``None`` after ``--device list``."""
     from sscma.deploy import export_model
     from sscma.deploy.devices import device_table, get_device
-    from sscma.utils import ExportError
     if args.device == ['list']:
         print(device_table())
-        return
+        return None
     for name in args.device or []:
         get_device(name)  # an unknown board is refused before anything is exported
     config, checkpoint, options = model_and_config(args)
@@ -59,6 +59,15 @@ def main(args: argparse.Namespace) -> None:
                           calib_batches=args.calib_batches, input_shape=args.input_shape, work_dir=args.work_dir,
                           cfg_options=options, run_eval=not args.no_eval, latency_runs=args.latency_runs,
                           vela_accelerator=args.vela_accelerator, devices=args.device)
+    return config, options, report
+
+
+def main(args: argparse.Namespace) -> None:
+    from sscma.utils import ExportError
+    done = run_export(args)
+    if done is None:
+        return
+    report = done[2]
     with open(report['report_files']['markdown'], encoding='utf-8') as f:
         print(f.read())
     print(f'report: {report["report_files"]["json"]}')
