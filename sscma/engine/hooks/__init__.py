@@ -1,3 +1,4 @@
+from .batch_augment_switch_hook import BatchAugmentSwitchHook
 from .config_source_hook import ConfigSourceHook
 from .cpu_threads_hook import CpuThreadsHook
 from .freeze_backbone_hook import FreezeBackboneHook
@@ -12,7 +13,7 @@ from .val_loss_hook import ValLossHook
 __all__ = ['FreezeBackboneHook', 'NonFiniteLossHook', 'TrainingDiverged', 'PredictionVisHook', 'RunSummaryHook']
 __all__ += ['ConfigSourceHook', 'CpuThreadsHook', 'HeapReuseHook', 'reuse_freed_heap']
 __all__ += ['LoadMatchingWeightsHook', 'describe_match', 'match_state_dict']
-__all__ += ['QuantizationAwareTrainingHook', 'ValLossHook']
+__all__ += ['QuantizationAwareTrainingHook', 'ValLossHook', 'BatchAugmentSwitchHook']
 from .anomaly_threshold_hook import AnomalyThresholdHook
 
 __all__ += ['AnomalyThresholdHook']

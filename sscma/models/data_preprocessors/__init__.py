@@ -2,6 +2,7 @@ from .batch_augments import BatchAffine, BatchHorizontalFlip, BatchRandomResized
 from .cls_data_preprocessor import ClsDataPreprocessor
 from .colour_augments import BatchBlurOrNoise, BatchBrightnessContrast, BatchHueSaturationValue
 from .det_data_preprocessor import DetDataPreprocessor
+from .mix_augments import BatchMixUp, BatchMosaic
 
 __all__ = ['BatchAffine', 'BatchBlurOrNoise', 'BatchBrightnessContrast', 'BatchHorizontalFlip',
-           'BatchHueSaturationValue', 'BatchRandomResizedCrop', 'ClsDataPreprocessor', 'DetDataPreprocessor']
+           'BatchHueSaturationValue', 'BatchMixUp', 'BatchMosaic', 'BatchRandomResizedCrop', 'ClsDataPreprocessor', 'DetDataPreprocessor']
