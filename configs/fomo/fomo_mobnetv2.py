@@ -10,6 +10,10 @@ max_epochs = 60
 base_lr = 0.003
 widen_factor = 0.35
 in_channels = 3  # 1 for grayscale (see fomo_mobnetv2_gray.py)
+# input size from the data: when the training split's objects would be under 8 px at imgsz (their 25th
+# percentile side), the input grows toward the images' own size, up to 160 px (sscma/apis/data_defaults.py;
+# printed at the start of training). imgsz in --cfg-options, or auto_imgsz=None, keeps imgsz as given.
+auto_imgsz = dict(min_object_px=8, max_side=160, multiple=8)
 
 model = dict(
     type='Fomo',

@@ -11,6 +11,7 @@ from sscma.utils import ConfigError, load_config, register_all_modules
 from sscma.utils.checkpoint import checkpoint_class_names
 from sscma.utils.class_names import bind_model_classes
 
+from .data_defaults import data_defaults
 from .distillation import resolve_teacher
 from .distributed import configure_distributed
 
@@ -76,6 +77,13 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     """
     register_all_modules()
     cfg = load_config(config, cfg_options)
+    chosen, why = data_defaults(cfg, cfg_options, bool(resume))
+    if chosen:  # in the options: every checkpoint carries the choice
+        cfg_options = {**(cfg_options or {}), **chosen}
+        cfg = load_config(config, cfg_options)
+    if why:
+        from mmengine.logging import MMLogger
+        MMLogger.get_current_instance().info(f'data-following defaults: {why}')
     cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
     if isinstance((cfg.get('default_hooks') or {}).get('config_source'), dict):
         cfg.default_hooks.config_source.options = dict(cfg_options or {})  # carried into every checkpoint

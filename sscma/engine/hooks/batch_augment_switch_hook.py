@@ -47,4 +47,4 @@ class BatchAugmentSwitchHook(Hook):
             step.p = 0.0 if closed else self.own_p.get(id(step), step.p)
             if was and not step.p:
                 runner.logger.info(f'BatchAugmentSwitchHook: {type(step).__name__} off from epoch {runner.epoch + 1} '
-                                   f'(the last {self.close_epochs})')
+                                   f'(the last {runner.max_epochs - runner.epoch} of {runner.max_epochs})')

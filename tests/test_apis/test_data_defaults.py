@@ -1,0 +1,51 @@
+"""Defaults that follow the data: the input size grows for small objects, within the images and max_side."""
+import pytest
+
+from sscma.apis.data_defaults import choose_imgsz
+from sscma.apis.runner import prepare_train_config
+from sscma.utils import ConfigError
+from tests.conftest import write_roboflow_coco
+
+
+def records(size, side, n=8):
+    w, h = size
+    return [dict(width=w, height=h, instances=[dict(bbox=[10, 10, 10 + side, 10 + side])] * 2) for _ in range(n)]
+
+
+@pytest.mark.parametrize('size, side, expected', [
+    ((160, 120), 5, (160, 120)),    # tiny sources: grown to the files' size, their ratio
+    ((640, 480), 5, (160, 120)),    # ... but not past max_side (ratio kept)
+    ((150, 100), 3, (152, 104)),    # rounded up to the multiple
+    ((200, 150), 14, (120, 120)),   # 6.7 px at 96: grown just enough (8 px at 120)
+    ((128, 128), 40, None),         # large objects: the config's size
+    ((64, 48), 3, None),            # files smaller than the input: nothing to gain
+])
+def test_choose_imgsz(size, side, expected):
+    chosen, why = choose_imgsz((96, 96), records(size, side), min_object_px=8, max_side=160, multiple=8)
+    assert chosen == ({'imgsz': expected} if expected else {})
+    assert ('kept' in why) == (expected is None) and '25th-percentile' in why
+
+
+def test_no_objects_keeps_the_size():
+    assert choose_imgsz((96, 96), [dict(width=50, height=50, instances=[])])[0] == {}
+
+
+def test_training_picks_it_prints_it_and_the_checkpoint_carries_it(tmp_path, caplog):
+    root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))  # 14 px objects
+    options = dict(data_root=root, num_classes=2)
+    cfg = prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), options)
+    assert tuple(cfg.imgsz) == (120, 120)
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline[0]['transforms'] if t['type'].endswith('Resize')]
+    assert tuple(resize[0]['scale']) == (120, 120)
+    assert cfg.default_hooks.config_source.options['imgsz'] == (120, 120)
+    assert options == dict(data_root=root, num_classes=2)  # the caller's dict is not changed
+    # what the user gives, and a resumed run, are left alone
+    given = prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(options, imgsz=(96, 96)))
+    assert tuple(given.imgsz) == (96, 96)
+    off = prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(options, auto_imgsz=None))
+    assert tuple(off.imgsz) == (96, 96)
+
+
+def test_a_bad_rule_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match='auto_imgsz'):
+        prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(auto_imgsz=dict(min_px=8)))
