@@ -28,4 +28,5 @@ default_hooks = dict(checkpoint=dict(save_best='fomo/f1', rule='greater'))
 auto_scale_lr = dict(base_batch_size=16, enable=False)
 custom_hooks = [
     dict(type='PredictionVisHook', max_images=16),
+    dict(type='BatchAugmentSwitchHook', close_epochs=10),  # mosaic off for the last 10 epochs
 ]

@@ -46,4 +46,5 @@ default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP_50', rule='greater
 val_interval = 5
 custom_hooks = [
     dict(type='PredictionVisHook', max_images=16, score_thr=0.3),
+    dict(type='BatchAugmentSwitchHook', close_epochs=10),  # mosaic off for the last 10 epochs
 ]

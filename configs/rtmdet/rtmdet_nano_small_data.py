@@ -10,4 +10,5 @@ val_interval = 10
 custom_hooks = [
     dict(type='EMAHook', ema_type='mmdet.ExpMomentumEMA', momentum=0.0002, update_buffers=True, priority=49),
     dict(type='PredictionVisHook', max_images=16, score_thr=0.3),
+    dict(type='BatchAugmentSwitchHook', close_epochs=10),
 ]

@@ -24,7 +24,7 @@ from sscma.utils import ConfigError
 
 STUDY = 'sscma-tune'
 #: variables that do not change the exported model (the rest of a proposal is its architecture)
-TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight')
+TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight', 'mosaic')
 
 
 def _imgsz(trial, default) -> Tuple[int, int]:
@@ -50,6 +50,8 @@ SEARCH_SPACE: Dict[str, Callable] = {
     'widen_factor': _width,
     'aug_strength': lambda t, v: t.suggest_float('aug_strength', 0.0, max(1.0, 2 * v)),
     'loss_weight': lambda t, v: t.suggest_float('loss_weight', v / 3, v * 3, log=True),
+    # on or off: it helped some suite datasets and hurt others (docs/benchmarks.md)
+    'mosaic': lambda t, v: t.suggest_categorical('mosaic', [0.0, 1.0]),
 }
 
 

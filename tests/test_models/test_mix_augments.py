@@ -170,3 +170,24 @@ def test_switch_hook_closes_mosaic_and_mixup_for_the_last_epochs():
     assert mosaic.p == 0.0
     with pytest.raises(ConfigError, match='BatchMosaic'):
         BatchAugmentSwitchHook().before_train(fake_runner(0, 6, [flip]))
+
+
+def test_off_mosaic_draws_nothing():
+    """p=0 (the configs' default) leaves the random stream alone: a config with it trains as one without."""
+    torch.manual_seed(0)
+    BatchMosaic(p=0.0)(coded_images(4), four_samples())
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
+
+
+def test_detector_configs_switch_mosaic_by_one_variable():
+    from sscma.utils import load_config
+    for name in ('fomo_mobnetv2', 'rtmdet_nano_small_data'):
+        cfg = load_config(name, dict(mosaic=1.0))
+        steps = cfg.model.data_preprocessor.augments
+        assert steps[0] == dict(type='BatchMosaic', p=1.0)
+        assert any(h['type'] == 'BatchAugmentSwitchHook' for h in cfg.custom_hooks)
+        assert load_config(name).model.data_preprocessor.augments[0]['p'] == 0.0
+    with pytest.raises(ConfigError, match='mosaic=2'):
+        load_config('fomo_mobnetv2', dict(mosaic=2))

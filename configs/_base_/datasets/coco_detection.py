@@ -13,7 +13,12 @@ color_type = 'color'  # 'grayscale' for single-channel models
 # Random augmentations run on whole batches inside the model's data preprocessor (sscma DetDataPreprocessor
 # `augments`): the albumentations transforms of the same names, drawn per image, in a few torch operations per
 # batch instead of ~1 ms of Python per image (docs/benchmarks.md). Boxes move with the images.
+# mosaic: probability that a training image becomes a mosaic of four (BatchMosaic; off by default: on the
+# benchmark suite it helped some datasets and hurt others, docs/benchmarks.md; `sscma tune` searches it).
+# Configs with BatchAugmentSwitchHook turn it off for the last epochs.
+mosaic = 0.0
 train_augments = [
+    dict(type='BatchMosaic', p=mosaic),
     dict(type='BatchAffine', scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7),
     dict(type='BatchHorizontalFlip', p=0.5),
     dict(type='BatchBrightnessContrast', brightness_limit=0.25, contrast_limit=0.25, p=0.6),

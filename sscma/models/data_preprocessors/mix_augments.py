@@ -52,6 +52,8 @@ class MixAugment(nn.Module):
         self.p = _probability(type(self).__name__, p)
 
     def forward(self, inputs: torch.Tensor, data_samples: List) -> Batch:
+        if not self.p:  # off: no draw either, so a config with it at 0 trains exactly as one without it
+            return inputs, data_samples
         chosen = np.flatnonzero(_draw(len(inputs)) < self.p)
         if len(chosen) and len(inputs) > 0:
             inputs, data_samples = self.mix(inputs, data_samples, chosen)
