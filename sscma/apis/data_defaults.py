@@ -71,7 +71,8 @@ def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, 
     reached = small * min(w / w0, h / h0)
     return {'imgsz': (w, h)}, (f'imgsz {w}x{h} (config: {w0}x{h0}): objects\' 25th-percentile side would be '
                                f'{small:.1f} px at {w0}x{h0}, {reached:.1f} px at {w}x{h} (goal >= {min_object_px:g}; '
-                               f'images {file_w:.0f}x{file_h:.0f}, max_side {max_side})')
+                               f'images {file_w:.0f}x{file_h:.0f}, max_side {max_side}); the int8 arena grows about '
+                               f'{w * h / (w0 * h0):.1f}x: check the board with sscma export --device')
 
 
 def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]], resume: bool) -> Choice:
