@@ -44,7 +44,8 @@ def expected_boxes(samples, sources, corner, min_visibility=0.3):
     boxes, labels = [], []
     for q, s in enumerate(sources):
         dx, dy = (W if q in (1, 3) else 0) - corner[0], (H if q in (2, 3) else 0) - corner[1]
-        for (x1, y1, x2, y2), label in zip(samples[s].gt_instances.bboxes.tolist(), samples[s].gt_instances.labels.tolist()):
+        instances = samples[s].gt_instances
+        for (x1, y1, x2, y2), label in zip(instances.bboxes.tolist(), instances.labels.tolist()):
             moved = np.array([x1 + dx, y1 + dy, x2 + dx, y2 + dy])
             clipped = np.clip(moved, 0, [W, H, W, H])
             area = (x2 - x1) * (y2 - y1)
@@ -85,8 +86,9 @@ def test_every_mosaic_box_holds_its_own_object():
     for i in range(n):
         boxes, labels = [], []
         for j in range(int(rng.integers(0, 3))):
-            x1, y1 = int(rng.integers(0, W - 12)) if j == 0 else int(rng.integers(W // 2, W - 12)), int(rng.integers(0, H - 12))
-            x1 = min(x1, W // 2 - 13) if j == 0 else x1
+            x1 = int(rng.integers(0, W - 12)) if j == 0 else int(rng.integers(W // 2, W - 12))
+            y1 = int(rng.integers(0, H - 12))
+            x1 = min(x1, W // 2 - 13) if j == 0 else x1  # two objects per image never overlap
             label = int(rng.integers(0, 3))
             images[i, label, y1:y1 + 12, x1:x1 + 12] = 255
             boxes.append([x1, y1, x1 + 12, y1 + 12])
