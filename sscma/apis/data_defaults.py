@@ -81,8 +81,10 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]], resume: bo
     rule = cfg.get('auto_imgsz')
     if not rule:
         return {}, ''
-    if resume or 'imgsz' in (cfg_options or {}):
-        return {}, f'imgsz {tuple(cfg.imgsz)} as given' if not resume else ''
+    if resume:  # the run's own options carry its size
+        return {}, ''
+    if 'imgsz' in (cfg_options or {}):
+        return {}, f'imgsz {tuple(cfg.imgsz)} as given'
     if not isinstance(rule, dict) or set(rule) - {'min_object_px', 'max_side', 'multiple'}:
         raise ConfigError(f'auto_imgsz={rule!r}: expected a dict with keys min_object_px, max_side, multiple')
     records = _train_records(cfg)

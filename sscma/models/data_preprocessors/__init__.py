@@ -5,4 +5,5 @@ from .det_data_preprocessor import DetDataPreprocessor
 from .mix_augments import BatchMixUp, BatchMosaic
 
 __all__ = ['BatchAffine', 'BatchBlurOrNoise', 'BatchBrightnessContrast', 'BatchHorizontalFlip',
-           'BatchHueSaturationValue', 'BatchMixUp', 'BatchMosaic', 'BatchRandomResizedCrop', 'ClsDataPreprocessor', 'DetDataPreprocessor']
+           'BatchHueSaturationValue', 'BatchMixUp', 'BatchMosaic', 'BatchRandomResizedCrop', 'ClsDataPreprocessor',
+           'DetDataPreprocessor']

@@ -55,7 +55,7 @@ class MixAugment(nn.Module):
         if not self.p:  # off: no draw either, so a config with it at 0 trains exactly as one without it
             return inputs, data_samples
         chosen = np.flatnonzero(_draw(len(inputs)) < self.p)
-        if len(chosen) and len(inputs) > 0:
+        if len(chosen):
             inputs, data_samples = self.mix(inputs, data_samples, chosen)
         return inputs, data_samples
 
