@@ -16,7 +16,9 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
     # the configs travel inside the package (sscma/.mim/configs links to configs/ in a checkout; a wheel holds
     # copies): `sscma train fomo_mobnetv2` and `_base_ = ['sscma::fomo/fomo_mobnetv2.py']` work from any folder
-    package_data={'sscma': ['.mim/configs/*.py', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py']},
+    # ... and so do the ImageNet-distilled MobileNetV2 weights (tools/distill_mobilenet_v2.py makes them)
+    package_data={'sscma': ['.mim/configs/*.py', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
+                            'models/weights/*.pth']},
     include_package_data=False,
     python_requires='>=3.11',
     # `sscma train|test|export|split|transfer-learn ...`: the same functions as tools/*.py (sscma/cli)

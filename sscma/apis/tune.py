@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.hooks import Hook
 
+from sscma.models.utils.distilled_init import has_imagenet_weights
 from sscma.utils import ConfigError
 
 STUDY = 'sscma-tune'
@@ -135,6 +136,7 @@ class Tuner:
         # a variable given in --cfg-options is fixed for every trial, not searched
         self.defaults = {k: variables[k] for k in SEARCH_SPACE
                          if variables.get(k) is not None and k not in self.options}
+        self.init = self.options.get('init', variables.get('init'))
         if not self.defaults:
             raise ConfigError(f'{config}: nothing to search; it defines none of {", ".join(SEARCH_SPACE)} outside '
                               '--cfg-options')
@@ -167,7 +169,10 @@ class Tuner:
 
     def propose(self, trial) -> Dict[str, Any]:
         """The trial's overrides of the config's variables."""
-        return {name: SEARCH_SPACE[name](trial, value) for name, value in self.defaults.items()}
+        proposal = {name: SEARCH_SPACE[name](trial, value) for name, value in self.defaults.items()}
+        if self.init == 'imagenet' and not has_imagenet_weights(proposal.get('widen_factor', 1.0)):
+            proposal['init'] = 'scratch'  # a width without packaged ImageNet features trains from random weights
+        return proposal
 
     def footprint(self, proposal: Dict[str, Any]) -> Dict[str, Any]:
         """Parameters and MACs of the proposal's model; with a board, its int8 TFLM arena and flatbuffer size

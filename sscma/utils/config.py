@@ -108,6 +108,8 @@ VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
               lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_positive_int, v))),
     'mosaic': ('a probability in [0, 1]', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                and 0 <= v <= 1),
+    'init': ("'imagenet' (pretrained features) or 'scratch' (random initialisation)",
+             lambda v: v in ('imagenet', 'scratch')),
     'class_match': ("'name' (same class names as the model, any order) or 'shared' (score the classes both have)",
                     lambda v: v in ('name', 'shared')),
 }

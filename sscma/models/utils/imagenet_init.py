@@ -1,10 +1,38 @@
 """``init_cfg=dict(type='TorchvisionMobileNetV2')``: ImageNet weights for our MobileNetV2, found offline."""
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from mmengine.logging import MMLogger
 
 from sscma.registry import WEIGHT_INITIALIZERS
+
+
+def read_weights(path: str) -> Dict[str, torch.Tensor]:
+    """The state dict of a weights file; an unreadable one is a :class:`ConfigError` naming it."""
+    from sscma.utils.checkpoint import CheckpointError, load_state_dict
+    from sscma.utils.errors import ConfigError
+    try:
+        return load_state_dict(path)
+    except CheckpointError as e:
+        raise ConfigError(f'{path}: {e}') from None
+
+
+def load_fitting(module: torch.nn.Module, path: str, state: Dict[str, torch.Tensor], what: str,
+                 allow_partial: bool, hint: str) -> None:
+    """Load the tensors of ``state`` whose name and shape fit ``module`` and log how many. Raise a
+    :class:`ConfigError` (ending with ``hint``) when none fit, or when some do not and not ``allow_partial``."""
+    from sscma.utils.checkpoint import fit_state_dict
+    from sscma.utils.errors import ConfigError
+    own = module.state_dict()
+    merged, fit = fit_state_dict(own, {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()})
+    left = fit.missing + [key for key, _, _ in fit.reshaped]
+    if not fit.loaded or (left and not allow_partial):
+        raise ConfigError(f'{path} fits {len(fit.loaded)} of the {len(own)} tensors of {type(module).__name__} '
+                          f'(first missing: {left[:3]}); {hint}')
+    module.load_state_dict(merged, strict=True)
+    MMLogger.get_current_instance().info(
+        f'{type(module).__name__}: loaded {len(fit.loaded)} {what} tensors from {path}'
+        + (f'; {len(left)} left as initialised (first: {left[:3]})' if left else ''))
 
 
 @WEIGHT_INITIALIZERS.register_module()
@@ -27,23 +55,9 @@ class TorchvisionMobileNetV2:
 
     def __call__(self, module: torch.nn.Module) -> None:
         from sscma.models.pretrained import find_torchvision_mobilenet_v2
-        from sscma.utils.checkpoint import CheckpointError, fit_state_dict, load_state_dict
-        from sscma.utils.errors import ConfigError
         path = self.checkpoint or find_torchvision_mobilenet_v2()
-        try:
-            state = load_state_dict(path)
-        except CheckpointError as e:
-            raise ConfigError(f'{path}: {e}') from None
-        own = module.state_dict()
-        merged, fit = fit_state_dict(own, state)
-        missing = fit.missing + [key for key, _, _ in fit.reshaped]
-        if missing and not self.allow_partial:
-            raise ConfigError(f'{path} fits {len(fit.loaded)} of the {len(own)} tensors of {type(module).__name__} '
-                              f'(first missing: {missing[:3]}); torchvision published widen_factor=1.0 only')
-        module.load_state_dict(merged, strict=True)
-        MMLogger.get_current_instance().info(
-            f'{type(module).__name__}: loaded {len(fit.loaded)} ImageNet tensors from {path}'
-            + (f'; {len(missing)} left as initialised' if missing else ''))
+        load_fitting(module, path, read_weights(path), 'ImageNet', self.allow_partial,
+                     "torchvision published widen_factor=1.0 only")
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(checkpoint={self.checkpoint})'
