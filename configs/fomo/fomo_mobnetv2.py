@@ -10,6 +10,9 @@ max_epochs = 60
 base_lr = 0.003
 widen_factor = 0.35
 in_channels = 3  # 1 for grayscale (see fomo_mobnetv2_gray.py)
+# backbone start: 'imagenet' = ImageNet features distilled into this width (sscma/models/weights, made by
+# tools/distill_mobilenet_v2.py; torchvision's own at 1.0), 'scratch' = random initialisation
+init = 'imagenet'
 # input size from the data: when the training split's objects would be under 8 px at imgsz (their 25th
 # percentile side), the input grows toward the images' own size, up to 160 px (sscma/apis/data_defaults.py;
 # printed at the start of training). imgsz in --cfg-options, or auto_imgsz=None, keeps imgsz as given.
@@ -19,7 +22,8 @@ model = dict(
     type='Fomo',
     data_preprocessor=dict(type='DetDataPreprocessor', mean=[0.0] * in_channels, std=[255.0] * in_channels,
                            bgr_to_rgb=in_channels == 3, augments={{_base_.train_augments}}),
-    backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(2, ), in_channels=in_channels),
+    backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(2, ), in_channels=in_channels,
+                  init_cfg=dict(type='DistilledMobileNetV2') if init == 'imagenet' else None),
     head=dict(type='FomoHead', num_classes=num_classes, mid_channels=32, object_weight=10.0, score_thr=0.5),
 )
 val_evaluator = dict(type='FomoMetric')

@@ -67,7 +67,7 @@ class DistilledMobileNetV2:
         state = read_weights(path)
         stem = module.state_dict().get(STEM)
         if stem is not None and STEM in state and stem.shape[1] == 1 and state[STEM].shape[1] == 3:
-            state = dict(state, **{STEM: state[STEM].sum(dim=1, keepdim=True)})  # gray = R = G = B
+            state = dict(state, **{STEM: state[STEM].float().sum(dim=1, keepdim=True)})  # gray = R = G = B
         load_fitting(module, path, state, 'ImageNet-distilled', True, 'set init="scratch" for random weights')
 
     def __repr__(self) -> str:
