@@ -58,3 +58,21 @@ def test_the_suite_is_deterministic(suite, tmp_path):
     a = json.load(open(osp.join(first['data_root'], 'valid', '_annotations.coco.json')))
     b = json.load(open(osp.join(again[0]['data_root'], 'valid', '_annotations.coco.json')))
     assert a == b
+
+
+def test_the_crop_suite_reads_back_as_class_folders_with_the_detection_classes(suite, tmp_path):
+    import cv2
+
+    from sscma.datasets import ImageFolderDataset
+    root, entries = suite
+    crops = load('make_crop_suite').make_crop_suite(str(root), str(tmp_path), margin=0.25, per_class=4, side=40)
+    assert [e['name'] for e in crops] == [e['name'] for e in entries if len(e['classes']) > 1] + ['lfw_faces']
+    for e in crops:
+        for split, folder in (('train', 'training'), ('valid', 'validation'), ('test', 'test')):
+            data = ImageFolderDataset(data_root=e['data_root'], split=folder, pipeline=[])
+            assert list(data.metainfo['classes']) == e['classes'] and len(data) == e['images'][split], e['name']
+            assert all(data[i]['gt_label'] < len(e['classes']) for i in range(len(data)))
+        if e['name'] != 'lfw_faces':
+            assert e['images']['train'] <= 4 * len(e['classes'])
+            assert cv2.imread(data[0]['img_path']).shape == (40, 40, 3)
+    assert next(e for e in crops if e['name'] == 'lfw_faces')['images'] == dict(train=120, valid=40, test=40)
