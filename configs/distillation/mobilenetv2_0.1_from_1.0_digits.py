@@ -10,6 +10,7 @@ _base_ = ['../classification/mobilenetv2_0.35_digits.py']
 
 num_classes = 10
 widen_factor = 0.1
+init = 'scratch'  # the student's measured start (the distilled 0.1 file's last stage probes below random on digits)
 teacher_config = 'classification/mobilenetv2_1.0_digits'  # a packaged config by name, or a file
 teacher_checkpoint = 'work_dirs/mobilenetv2_1.0_digits'
 alpha = 0.5

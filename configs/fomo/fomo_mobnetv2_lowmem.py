@@ -3,4 +3,7 @@
 # expansion there shrinks both. Measured (docs/fomo.md): arena and F1 vs fomo_mobnetv2.py.
 _base_ = ['./fomo_mobnetv2.py']
 
+# the distilled ImageNet weights fit only the stem and block 1 of this shape: random start (as docs/fomo.md measures)
+init = 'scratch'
+
 model = dict(backbone=dict(expand_ratios=(1, 4)))

@@ -74,6 +74,11 @@ def test_fomo_config_starts_from_them_unless_scratch(tmp_path):
     cfg = load_config('fomo/fomo_mobnetv2')
     assert cfg.init == 'imagenet' and cfg.model.backbone.init_cfg == dict(type='DistilledMobileNetV2')
     assert load_config('fomo/fomo_mobnetv2', dict(init='scratch')).model.backbone.init_cfg is None
+    for name, start in (('fomo/fomo_mobnetv2_0.1', 'imagenet'), ('fomo/fomo_mobnetv2_lowmem', 'scratch'),
+                        ('classification/mobilenetv2_0.35_digits', 'imagenet'),
+                        ('distillation/mobilenetv2_0.1_from_1.0_digits', 'scratch')):
+        cfg = load_config(name)
+        assert cfg.init == start and (cfg.model.backbone.get('init_cfg') is not None) == (start == 'imagenet'), name
     with pytest.raises(ConfigError, match="init='pretrained'.*'imagenet'.*'scratch'"):
         load_config('fomo/fomo_mobnetv2', dict(init='pretrained'))
     from sscma.registry import MODELS
