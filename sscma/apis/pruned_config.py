@@ -66,13 +66,14 @@ def write_pruned_config(path: str, config: str, cfg_options: Dict[str, Any], cha
             variables[_variable_name(key, chain)] = value
     if epochs:
         variables[_variable_name('epochs', chain)] = epochs
-    model = dict(backbone=dict(channels=channels))
+    model = dict(backbone=dict(channels=channels, init_cfg=None))  # the weights come from the pruned checkpoint
     if head_in_channels is not None:
         model['head'] = dict(in_channels=head_in_channels)
     fields = _merge(_nested(dotted), dict(model=model))
     base = osp.relpath(osp.abspath(config), osp.dirname(osp.abspath(path)))
     lines = [f'# Written by tools/prune.py: {note}',
-             '# The pruned widths are model.backbone.channels; everything else comes from the base config.',
+             '# The pruned widths are model.backbone.channels (weights: the pruned checkpoint, no pretrained init);',
+             '# everything else comes from the base config.',
              f'_base_ = [{base!r}]', '']
     lines += [f'{k} = {v!r}' for k, v in variables.items()]
     lines += [f'{k} = {_py(v)}' for k, v in fields.items()]

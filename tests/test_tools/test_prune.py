@@ -80,6 +80,7 @@ def test_written_config_rebuilds_the_pruned_model(tmp_path):
     pruned_cfg = load_config(path, dict(workers=0))
     assert pruned_cfg.model.backbone.channels == channels and pruned_cfg.model.head.in_channels == channels[-1]
     assert pruned_cfg.train_cfg.max_epochs == 3  # the fine-tuning length, derived fields follow
+    assert cfg.model.backbone.init_cfg and pruned_cfg.model.backbone.init_cfg is None  # weights: the checkpoint
     rebuilt = MODELS.build(pruned_cfg.model)
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.rand(1, *shape)
