@@ -71,9 +71,9 @@ def test_config_beside_a_checkpoint_is_checked(trained, roboflow_root):
 
 
 def test_wheel_carries_the_configs(tmp_path, roboflow_root):
-    """A wheel built from the repository holds the configs: from outside the repository, with the wheel's package
-    first on the path, `sscma configs` lists them, a config loads by name, and `sscma train <name>`, `test CKPT`,
-    `export CKPT` and `predict CKPT SOURCE` run from the wheel's files."""
+    """A wheel built from the repository holds the configs and the distilled weights: from outside the repository,
+    with the wheel's package first on the path, `sscma configs` lists them, a config loads by name, and `sscma
+    train <name>`, `test CKPT`, `export CKPT` and `predict CKPT SOURCE` run from the wheel's files."""
     wheels = tmp_path / 'wheel'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', REPO, '--no-deps', '--no-build-isolation', '-q', '-w',
                     str(wheels)], check=True, capture_output=True, timeout=600)
@@ -81,6 +81,8 @@ def test_wheel_carries_the_configs(tmp_path, roboflow_root):
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target),
                     glob.glob(str(wheels / '*.whl'))[0]], check=True, capture_output=True, timeout=600)
     assert not osp.islink(target / 'sscma' / '.mim' / 'configs')  # copies, not a link back into the repository
+    assert sorted(p.name for p in (target / 'sscma' / 'models' / 'weights').glob('*.pth')) == [
+        'mobilenet_v2_0.1_distilled.pth', 'mobilenet_v2_0.35_distilled.pth']  # FOMO's default start, offline
     env = dict(os.environ, PYTHONPATH=str(target))
     out = sscma('configs', 'fomo', cwd=tmp_path, env=env).stdout
     assert 'fomo/fomo_mobnetv2_small_data' in out and 'rtmdet' not in out
