@@ -121,6 +121,13 @@ def check_variables(variables: Dict[str, Any], overridden: Any, path: str) -> No
         if name in variables and not ok(variables[name]):
             source = '--cfg-options' if name in overridden else path
             raise ConfigError(f'{name}={variables[name]!r} ({source}): expected {expected}')
+    if variables.get('init') == 'imagenet' and 'widen_factor' in variables:
+        from sscma.models.utils.distilled_init import distilled_weights, has_imagenet_weights
+        if not has_imagenet_weights(variables['widen_factor']):
+            source = '--cfg-options' if 'widen_factor' in overridden else path
+            raise ConfigError(f"widen_factor={variables['widen_factor']!r} ({source}) with init='imagenet': ImageNet "
+                              f'features are packaged for widths {sorted(distilled_weights()) + [1.0]}; add '
+                              'init=scratch to train this width from random weights')
 
 
 def _suggest(name: str, choices: Any) -> str:

@@ -76,19 +76,24 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     replay the proposals it already made."""
     from sscma.apis.tune import Tuner
     mine = tmp_path / 'mine.py'
-    mine.write_text("_base_ = ['sscma::fomo/fomo_mobnetv2.py']\nwiden_factor = 0.375\nimgsz = (112, 80)\n")
+    mine.write_text("_base_ = ['sscma::fomo/fomo_mobnetv2.py']\nwiden_factor = 0.375\nimgsz = (112, 80)\n"
+                    "init = 'scratch'\n")  # no packaged ImageNet features at 0.375: loading says so without it
     options = dict(data_root=roboflow_root, epochs=2)
     tuner = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)
     assert tuner.options['max_epochs'] == 2 and 'max_epochs' not in tuner.defaults and tuner.direction == 'maximize'
     first = tuner.study.ask()
-    assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375, mosaic=0.0,
-                                        init='scratch')  # no packaged ImageNet features at 0.375
+    assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375, mosaic=0.0)
     tuner.study.tell(first, 0.5)
     second = tuner.study.ask()
     proposed = tuner.propose(second)
     tuner.study.tell(second, 0.4)
     again = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)  # started again
     assert len(again.study.trials) == 2 and again.propose(again.study.ask()) != proposed
+    import optuna
+    fomo = Tuner('fomo/fomo_mobnetv2', options, str(tmp_path / 'd'), log=lambda *a: None)  # init='imagenet'
+    params = dict(base_lr=0.003, imgsz_scale=1.0, mosaic=0.0)
+    assert fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.5)))['init'] == 'scratch'
+    assert 'init' not in fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35)))
     by_loss = Tuner(str(mine), options, str(tmp_path / 'c'), metric='val_loss', log=lambda *a: None)
     assert by_loss.direction == 'minimize'
     with pytest.raises(ConfigError, match='another --work-dir'):
