@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.hooks import Hook
 
-from sscma.models.utils.distilled_init import has_imagenet_weights
+from sscma.utils.packaged_weights import has_imagenet_weights
 from sscma.utils import ConfigError
 
 STUDY = 'sscma-tune'

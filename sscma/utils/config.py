@@ -22,6 +22,7 @@ from mmengine.logging import print_log
 
 from .errors import ConfigError
 from .packaged_configs import PACKAGE_SCOPE, find_config, packaged_configs_dir
+from .packaged_weights import distilled_weights, has_imagenet_weights
 from .setup_env import cpu_cores, local_processes
 
 # Earlier names of top-level variables -> the names the configs use (the OpenMMLab / SSCMA words).
@@ -122,7 +123,6 @@ def check_variables(variables: Dict[str, Any], overridden: Any, path: str) -> No
             source = '--cfg-options' if name in overridden else path
             raise ConfigError(f'{name}={variables[name]!r} ({source}): expected {expected}')
     if variables.get('init') == 'imagenet' and 'widen_factor' in variables:
-        from sscma.models.utils.distilled_init import distilled_weights, has_imagenet_weights
         if not has_imagenet_weights(variables['widen_factor']):
             source = '--cfg-options' if 'widen_factor' in overridden else path
             raise ConfigError(f"widen_factor={variables['widen_factor']!r} ({source}) with init='imagenet': ImageNet "

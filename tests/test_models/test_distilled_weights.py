@@ -5,7 +5,7 @@ import torch
 
 from sscma.models.backbones import MobileNetV2
 from sscma.models.utils import DistilledMobileNetV2
-from sscma.models.utils.distilled_init import distilled_weights, has_imagenet_weights
+from sscma.utils.packaged_weights import distilled_weights, has_imagenet_weights
 from sscma.utils import ConfigError, load_config
 
 # mean of stage 2 and stage 7 on fixed_input(), recorded when the files were made (float32 CPU)

@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     from sscma.models.backbones import MobileNetV2
     from sscma.models.utils import DistilledMobileNetV2, TorchvisionMobileNetV2
-    from sscma.models.utils.distilled_init import distilled_weights
+    from sscma.utils.packaged_weights import distilled_weights
     sets = probe_sets(args.size)
     rows: List[Tuple[str, Dict]] = []
 

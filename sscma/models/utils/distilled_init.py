@@ -1,31 +1,13 @@
 """``init_cfg=dict(type='DistilledMobileNetV2')``: packaged ImageNet-distilled weights for narrow MobileNetV2s."""
-import glob
-import os.path as osp
-from typing import Dict, Optional
+from typing import Optional
 
 import torch
 
 from sscma.models.utils.imagenet_init import load_fitting, read_weights
 from sscma.registry import WEIGHT_INITIALIZERS
+from sscma.utils.packaged_weights import distilled_weights
 
-WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights')
 STEM = 'features.0.0.weight'
-
-
-def distilled_weights() -> Dict[float, str]:
-    """The packaged distilled MobileNetV2 files, by widen factor."""
-    found = {}
-    for path in glob.glob(osp.join(WEIGHTS_DIR, 'mobilenet_v2_*_distilled.pth')):
-        try:
-            found[float(osp.basename(path).split('_')[2])] = path
-        except ValueError:
-            continue
-    return dict(sorted(found.items()))
-
-
-def has_imagenet_weights(widen_factor: float) -> bool:
-    """Whether :class:`DistilledMobileNetV2` has weights for a MobileNetV2 of ``widen_factor``."""
-    return widen_factor == 1.0 or widen_factor in distilled_weights()
 
 
 @WEIGHT_INITIALIZERS.register_module()
