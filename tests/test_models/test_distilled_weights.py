@@ -79,7 +79,8 @@ def test_fomo_config_starts_from_them_unless_scratch(tmp_path):
                         ('distillation/mobilenetv2_0.1_from_1.0_digits', 'scratch')):
         cfg = load_config(name)
         assert cfg.init == start and (cfg.model.backbone.get('init_cfg') is not None) == (start == 'imagenet'), name
-    with pytest.raises(ConfigError, match=r"widen_factor=0.5 \(--cfg-options\) with init='imagenet'.*\[0.1, 0.35, 1.0\]"):
+    unpackaged = r"widen_factor=0.5 \(--cfg-options\) with init='imagenet'.*\[0.1, 0.35, 1.0\]"
+    with pytest.raises(ConfigError, match=unpackaged):
         load_config('fomo/fomo_mobnetv2', dict(widen_factor=0.5))  # at load time, before any data is read
     assert load_config('fomo/fomo_mobnetv2', dict(widen_factor=0.5, init='scratch')).model.backbone.widen_factor == 0.5
     with pytest.raises(ConfigError, match="init='pretrained'.*'imagenet'.*'scratch'"):
