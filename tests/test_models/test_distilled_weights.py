@@ -70,7 +70,7 @@ def test_other_shapes_load_in_part_and_unknown_widths_are_named():
         DistilledMobileNetV2()(MobileNetV2(0.5, out_indices=(2, )))
 
 
-def test_fomo_config_starts_from_them_unless_scratch(tmp_path):
+def test_fomo_config_starts_from_them_unless_scratch():
     cfg = load_config('fomo/fomo_mobnetv2')
     assert cfg.init == 'imagenet' and cfg.model.backbone.init_cfg == dict(type='DistilledMobileNetV2')
     assert load_config('fomo/fomo_mobnetv2', dict(init='scratch')).model.backbone.init_cfg is None
