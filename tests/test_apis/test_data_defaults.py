@@ -49,3 +49,16 @@ def test_training_picks_it_prints_it_and_the_checkpoint_carries_it(tmp_path, cap
 def test_a_bad_rule_is_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match='auto_imgsz'):
         prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(auto_imgsz=dict(min_px=8)))
+
+
+def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
+    """`sscma tune`'s trial 0 is the default command on this data: its size is the one auto_imgsz picks."""
+    import optuna
+
+    from sscma.apis.tune import Tuner
+    root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))  # 14 px objects
+    tuner = Tuner('fomo_mobnetv2', dict(data_root=root, num_classes=2), str(tmp_path / 't'), log=lambda *a: None)
+    assert tuner.defaults['imgsz'] == (120, 120)
+    params = dict(base_lr=0.003, max_epochs=60, widen_factor=0.35, mosaic=0.0)
+    assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.0)))['imgsz'] == (120, 120)
+    assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.5)))['imgsz'] == (192, 192)

@@ -3,6 +3,7 @@
     python tools/benchmarks/make_suite.py SUITE          # once: the datasets
     python tools/benchmarks/suite.py CONFIG --suite SUITE [--cfg-options k=v ...] [--only NAME ...] [--no-export]
     python tools/benchmarks/suite.py ultralytics --suite SUITE --peer-path DIR [--epochs 120] [--imgsz N]
+    python tools/benchmarks/suite.py CONFIG --suite SUITE --tune 10m     # sscma tune vs the config as it is
 
 Per dataset, in subprocesses: ``tools/train.py CONFIG --cfg-options data_root=<dataset> num_classes=<K> ...``,
 ``tools/test.py`` on the best checkpoint alone, and (unless ``--no-export``) ``tools/export.py`` of that
@@ -94,6 +95,64 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     return row
 
 
+def test_checkpoint(checkpoint: str, metric: str, work: str) -> Any:
+    """The test-split ``metric`` of ``checkpoint`` (``tools/test.py``, results in ``work``), None on failure."""
+    run = run_measured([sys.executable, osp.join(REPO, 'tools', 'test.py'), checkpoint, '--work-dir', work],
+                       osp.join(work, 'suite_test.log'))
+    if run['rc'] != 0:
+        return None
+    return (json.load(open(osp.join(work, 'results.json'))).get('test') or {}).get(metric)
+
+
+def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, budget: str) -> Dict:
+    """``tools/tune.py`` on the dataset within ``budget``; the test metric of its trial 0 (the config as it is)
+    and of its winner on the validation metric, each from the trial's best checkpoint."""
+    opts = [f'data_root={entry["data_root"]}', f'num_classes={len(entry["classes"])}',
+            *[f'{k}={v}' for k, v in options.items()]]
+    row: Dict[str, Any] = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
+                               train_images=entry['images']['train'])
+    folder = osp.join(work, 'tune')
+    os.makedirs(work, exist_ok=True)
+    tune = run_measured([sys.executable, osp.join(REPO, 'tools', 'tune.py'), config, '--budget', budget,
+                         '--work-dir', folder, '--cfg-options', *opts], osp.join(work, 'suite_tune.log'))
+    row.update(tune_seconds=tune['seconds'], tune_peak_rss_mib=tune['peak_rss_mib'])
+    board_file = osp.join(folder, 'leaderboard.json')
+    if tune['rc'] != 0 or not osp.isfile(board_file):
+        return dict(row, error=f'tune failed (exit {tune["rc"]}), see {work}/suite_tune.log')
+    board = json.load(open(board_file))
+    trained = [t for t in board['trials'] if t['state'] == 'complete']
+    row.update(metric=board['metric'], trials=len(board['trials']), trained=len(trained))
+    default = next((t for t in trained if t['trial'] == 0), None)
+    if default is None or not trained:
+        return dict(row, error=f'trial 0 did not finish its schedule, see {board_file}')
+    for key, trial in (('default', default), ('tuned', trained[0])):
+        found = glob.glob(osp.join(trial['work_dir'], 'best_*.pth'))
+        row[f'{key}_val'] = trial['value']
+        row[f'{key}_test'] = test_checkpoint(found[0], board['metric'], trial['work_dir']) if found else None
+    row['tuned_overrides'] = trained[0]['overrides']
+    return row
+
+
+def tune_table(rows: List[Dict[str, Any]]) -> str:
+    lines = ['| dataset | classes | train imgs | trials (trained) | default val | default test | tuned val | '
+             'tuned test | tune s | winner\'s overrides |', '|' + ' --- |' * 10]
+    fmt = lambda v: f'{v:.4f}' if isinstance(v, float) else '-'  # noqa: E731
+    for r in rows:
+        over = ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
+                         for k, v in (r.get('tuned_overrides') or {}).items())
+        lines.append(f'| {r["dataset"]} | {r["classes"]} | {r["train_images"]} | {r.get("trials", "-")} '
+                     f'({r.get("trained", "-")}) | {fmt(r.get("default_val"))} | {fmt(r.get("default_test"))} | '
+                     f'{fmt(r.get("tuned_val"))} | {fmt(r.get("tuned_test"))} | {r.get("tune_seconds", "-")} | {over} |'
+                     + (f' {r["error"]}' if 'error' in r else ''))
+    pairs = [(r['default_test'], r['tuned_test']) for r in rows
+             if isinstance(r.get('default_test'), float) and isinstance(r.get('tuned_test'), float)]
+    if pairs:
+        better = sum(t > d for d, t in pairs)
+        lines.append(f'\ntuned test above the default on {better} of {len(pairs)} datasets; mean test '
+                     f'{sum(d for d, _ in pairs) / len(pairs):.4f} -> {sum(t for _, t in pairs) / len(pairs):.4f}')
+    return '\n'.join(lines)
+
+
 def data_imgsz(entry: Dict[str, Any]) -> int:
     """The dataset's longer image side, rounded up to a multiple of 32."""
     side = max(max(hw) for hw in entry['image_hw'])
@@ -173,12 +232,15 @@ def main() -> None:
     parser.add_argument('--peer-path', help='folder Ultralytics is installed in (CONFIG ultralytics)')
     parser.add_argument('--epochs', type=int, default=120, help='Ultralytics epochs (default 120)')
     parser.add_argument('--imgsz', type=int, help='Ultralytics input size (default: per dataset, --data-imgsz)')
+    parser.add_argument('--tune', metavar='BUDGET', help='run `sscma tune CONFIG --budget BUDGET` on each dataset '
+                        'and test its trial 0 (the config as it is) and its winner on the test split')
     args = parser.parse_args()
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # make_suite's writers
     entries = json.load(open(osp.join(args.suite, 'suite.json')))
     name = osp.splitext(osp.basename(args.config))[0]
-    work = args.work_dir or osp.join('work_dirs', f'suite_{name}')
+    work = args.work_dir or osp.join('work_dirs', f'suite_{name}' + ('_tune' if args.tune else ''))
     rows: List[Dict[str, Any]] = []
+    text = 'no dataset run'
     for entry in entries:
         if args.only and entry['name'] not in args.only:
             continue
@@ -191,15 +253,18 @@ def main() -> None:
             options = dict(args.cfg_options)
             if args.data_imgsz:
                 options['imgsz'] = (data_imgsz(entry), ) * 2
-            row = run_dataset(args.config, entry, options, osp.join(work, entry['name']), not args.no_export)
+            if args.tune:
+                row = run_tuned(args.config, entry, options, osp.join(work, entry['name']), args.tune)
+            else:
+                row = run_dataset(args.config, entry, options, osp.join(work, entry['name']), not args.no_export)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        text = table(rows)
+        text = tune_table(rows) if args.tune else table(rows)
         with open(osp.join(work, 'suite_results.md'), 'w') as f:
             f.write(f'`{args.config}` {json.dumps(args.cfg_options)}\n\n{text}\n')
         with open(osp.join(work, 'suite_results.json'), 'w') as f:
             json.dump(dict(config=args.config, cfg_options=args.cfg_options, rows=rows), f, indent=2)
-    print(table(rows))
+    print(text)
 
 
 if __name__ == '__main__':
