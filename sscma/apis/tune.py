@@ -2,11 +2,12 @@
 
 Optuna's TPE sampler proposes values of the config's own top-level variables (:data:`SEARCH_SPACE`: the lr,
 the schedule length, the input size, the width, augmentation strength and loss weights where a config defines
-them); Hyperband prunes a trial on its validation metric at each validation. The first trial is the config as
-it is, so the leaderboard always holds the default. Trials live in ``WORK_DIR/tune.db`` (SQLite): a search
-killed and started again goes on where it stopped. With a board, each new architecture (input size, width) is
-first exported untrained to int8 TFLite Micro, exactly as ``sscma export --device`` does, and a proposal whose
-measured arena or flatbuffer does not fit the board is never trained.
+them); Hyperband prunes a trial on its validation metric, from a sixth of the config's schedule on
+(:func:`first_rung`). The first trial is the config as it is, so the leaderboard always holds the default.
+Trials live in ``WORK_DIR/tune.db`` (SQLite): a search killed and started again goes on where it stopped.
+With a board, each new architecture (input size, width) is first exported untrained to int8 TFLite Micro,
+exactly as ``sscma export --device`` does, and a proposal whose measured arena or flatbuffer does not fit the
+board is never trained.
 """
 import copy
 import json
@@ -110,6 +111,13 @@ def best_metric_of(cfg) -> Tuple[Optional[str], str]:
     return metric, 'minimize' if rule == 'less' else 'maximize'
 
 
+def first_rung(cfg, max_epochs: int) -> int:
+    """The first epoch Hyperband compares trials at: a sixth of the config's schedule, at least one validation.
+    At the first epochs a pretrained start scores above a scratch one and a lower lr below a higher one, whatever
+    they reach at the end, so pruning there keeps the fast starters, not the best."""
+    return max(int(cfg.train_cfg.get('val_interval', 1)), max_epochs // 6)
+
+
 class Tuner:
     """One search: ``Tuner(config, options, work_dir).run(trials, budget_s)``."""
 
@@ -147,7 +155,7 @@ class Tuner:
         max_epochs = int(self.defaults.get('max_epochs', cfg.train_cfg.get('max_epochs', 1)))
         self.study = optuna.create_study(
             study_name=STUDY, storage=storage, load_if_exists=True, direction=self.direction,
-            pruner=optuna.pruners.HyperbandPruner(min_resource=int(cfg.train_cfg.get('val_interval', 1)),
+            pruner=optuna.pruners.HyperbandPruner(min_resource=first_rung(cfg, max_epochs),
                                                   max_resource=max(2, max_epochs * 2), reduction_factor=3))
         if self.study.direction.name.lower() != self.direction:
             raise ConfigError(f'{work_dir}/tune.db holds a search that {self.study.direction.name.lower()}s its '

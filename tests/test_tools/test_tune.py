@@ -98,3 +98,11 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     assert by_loss.direction == 'minimize'
     with pytest.raises(ConfigError, match='another --work-dir'):
         Tuner(str(mine), options, str(tmp_path / 'a'), metric='val_loss', log=lambda *a: None)
+
+
+def test_hyperband_compares_trials_from_a_sixth_of_the_schedule():
+    from types import SimpleNamespace
+
+    from sscma.apis.tune import first_rung
+    cfg = lambda interval: SimpleNamespace(train_cfg=dict(val_interval=interval))  # noqa: E731
+    assert first_rung(cfg(1), 60) == 10 and first_rung(cfg(1), 4) == 1 and first_rung(cfg(5), 12) == 5
