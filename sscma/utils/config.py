@@ -96,6 +96,10 @@ def _positive_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
+def _probability(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+
+
 # What the documented top-level variables must hold; checked on the config's values and the overrides alike.
 VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
     'max_epochs': ('a positive integer', _positive_int),
@@ -107,8 +111,7 @@ VARIABLE_RULES: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
     'widen_factor': ('a positive number', _positive_number),
     'imgsz': ('(width, height), two positive integers, e.g. imgsz="(96,96)"',
               lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_positive_int, v))),
-    'mosaic': ('a probability in [0, 1]', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-               and 0 <= v <= 1),
+    **{name: ('a probability in [0, 1]', _probability) for name in ('mosaic', 'copy_paste', 'mixup')},
     'init': ("'imagenet' (pretrained features) or 'scratch' (random initialisation)",
              lambda v: v in ('imagenet', 'scratch')),
     'class_match': ("'name' (same class names as the model, any order) or 'shared' (score the classes both have)",

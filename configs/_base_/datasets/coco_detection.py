@@ -15,12 +15,19 @@ color_type = 'color'  # 'grayscale' for single-channel models
 # batch instead of ~1 ms of Python per image (docs/benchmarks.md). Boxes move with the images.
 # mosaic: probability that a training image becomes a mosaic of four (BatchMosaic; off by default: on the
 # benchmark suite it helped some datasets and hurt others, docs/benchmarks.md; `sscma tune` searches it).
-# Configs with BatchAugmentSwitchHook turn it off for the last epochs.
+# copy_paste: probability that a training image receives objects of another (BatchCopyPaste, cut by their
+# boxes, pasted where they were); mixup: that it is blended with another (BatchMixUp). Both off by default
+# (measured on the suite in docs/benchmarks.md). Configs with BatchAugmentSwitchHook turn the three off for the
+# last epochs.
 mosaic = 0.0
+copy_paste = 0.0
+mixup = 0.0
 train_augments = [
     dict(type='BatchMosaic', p=mosaic),
+    dict(type='BatchCopyPaste', p=copy_paste),
     dict(type='BatchAffine', scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-10, 10), p=0.7),
     dict(type='BatchHorizontalFlip', p=0.5),
+    dict(type='BatchMixUp', p=mixup),
     dict(type='BatchBrightnessContrast', brightness_limit=0.25, contrast_limit=0.25, p=0.6),
     dict(type='BatchHueSaturationValue', hue_shift_limit=10, sat_shift_limit=20, val_shift_limit=15,
          p=0.4 if color_type == 'color' else 0.0),

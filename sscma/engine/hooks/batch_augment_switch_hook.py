@@ -1,4 +1,4 @@
-"""Switch some batch augmentations off for the last epochs of training (mosaic and mixup, as Ultralytics'
+"""Switch some batch augmentations off for the last epochs of training (mosaic, mixup, copy-paste, as Ultralytics'
 ``close_mosaic`` and mmdet's ``PipelineSwitchHook`` in the RTMDet / YOLOX recipes): the model ends on images
 like the ones it will see."""
 from typing import Sequence
@@ -18,10 +18,12 @@ class BatchAugmentSwitchHook(Hook):
 
     Args:
         close_epochs (int): Epochs at the end without them. Defaults to 10 (Ultralytics' ``close_mosaic``).
-        augments (Sequence[str]): Type names of the augmentations to switch. Defaults to mosaic and mixup.
+        augments (Sequence[str]): Type names of the augmentations to switch. Defaults to mosaic, mixup and
+            copy-paste.
     """
 
-    def __init__(self, close_epochs: int = 10, augments: Sequence[str] = ('BatchMosaic', 'BatchMixUp')) -> None:
+    def __init__(self, close_epochs: int = 10,
+                 augments: Sequence[str] = ('BatchMosaic', 'BatchMixUp', 'BatchCopyPaste')) -> None:
         if not isinstance(close_epochs, int) or close_epochs < 0:
             raise ConfigError(f'BatchAugmentSwitchHook: close_epochs={close_epochs!r} must be an integer >= 0')
         self.close_epochs = close_epochs

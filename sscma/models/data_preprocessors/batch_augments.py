@@ -8,15 +8,14 @@ operations instead of per image in Python (0.7-1.2 ms per 96x96 image through al
 bookkeeping on a 2-core machine; see docs/benchmarks.md). Inputs are float ``(N, C, H, W)`` pixels in 0-255,
 RGB for colour, changed in place. Each geometric augmentation gives every picked image a ``(2, 3)`` pixel map
 and :func:`~.geometry.move_geometry` moves the ground truth with it: boxes (xyxy, network pixels), keypoints
-and any field a task registers (:mod:`.geometry`). ``tests/test_models/test_batch_augments.py`` compares each one with albumentations (or
-mmpretrain) at fixed parameters.
+and any field a task registers (:mod:`.geometry`). ``tests/test_models/test_batch_augments.py`` compares each
+one with albumentations (or mmpretrain) at fixed parameters.
 """
 import math
 from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sscma.registry import MODELS
