@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import psutil
 
@@ -52,12 +52,27 @@ def run_measured(cmd: List[str], log_file: str) -> Dict[str, Any]:
     return dict(rc=proc.returncode, seconds=round(time.time() - start, 1), peak_rss_mib=round(peak / 2 ** 20))
 
 
-def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, export: bool) -> Dict:
-    tool = lambda name: [sys.executable, osp.join(REPO, 'tools', name)]  # noqa: E731
+def dataset_options(entry: Dict[str, Any], options: Dict[str, Any]) -> Tuple[List[str], Dict[str, Any]]:
+    """The ``--cfg-options`` that point a config at the dataset, and the first columns of its table row."""
     opts = [f'data_root={entry["data_root"]}', f'num_classes={len(entry["classes"])}',
             *[f'{k}={v}' for k, v in options.items()]]
-    row: Dict[str, Any] = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
-                               train_images=entry['images']['train'])
+    row = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
+               train_images=entry['images']['train'])
+    return opts, row
+
+
+def score_checkpoint(checkpoint: str, metric: str, work: str) -> Tuple[int, Any]:
+    """``tools/test.py`` of ``checkpoint`` (results in ``work``): its exit code and the test-split ``metric``."""
+    run = run_measured([sys.executable, osp.join(REPO, 'tools', 'test.py'), checkpoint, '--work-dir', work],
+                       osp.join(work, 'suite_test.log'))
+    if run['rc'] != 0:
+        return run['rc'], None
+    return 0, (json.load(open(osp.join(work, 'results.json'))).get('test') or {}).get(metric)
+
+
+def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, export: bool) -> Dict:
+    tool = lambda name: [sys.executable, osp.join(REPO, 'tools', name)]  # noqa: E731
+    opts, row = dataset_options(entry, options)
     os.makedirs(work, exist_ok=True)
     train = run_measured(tool('train.py') + [config, '--work-dir', work, '--cfg-options', *opts],
                          osp.join(work, 'suite_train.log'))
@@ -70,12 +85,9 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     checkpoint = best.get('checkpoint') or results.get('last_checkpoint')
     if not checkpoint:
         return dict(row, error=f'no checkpoint in {work}/results.json')
-    test = run_measured(tool('test.py') + [checkpoint, '--work-dir', work], osp.join(work, 'suite_test.log'))
-    if test['rc'] == 0:
-        tested = json.load(open(osp.join(work, 'results.json'))).get('test') or {}
-        row['test'] = tested.get(row['metric'])
-    else:
-        row['error'] = f'test failed (exit {test["rc"]}), see {work}/suite_test.log'
+    rc, row['test'] = score_checkpoint(checkpoint, row['metric'], work)
+    if rc != 0:
+        row['error'] = f'test failed (exit {rc}), see {work}/suite_test.log'
     if export:
         folder = osp.join(work, 'export')
         shutil.rmtree(folder, ignore_errors=True)  # never read an earlier run's report
@@ -95,22 +107,10 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     return row
 
 
-def test_checkpoint(checkpoint: str, metric: str, work: str) -> Any:
-    """The test-split ``metric`` of ``checkpoint`` (``tools/test.py``, results in ``work``), None on failure."""
-    run = run_measured([sys.executable, osp.join(REPO, 'tools', 'test.py'), checkpoint, '--work-dir', work],
-                       osp.join(work, 'suite_test.log'))
-    if run['rc'] != 0:
-        return None
-    return (json.load(open(osp.join(work, 'results.json'))).get('test') or {}).get(metric)
-
-
 def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, budget: str) -> Dict:
     """``tools/tune.py`` on the dataset within ``budget``; the test metric of its trial 0 (the config as it is)
     and of its winner on the validation metric, each from the trial's best checkpoint."""
-    opts = [f'data_root={entry["data_root"]}', f'num_classes={len(entry["classes"])}',
-            *[f'{k}={v}' for k, v in options.items()]]
-    row: Dict[str, Any] = dict(dataset=entry['name'], layout=entry['layout'], classes=len(entry['classes']),
-                               train_images=entry['images']['train'])
+    opts, row = dataset_options(entry, options)
     folder = osp.join(work, 'tune')
     os.makedirs(work, exist_ok=True)
     tune = run_measured([sys.executable, osp.join(REPO, 'tools', 'tune.py'), config, '--budget', budget,
@@ -123,12 +123,12 @@ def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work:
     trained = [t for t in board['trials'] if t['state'] == 'complete']
     row.update(metric=board['metric'], trials=len(board['trials']), trained=len(trained))
     default = next((t for t in trained if t['trial'] == 0), None)
-    if default is None or not trained:
+    if default is None:
         return dict(row, error=f'trial 0 did not finish its schedule, see {board_file}')
     for key, trial in (('default', default), ('tuned', trained[0])):
         found = glob.glob(osp.join(trial['work_dir'], 'best_*.pth'))
         row[f'{key}_val'] = trial['value']
-        row[f'{key}_test'] = test_checkpoint(found[0], board['metric'], trial['work_dir']) if found else None
+        row[f'{key}_test'] = score_checkpoint(found[0], board['metric'], trial['work_dir'])[1] if found else None
     row['tuned_overrides'] = trained[0]['overrides']
     return row
 

@@ -23,10 +23,8 @@ from .mix_augments import MixAugment, _instances_of, _merge_instances
 
 
 def _xyxy(instances: InstanceData) -> np.ndarray:
-    boxes = instances.bboxes
-    boxes = getattr(boxes, 'tensor', boxes)  # mmdet's HorizontalBoxes
-    return boxes.detach().cpu().double().numpy().reshape(-1, 4) if isinstance(boxes, torch.Tensor) \
-        else np.asarray(boxes, np.float64).reshape(-1, 4)
+    """The instances' boxes as float64 numpy ``(M, 4)`` (a tensor, as the other batch augmentations read them)."""
+    return instances.bboxes.detach().cpu().double().numpy().reshape(-1, 4)
 
 
 def pixel_rects(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -107,6 +105,7 @@ class BatchCopyPaste(MixAugment):
             covered, pasted = region, pasted + members
         if not pasted:
             return
+        chosen_rows = set(pasted)
         mask = torch.from_numpy(covered).to(inputs.device)
         inputs[i] = torch.where(mask, inputs[j], inputs[i])
         for name in DENSE_FIELDS:
@@ -114,7 +113,7 @@ class BatchCopyPaste(MixAugment):
                 ours, theirs = getattr(data_samples[i], name), getattr(data_samples[j], name)
                 data_samples[i].set_field(torch.where(mask.to(ours.device), theirs, ours), name)
         for key, inst in sets.items():
-            rows = [k for n, (owner, k) in enumerate(owners) if owner == key and n in pasted]
+            rows = [k for n, (owner, k) in enumerate(owners) if owner == key and n in chosen_rows]
             if rows:
                 copied = inst[torch.tensor(rows, dtype=torch.long)].clone()
                 own = _instances_of(data_samples[i], key)
