@@ -91,3 +91,21 @@ def test_fomo_config_starts_from_them_unless_scratch():
     stem = torch.load(distilled_weights()[0.35], weights_only=True)['state_dict']['features.0.0.weight']
     np.testing.assert_allclose(model.backbone.features[0][0].weight.detach().numpy(),
                                stem.float().sum(dim=1, keepdim=True).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('width,init', [(0.1, 'imagenet'), (0.35, 'imagenet'), (0.5, 'scratch')])
+def test_the_detector_on_mobilenet_v2_starts_from_them_at_any_width(width, init):
+    from sscma.registry import MODELS
+    cfg = load_config('rtmdet/rtmdet_mnv2_small_data', dict(widen_factor=width, init=init, num_classes=3))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    stem = model.backbone.features[0][0].weight.detach()
+    if init == 'imagenet':
+        packaged = torch.load(distilled_weights()[width], weights_only=True)['state_dict']['features.0.0.weight']
+        assert torch.equal(stem.half(), packaged)
+    else:
+        assert cfg.model.backbone.init_cfg is None
+    with torch.no_grad():  # the neck takes the backbone's channels at every width; non-square input
+        cls_scores, boxes = model.eval()(fixed_input()[..., :64, :96], mode='tensor')
+    assert [tuple(s.shape) for s in cls_scores] == [(1, 3, 8, 12), (1, 3, 4, 6), (1, 3, 2, 3)]
+    assert [tuple(b.shape) for b in boxes] == [(1, 4, 8, 12), (1, 4, 4, 6), (1, 4, 2, 3)]
