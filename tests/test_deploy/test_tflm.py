@@ -124,3 +124,43 @@ def test_device_list_and_unknown_board(capsys, tmp_path):
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
     assert 'unknown board; choose from' in tool_error('export.py', FOMO, str(ckpt), '--device', 'esp8266')
+
+
+def test_tf_padding_keeps_pad_copies_out_of_the_int8_arena(tmp_path):
+    """PyTorch pads a stride-2 conv on both sides; TFLite's 'same' pads bottom/right only, so onnx2tf writes a
+    padded copy (PAD) before each such conv, and the arena holds both. ``tf_padding`` pads like TFLite: the PAD
+    ops go, the arena shrinks, and the float TFLite file still computes what the PyTorch model does."""
+    import torch
+    from sscma.deploy.targets.onnx import export_onnx_fp32
+    from sscma.deploy.tflite import TFLiteBackend, export_tflite, onnx_to_saved_model
+    from sscma.deploy.tflm import measure_arena
+    from sscma.models.backbones.mobilenet_v2 import MobileNetV2
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, x):
+            return self.backbone(x / 255.0)[0]
+
+    torch.manual_seed(0)
+    hw = (48, 64)
+    plain = MobileNetV2(0.35, out_indices=(1, )).eval()
+    same = MobileNetV2(0.35, out_indices=(1, ), tf_padding=True).eval()
+    same.load_state_dict(plain.state_dict())
+    x = (np.random.default_rng(0).random((4, 3, *hw)) * 255).astype(np.float32)
+    found = {}
+    for name, backbone in (('plain', plain), ('same', same)):
+        onnx_path, net = str(tmp_path / f'{name}.onnx'), Scaled(backbone).eval()
+        export_onnx_fp32(net, (3, *hw), onnx_path, dynamic_batch=False)
+        saved = onnx_to_saved_model(onnx_path, str(tmp_path / name), x.transpose(0, 2, 3, 1))
+        info = export_tflite(saved, str(tmp_path / f'{name}_int8.tflite'), 'int8', [x.transpose(0, 2, 3, 1)])
+        found[name] = dict(ops=info['ops'], arena=measure_arena(str(tmp_path / f'{name}_int8.tflite'))['arena_bytes'])
+        if name == 'same':
+            export_tflite(saved, str(tmp_path / 'same_fp32.tflite'), 'float32')
+            with torch.no_grad():
+                expected = net(torch.from_numpy(x)).numpy()
+            assert np.abs(TFLiteBackend(str(tmp_path / 'same_fp32.tflite'))(x) - expected).max() < 1e-3
+    assert 'PAD' in found['plain']['ops'] and 'PAD' not in found['same']['ops']
+    assert found['same']['arena'] < 0.8 * found['plain']['arena']  # 51,168 against 84,864 bytes

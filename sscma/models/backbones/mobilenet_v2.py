@@ -93,7 +93,9 @@ class MobileNetV2(BaseModule):
             widths. A block with a skip connection must keep ``out`` equal to its input width, and a block
             without expansion (the first) has ``hidden`` equal to its input width. Defaults to None.
         tf_padding (bool): Pad stride-2 convolutions like TensorFlow's ``'same'`` (bottom/right first), as
-            Keras' MobileNetV2 does, so that converted Keras weights give the same features. Defaults to False.
+            Keras' MobileNetV2 does, so that converted Keras weights give the same features. It also keeps the
+            int8 TFLite file free of the padded copies (``PAD``) onnx2tf writes before PyTorch-padded stride-2
+            convs, which set the TFLM arena at large inputs. Defaults to False.
         expand_ratios (Sequence[int], optional): Expand ratios of the first ``len(expand_ratios)`` stages,
             replacing the paper's (1, 6, 6, 6, 6, 6, 6); later stages keep theirs. The expanded tensors of
             stage 1 (at 1/2 of the input size) set the int8 arena of a stride-8 FOMO: ``(1, 4)`` cuts it from
