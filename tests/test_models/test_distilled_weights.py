@@ -109,3 +109,21 @@ def test_the_detector_on_mobilenet_v2_starts_from_them_at_any_width(width, init)
         cls_scores, boxes = model.eval()(fixed_input()[..., :64, :96], mode='tensor')
     assert [tuple(s.shape) for s in cls_scores] == [(1, 3, 8, 12), (1, 3, 4, 6), (1, 3, 2, 3)]
     assert [tuple(b.shape) for b in boxes] == [(1, 4, 8, 12), (1, 4, 4, 6), (1, 4, 2, 3)]
+
+
+@pytest.mark.parametrize('width', [0.35, 0.75])
+def test_the_detector_reads_earlier_stages_for_small_objects(width):
+    """``stages=(1, 2, 4)``: levels at strides 4/8/16; the neck's channels and the priors' strides follow."""
+    from sscma.registry import MODELS
+    cfg = load_config('rtmdet/rtmdet_mnv2_small_data', dict(widen_factor=width, stages=(1, 2, 4), init='scratch'))
+    assert cfg.model.bbox_head.anchor_generator.strides == [4, 8, 16]
+    model = MODELS.build(cfg.model).eval()
+    assert cfg.model.neck.in_channels == [model.backbone.out_channels[i] for i in (1, 2, 4)]
+    with torch.no_grad():
+        cls_scores, _ = model(fixed_input()[..., :64, :96], mode='tensor')
+    sizes = [tuple(s.shape[-2:]) for s in cls_scores]
+    assert sizes == [(16, 24), (8, 12), (4, 6)]
+    # each level's priors sit on the 96x64 image at its stride (one stride too large would place them outside)
+    for priors, (h, w), stride in zip(model.bbox_head.prior_generator.grid_priors(sizes, device='cpu'), sizes,
+                                      (4, 8, 16)):
+        assert float(priors[:, 0].max()) == (w - 1) * stride and float(priors[:, 1].max()) == (h - 1) * stride
