@@ -45,6 +45,17 @@ def _width(trial, default) -> float:
 
 
 #: variable -> how a trial proposes it from the config's value; a config is searched over those it defines.
+def _stages(trial, default) -> Tuple[int, ...]:
+    """The MobileNetV2 stages a detector's neck reads (``rtmdet_mnv2_small_data.py``): the config's, levels at
+    strides 8/16/32 ``(2, 4, 6)`` or at 4/8/16 ``(1, 2, 4)``, which small objects need (docs/benchmarks.md)."""
+    choices = dict.fromkeys([_as_choice(default), '2,4,6', '1,2,4'])
+    return tuple(int(i) for i in trial.suggest_categorical('stages', list(choices)).split(','))
+
+
+def _as_choice(stages) -> str:
+    return ','.join(str(int(i)) for i in stages)
+
+
 SEARCH_SPACE: Dict[str, Callable] = {
     'base_lr': lambda t, v: t.suggest_float('base_lr', v / 5, v * 5, log=True),
     'max_epochs': lambda t, v: t.suggest_int('max_epochs', max(2, v // 2), max(3, v * 2), step=max(1, v // 4)),
@@ -54,6 +65,7 @@ SEARCH_SPACE: Dict[str, Callable] = {
     'loss_weight': lambda t, v: t.suggest_float('loss_weight', v / 3, v * 3, log=True),
     # on or off: it helped some suite datasets and hurt others (docs/benchmarks.md)
     'mosaic': lambda t, v: t.suggest_categorical('mosaic', [0.0, 1.0]),
+    'stages': _stages,
 }
 
 
@@ -173,6 +185,8 @@ class Tuner:
         for name, value in self.defaults.items():
             if name == 'imgsz':
                 params['imgsz_scale'] = 1.0
+            elif name == 'stages':
+                params['stages'] = _as_choice(value)
             else:
                 params[name] = value
         return params
