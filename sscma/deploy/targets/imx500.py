@@ -17,6 +17,7 @@ the converter's memory report. ``imx500-package`` turns ``packerOut.zip`` into `
 Raspberry Pi itself.
 """
 import contextlib
+import copy
 import functools
 import glob
 import importlib.util
@@ -125,12 +126,22 @@ def import_mct():
     return mct, edgemdt_tpc
 
 
-def mct_graph(wrapper: nn.Module) -> torch.fx.GraphModule:
+def mct_graph(wrapper: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     """The export graph as MCT reads it: traced by torch.fx, without its dtype casts.
 
-    MCT's reader rejects ``Tensor.to`` and reads ``Tensor.float`` as the dtype ``torch.float``; on the float32
-    model both are no-ops, so they are removed from the traced graph.
+    Layers whose padding follows the input size (TFLite-style ``'same'`` convs, ``with_fixed_padding``) are
+    replaced, in a copy run once on ``example`` (one image of the export size), by their fixed-padding
+    layers. MCT's reader rejects ``Tensor.to`` and reads ``Tensor.float`` as the dtype ``torch.float``; on the
+    float32 model both are no-ops, so they are removed from the traced graph.
     """
+    if any(hasattr(m, 'with_fixed_padding') for m in wrapper.modules()):
+        wrapper = copy.deepcopy(wrapper).eval()
+        with torch.no_grad():
+            wrapper(example)
+        for name, module in list(wrapper.named_modules()):
+            if hasattr(module, 'with_fixed_padding'):
+                parent, _, child = name.rpartition('.')
+                setattr(wrapper.get_submodule(parent), child, module.with_fixed_padding())
     try:
         graph = torch.fx.symbolic_trace(wrapper)
     except Exception as e:  # torch.fx raises TraceError, TypeError, ... on data-dependent Python
@@ -166,8 +177,8 @@ def quantize_mct(wrapper: nn.Module, calib: Sequence[torch.Tensor], path: str,
     from model_compression_toolkit.core.pytorch.pytorch_device_config import set_working_device
     from model_compression_toolkit.exporter import PytorchExportSerializationFormat, QuantizationFormat
     set_working_device('cpu')  # MCT would move the model (shared with the other targets) to a GPU
-    graph = mct_graph(wrapper)
     calib = [c.float().cpu() for c in calib]
+    graph = mct_graph(wrapper, calib[0][:1])
 
     def representative():
         for batch in calib:

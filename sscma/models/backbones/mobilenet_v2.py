@@ -22,14 +22,29 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
 class TFSameConv2d(nn.Conv2d):
     """Conv2d padded like TensorFlow's ``padding='same'``: for stride 2 on an even size, one row/column at the
     bottom/right only (Keras' MobileNetV2 also pads so before its stride-2 depthwise convs), instead of
-    PyTorch's one on each side. The weights are those of a plain ``nn.Conv2d`` (same state-dict keys)."""
+    PyTorch's one on each side. The weights are those of a plain ``nn.Conv2d`` (same state-dict keys).
+
+    The pads depend on the input size, which torch.fx's symbolic tracing (MCT, for the IMX500) does not know:
+    :meth:`with_fixed_padding` gives the layers of the last call's size for that."""
+    last_pads: Optional[List[int]] = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):  # W, then H
             total = max(k - s, 0) if int(size) % s == 0 else max(k - int(size) % s, 0)
             pads += [total // 2, total - total // 2]
+        self.last_pads = pads
         return super().forward(F.pad(x, pads) if any(pads) else x)
+
+    def with_fixed_padding(self) -> nn.Sequential:
+        """``ZeroPad2d`` (the pads of the last call) + a plain ``nn.Conv2d`` sharing these weights: the same
+        function at that input size, in layers torch.fx keeps whole."""
+        if self.last_pads is None:
+            raise RuntimeError('TFSameConv2d pads by the input size: run the model once at the export size first')
+        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, 0, self.dilation,
+                         self.groups, self.bias is not None)
+        conv.weight, conv.bias = self.weight, self.bias
+        return nn.Sequential(nn.ZeroPad2d(self.last_pads), conv)
 
 
 class ConvBNReLU6(nn.Sequential):
