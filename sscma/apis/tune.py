@@ -44,7 +44,6 @@ def _width(trial, default) -> float:
     return trial.suggest_categorical('widen_factor', sorted(widths | {float(default)}))
 
 
-#: variable -> how a trial proposes it from the config's value; a config is searched over those it defines.
 def _stages(trial, default) -> Tuple[int, ...]:
     """The MobileNetV2 stages a detector's neck reads (``rtmdet_mnv2_small_data.py``): the config's, levels at
     strides 8/16/32 ``(2, 4, 6)`` or at 4/8/16 ``(1, 2, 4)``, which small objects need (docs/benchmarks.md)."""
@@ -56,6 +55,7 @@ def _as_choice(stages) -> str:
     return ','.join(str(int(i)) for i in stages)
 
 
+#: variable -> how a trial proposes it from the config's value; a config is searched over those it defines.
 SEARCH_SPACE: Dict[str, Callable] = {
     'base_lr': lambda t, v: t.suggest_float('base_lr', v / 5, v * 5, log=True),
     'max_epochs': lambda t, v: t.suggest_int('max_epochs', max(2, v // 2), max(3, v * 2), step=max(1, v // 4)),

@@ -27,7 +27,7 @@ import os
 import os.path as osp
 import shutil
 import subprocess
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -130,18 +130,28 @@ def mct_graph(wrapper: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule
     """The export graph as MCT reads it: traced by torch.fx, without its dtype casts.
 
     Layers whose padding follows the input size (TFLite-style ``'same'`` convs, ``with_fixed_padding``) are
-    replaced, in a copy run once on ``example`` (one image of the export size), by their fixed-padding
-    layers. MCT's reader rejects ``Tensor.to`` and reads ``Tensor.float`` as the dtype ``torch.float``; on the
-    float32 model both are no-ops, so they are removed from the traced graph.
+    replaced, in a copy, by their fixed-padding layers for the sizes they see on ``example`` (one image of the
+    export size). MCT's reader rejects ``Tensor.to`` and reads ``Tensor.float`` as the dtype ``torch.float``;
+    on the float32 model both are no-ops, so they are removed from the traced graph.
     """
-    if any(hasattr(m, 'with_fixed_padding') for m in wrapper.modules()):
+    sized = [name for name, m in wrapper.named_modules() if hasattr(m, 'with_fixed_padding')]
+    if sized:
         wrapper = copy.deepcopy(wrapper).eval()
+        sizes: Dict[str, Tuple[int, int]] = {}
+
+        def record(name):  # a pre-hook that returns a value would replace the layer's input
+            def hook(module, args) -> None:
+                sizes.setdefault(name, tuple(args[0].shape[-2:]))
+            return hook
+
+        hooks = [wrapper.get_submodule(name).register_forward_pre_hook(record(name)) for name in sized]
         with torch.no_grad():
             wrapper(example)
-        for name, module in list(wrapper.named_modules()):
-            if hasattr(module, 'with_fixed_padding'):
-                parent, _, child = name.rpartition('.')
-                setattr(wrapper.get_submodule(parent), child, module.with_fixed_padding())
+        for hook in hooks:
+            hook.remove()
+        for name in sized:
+            parent, _, child = name.rpartition('.')
+            setattr(wrapper.get_submodule(parent), child, wrapper.get_submodule(name).with_fixed_padding(sizes[name]))
     try:
         graph = torch.fx.symbolic_trace(wrapper)
     except Exception as e:  # torch.fx raises TraceError, TypeError, ... on data-dependent Python

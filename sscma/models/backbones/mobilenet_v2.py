@@ -25,26 +25,27 @@ class TFSameConv2d(nn.Conv2d):
     PyTorch's one on each side. The weights are those of a plain ``nn.Conv2d`` (same state-dict keys).
 
     The pads depend on the input size, which torch.fx's symbolic tracing (MCT, for the IMX500) does not know:
-    :meth:`with_fixed_padding` gives the layers of the last call's size for that."""
-    last_pads: Optional[List[int]] = None
+    :meth:`with_fixed_padding` gives the layers for one input size."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pads_for(self, hw: Sequence[int]) -> List[int]:
+        """``F.pad`` pads (left, right, top, bottom) for an input of height and width ``hw``."""
         pads = []
-        for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):  # W, then H
+        for size, k, s in zip(hw[::-1], self.kernel_size[::-1], self.stride[::-1]):  # W, then H
             total = max(k - s, 0) if int(size) % s == 0 else max(k - int(size) % s, 0)
             pads += [total // 2, total - total // 2]
-        self.last_pads = pads
+        return pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = self.pads_for(x.shape[-2:])
         return super().forward(F.pad(x, pads) if any(pads) else x)
 
-    def with_fixed_padding(self) -> nn.Sequential:
-        """``ZeroPad2d`` (the pads of the last call) + a plain ``nn.Conv2d`` sharing these weights: the same
-        function at that input size, in layers torch.fx keeps whole."""
-        if self.last_pads is None:
-            raise RuntimeError('TFSameConv2d pads by the input size: run the model once at the export size first')
+    def with_fixed_padding(self, hw: Sequence[int]) -> nn.Sequential:
+        """``ZeroPad2d`` + a plain ``nn.Conv2d`` sharing these weights: the same function for inputs of size
+        ``hw``, in layers torch.fx keeps whole."""
         conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, 0, self.dilation,
                          self.groups, self.bias is not None)
         conv.weight, conv.bias = self.weight, self.bias
-        return nn.Sequential(nn.ZeroPad2d(self.last_pads), conv)
+        return nn.Sequential(nn.ZeroPad2d(self.pads_for(hw)), conv)
 
 
 class ConvBNReLU6(nn.Sequential):
