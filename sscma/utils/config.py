@@ -295,7 +295,8 @@ def _fromfile(path: str, shown_as: Optional[str] = None) -> Config:
         return Config.fromfile(path, format_python_code=False)
     except ConfigError:
         raise
-    except (SyntaxError, NameError, ImportError, FileNotFoundError, KeyError, TypeError, AttributeError) as e:
+    except (SyntaxError, NameError, ImportError, FileNotFoundError, KeyError, TypeError, AttributeError, IndexError,
+            ValueError) as e:
         raise ConfigError(f'cannot load config {shown_as or path}: {type(e).__name__}: {e}') from None
 
 

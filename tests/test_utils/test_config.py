@@ -153,3 +153,8 @@ def test_absolute_base_path_still_takes_overrides(tmp_path):
     cfg = load_config(str(user), {'data_root': '/data/x', 'num_classes': 3})
     assert cfg.train_dataloader.dataset.data_root == '/data/x'
     assert cfg.model.head.num_classes == 3 and cfg.train_cfg.max_epochs == 7
+
+
+def test_an_override_the_config_code_cannot_use_names_the_config():
+    with pytest.raises(ConfigError, match=r'rtmdet_mnv2_small_data.*IndexError'):
+        load_config('rtmdet/rtmdet_mnv2_small_data', dict(stages=(1, 2, 9)))
