@@ -7,7 +7,12 @@ past the images' own size (upsampling adds no detail) nor ``max_side``, and neve
 choice and its reason are printed in one line; an ``imgsz`` given by the user (``--cfg-options``), a resumed run
 and a config without ``auto_imgsz`` are left alone. The chosen value is added to the run's options, so every
 checkpoint carries it (``sscma test`` / ``export`` / ``predict`` of the checkpoint use the same input).
-Measured on the benchmark suite (docs/benchmarks.md).
+
+A detector config with a top-level ``stages`` (the backbone stages its neck reads) opts in to
+``auto_stages = dict(max_object_px=16, small=(1, 2, 4))``: when the training split's objects have a median side
+(square root of the box area, at the input) under ``max_object_px``, the run takes ``stages=small`` (levels
+of finer stride: an object under 16 px covers fewer than 2x2 points of a stride-8 level). ``stages`` given by
+the user is left alone. Both rules were measured on the benchmark suite (docs/benchmarks.md).
 """
 import math
 from typing import Any, Dict, Optional, Tuple
@@ -28,8 +33,9 @@ def _train_records(cfg: Config):
     while dataset.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset') and 'dataset' in dataset:
         dataset = dataset.dataset
     if str(dataset.get('type', '')).split('.')[-1] != 'DetectionDataset':
-        raise ConfigError(f'auto_imgsz reads box annotations: train_dataloader.dataset is {dataset.get("type")!r}, '
-                          'not DetectionDataset; remove auto_imgsz from the config or give imgsz')
+        raise ConfigError(f'auto_imgsz / auto_stages read box annotations: train_dataloader.dataset is '
+                          f'{dataset.get("type")!r}, not DetectionDataset; remove the rule from the config or give '
+                          'imgsz / stages')
     root = dataset.get('data_root') or ''
     if not root:
         if dataset.get('builtin') != 'fomo_objects':
@@ -41,18 +47,24 @@ def _train_records(cfg: Config):
     return records
 
 
+def _boxes_at(imgsz: Tuple[int, int], records):
+    """Every object's ``(width, height)`` in pixels of the network input ``imgsz`` ``(w, h)`` (the pipeline
+    resizes each file to it without keeping the ratio)."""
+    w0, h0 = imgsz
+    for rec in records:
+        sx, sy = w0 / rec['width'], h0 / rec['height']
+        for inst in rec['instances']:
+            x0, y0, x1, y1 = inst['bbox']
+            yield (x1 - x0) * sx, (y1 - y0) * sy
+
+
 def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, max_side: int = 192,
                  multiple: int = 8) -> Choice:
     """``({'imgsz': (w, h)} or {}, reason)`` for a detector whose pipeline resizes every image to ``default``
     ``(w, h)`` without keeping the ratio (the rule of the module docstring)."""
     w0, h0 = default
-    sides, sizes = [], []
-    for rec in records:
-        sx, sy = w0 / rec['width'], h0 / rec['height']
-        sizes.append((rec['width'], rec['height']))
-        for inst in rec['instances']:
-            x0, y0, x1, y1 = inst['bbox']
-            sides.append(min((x1 - x0) * sx, (y1 - y0) * sy))
+    sides = [min(w, h) for w, h in _boxes_at(default, records)]
+    sizes = [(rec['width'], rec['height']) for rec in records]
     if not sides:
         return {}, f'imgsz {w0}x{h0} kept (no objects in the training split)'
     small = float(np.percentile(sides, 25))
@@ -75,19 +87,66 @@ def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, 
                                f'{w * h / (w0 * h0):.1f}x: check the board with sscma export --device')
 
 
+def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float = 16.0,
+                  small=(1, 2, 4)) -> Choice:
+    """``({'stages': small} or {}, reason)`` for a detector reading backbone stages ``current`` at input
+    ``imgsz`` ``(w, h)`` (the ``auto_stages`` rule of the module docstring)."""
+    w0, h0 = imgsz
+    sides = [math.sqrt(max(w, 0.0) * max(h, 0.0)) for w, h in _boxes_at(imgsz, records)]
+    current, small = tuple(int(i) for i in current), tuple(int(i) for i in small)
+    if not sides:
+        return {}, f'stages {current} kept (no objects in the training split)'
+    median = float(np.median(sides))
+    if median >= max_object_px or current == small:
+        return {}, (f'stages {current} kept: objects\' median side is {median:.1f} px at {w0}x{h0} '
+                    f'(small-object stages {small} below {max_object_px:g})')
+    return {'stages': small}, (f'stages {small} (config: {current}): objects\' median side is {median:.1f} px at '
+                               f'{w0}x{h0}, under {max_object_px:g}: the neck reads levels of finer stride; their '
+                               'int8 arena is larger: check the board with sscma export --device')
+
+
+def _size(value) -> Tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
+
+
+def _checked(rule, name: str, keys) -> Dict[str, Any]:
+    if not isinstance(rule, dict) or set(rule) - set(keys):
+        raise ConfigError(f'{name}={rule!r}: expected a dict with keys {", ".join(keys)}')
+    return rule
+
+
 def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]], resume: bool) -> Choice:
     """The options the config's data rules choose for this run (``{}`` when none applies) and the line that
     says what was chosen and why (``''`` when the config has no rule)."""
-    rule = cfg.get('auto_imgsz')
-    if not rule:
+    size_rule, stages_rule = cfg.get('auto_imgsz'), cfg.get('auto_stages')
+    if resume or not (size_rule or stages_rule):  # a resumed run's own options carry its choices
         return {}, ''
-    if resume:  # the run's own options carry its size
-        return {}, ''
-    if 'imgsz' in (cfg_options or {}):
-        return {}, f'imgsz {tuple(cfg.imgsz)} as given'
-    if not isinstance(rule, dict) or set(rule) - {'min_object_px', 'max_side', 'multiple'}:
-        raise ConfigError(f'auto_imgsz={rule!r}: expected a dict with keys min_object_px, max_side, multiple')
-    records = _train_records(cfg)
-    if records is None:
-        return {}, ''
-    return choose_imgsz(tuple(cfg.imgsz), records, **rule)
+    given = cfg_options or {}
+    if size_rule:
+        _checked(size_rule, 'auto_imgsz', ('min_object_px', 'max_side', 'multiple'))
+    if stages_rule:
+        _checked(stages_rule, 'auto_stages', ('max_object_px', 'small'))
+        if cfg.get('stages') is None:
+            raise ConfigError('auto_stages needs a top-level stages variable in the config (the backbone stages the '
+                              'neck reads); remove auto_stages or define stages')
+    records = None
+    if (size_rule and 'imgsz' not in given) or (stages_rule and 'stages' not in given):
+        records = _train_records(cfg)
+        if records is None:
+            return {}, ''
+    chosen, lines = {}, []
+    if size_rule:
+        if 'imgsz' in given:
+            lines.append(f'imgsz {tuple(cfg.imgsz)} as given')
+        else:
+            choice, why = choose_imgsz(_size(cfg.imgsz), records, **size_rule)
+            chosen.update(choice)
+            lines.append(why)
+    if stages_rule:
+        if 'stages' in given:
+            lines.append(f'stages {tuple(cfg.stages)} as given')
+        else:
+            choice, why = choose_stages(_size(chosen.get('imgsz', cfg.imgsz)), records, cfg.stages, **stages_rule)
+            chosen.update(choice)
+            lines.append(why)
+    return chosen, '; '.join(lines)

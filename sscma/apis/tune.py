@@ -156,8 +156,9 @@ class Tuner:
         # a variable given in --cfg-options is fixed for every trial, not searched
         self.defaults = {k: variables[k] for k in SEARCH_SPACE
                          if variables.get(k) is not None and k not in self.options}
-        if 'imgsz' in self.defaults:  # the size the config's data rule (auto_imgsz) chose for this data
-            self.defaults['imgsz'] = tuple(cfg.imgsz) if isinstance(cfg.imgsz, (list, tuple)) else cfg.imgsz
+        for name in ('imgsz', 'stages'):  # what the config's data rules (auto_imgsz, auto_stages) chose for this data
+            if name in self.defaults:
+                self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
         self.init = self.options.get('init', variables.get('init'))
         if not self.defaults:
             raise ConfigError(f'{config}: nothing to search; it defines none of {", ".join(SEARCH_SPACE)} outside '

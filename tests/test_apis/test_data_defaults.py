@@ -1,7 +1,7 @@
 """Defaults that follow the data: the input size grows for small objects, within the images and max_side."""
 import pytest
 
-from sscma.apis.data_defaults import choose_imgsz
+from sscma.apis.data_defaults import choose_imgsz, choose_stages
 from sscma.apis.runner import prepare_train_config
 from sscma.utils import ConfigError
 from tests.conftest import write_roboflow_coco
@@ -62,3 +62,45 @@ def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
     params = dict(base_lr=0.003, max_epochs=60, widen_factor=0.35, mosaic=0.0)
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.0)))['imgsz'] == (120, 120)
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.5)))['imgsz'] == (192, 192)
+
+
+@pytest.mark.parametrize('imgsz, size, side, expected', [
+    ((96, 96), (200, 150), 14, (1, 2, 4)),   # 7.8 px at 96x96 (non-square files): the finer levels
+    ((96, 64), (96, 64), 15, (1, 2, 4)),     # non-square input, objects just under 16 px
+    ((96, 64), (96, 64), 16, None),          # at 16 px: the config's stages
+    ((160, 120), (640, 480), 90, None),      # large objects
+])
+def test_choose_stages(imgsz, size, side, expected):
+    chosen, why = choose_stages(imgsz, records(size, side), (2, 4, 6), max_object_px=16, small=(1, 2, 4))
+    assert chosen == ({'stages': expected} if expected else {})
+    assert ('kept' in why) == (expected is None) and 'median side' in why
+    assert choose_stages(imgsz, records(size, side), (1, 2, 4))[0] == {}  # already at the small stages
+
+
+def test_the_detector_takes_finer_levels_for_small_objects(tmp_path):
+    """rtmdet_mnv2_small_data: 14 px objects in 200x150 files are 6.7x9 px at 96x96, so the neck reads stages
+    (1, 2, 4) (strides 4/8/16); the checkpoint carries the choice; given stages and auto_stages=None are kept."""
+    from sscma.apis.tune import Tuner
+    root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))
+    options = dict(data_root=root, num_classes=2)
+    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), options)
+    assert tuple(cfg.stages) == (1, 2, 4) and tuple(cfg.model.backbone.out_indices) == (1, 2, 4)
+    assert list(cfg.model.bbox_head.anchor_generator.strides) == [4, 8, 16]
+    assert tuple(cfg.default_hooks.config_source.options['stages']) == (1, 2, 4)
+    for kept in (dict(stages=(2, 4, 6)), dict(auto_stages=None)):
+        cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(options, **kept))
+        assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6)
+    big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(64, 48))  # 14 px at 96x96: 21-28 px
+    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(data_root=big, num_classes=2))
+    assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6)
+    # sscma tune's trial 0 is the default command on this data: the stages the rule picked
+    tuner = Tuner('rtmdet_mnv2_small_data', options, str(tmp_path / 't'), log=lambda *a: None)
+    assert tuner.defaults['stages'] == (1, 2, 4)
+    assert tuner._default_params()['stages'] == '1,2,4'
+
+
+def test_a_stages_rule_needs_stages(tmp_path):
+    root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))
+    with pytest.raises(ConfigError, match='auto_stages'):
+        prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'),
+                             dict(data_root=root, num_classes=2, auto_stages=dict(max_px=16)))
