@@ -213,7 +213,14 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     rest = {k: v for k, v in options.items() if k not in var_opts}
     variables.update(var_opts)
     check_variables(variables, var_opts, path)
-    cfg = _load_patched(path, files, variables) if (len(files) > 1 or var_opts) else _fromfile(path)
+    try:
+        cfg = _load_patched(path, files, variables) if (len(files) > 1 or var_opts) else _fromfile(path)
+    except ConfigError as e:
+        if not var_opts:
+            raise
+        given = ' '.join(f'{k}={v!r}' for k, v in var_opts.items())
+        raise ConfigError(f'{e} (with the overrides {given}: the config\'s own code could not use one of them)') \
+            from None
     check_option_keys(cfg, rest, path)
     if rest:
         try:

@@ -156,5 +156,5 @@ def test_absolute_base_path_still_takes_overrides(tmp_path):
 
 
 def test_an_override_the_config_code_cannot_use_names_the_config():
-    with pytest.raises(ConfigError, match=r'rtmdet_mnv2_small_data.*IndexError'):
+    with pytest.raises(ConfigError, match=r'rtmdet_mnv2_small_data.*IndexError.*overrides stages=\(1, 2, 9\)'):
         load_config('rtmdet/rtmdet_mnv2_small_data', dict(stages=(1, 2, 9)))
