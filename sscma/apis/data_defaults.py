@@ -9,10 +9,12 @@ and a config without ``auto_imgsz`` are left alone. The chosen value is added to
 checkpoint carries it (``sscma test`` / ``export`` / ``predict`` of the checkpoint use the same input).
 
 A detector config with a top-level ``stages`` (the backbone stages its neck reads) opts in to
-``auto_stages = dict(max_object_px=16, small=(1, 2, 4))``: when the training split's objects have a median side
-(square root of the box area, at the input) under ``max_object_px``, the run takes ``stages=small`` (levels
-of finer stride: an object under 16 px covers fewer than 2x2 points of a stride-8 level). ``stages`` given by
-the user is left alone. Both rules were measured on the benchmark suite (docs/benchmarks.md).
+``auto_stages = dict(max_object_px=16, small=dict(stages=(1, 2, 4), neck_channels=32))``: when the training
+split's objects have a median side (square root of the box area, at the input) under ``max_object_px``, the run
+takes the options in ``small`` (levels of finer stride: an object under 16 px covers fewer than 2x2 points of a
+stride-8 level; a narrower neck and head keep the multiply-accumulates near the config's). Options the user
+gives (``stages``, ``neck_channels``) are left alone. Both rules were measured on the benchmark suite
+(docs/benchmarks.md).
 """
 import math
 from typing import Any, Dict, Optional, Tuple
@@ -88,21 +90,24 @@ def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, 
 
 
 def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float = 16.0,
-                  small=(1, 2, 4)) -> Choice:
-    """``({'stages': small} or {}, reason)`` for a detector reading backbone stages ``current`` at input
-    ``imgsz`` ``(w, h)`` (the ``auto_stages`` rule of the module docstring)."""
+                  small: Optional[Dict[str, Any]] = None) -> Choice:
+    """``(small or {}, reason)`` for a detector reading backbone stages ``current`` at input ``imgsz``
+    ``(w, h)``; ``small`` (default ``{'stages': (1, 2, 4)}``) are the options for small objects (the
+    ``auto_stages`` rule of the module docstring)."""
     w0, h0 = imgsz
+    small = dict(small or {'stages': (1, 2, 4)})
+    current = tuple(int(i) for i in current)
+    said = ' '.join(f'{k}={tuple(v) if isinstance(v, (list, tuple)) else v}' for k, v in small.items())
     sides = [math.sqrt(max(w, 0.0) * max(h, 0.0)) for w, h in _boxes_at(imgsz, records)]
-    current, small = tuple(int(i) for i in current), tuple(int(i) for i in small)
     if not sides:
         return {}, f'stages {current} kept (no objects in the training split)'
     median = float(np.median(sides))
-    if median >= max_object_px or current == small:
+    if median >= max_object_px or current == tuple(small.get('stages', ())):
         return {}, (f'stages {current} kept: objects\' median side is {median:.1f} px at {w0}x{h0} '
-                    f'(small-object stages {small} below {max_object_px:g})')
-    return {'stages': small}, (f'stages {small} (config: {current}): objects\' median side is {median:.1f} px at '
-                               f'{w0}x{h0}, under {max_object_px:g}: the neck reads levels of finer stride; their '
-                               'int8 arena is larger: check the board with sscma export --device')
+                    f'({said} below {max_object_px:g})')
+    return small, (f'{said} (config: stages {current}): objects\' median side is {median:.1f} px at {w0}x{h0}, '
+                   f'under {max_object_px:g}: the neck reads levels of finer stride; check the board\'s arena '
+                   'with sscma export --device')
 
 
 def _size(value) -> Tuple[int, int]:
@@ -147,6 +152,6 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]], resume: bo
             lines.append(f'stages {tuple(cfg.stages)} as given')
         else:
             choice, why = choose_stages(_size(chosen.get('imgsz', cfg.imgsz)), records, cfg.stages, **stages_rule)
-            chosen.update(choice)
+            chosen.update({k: v for k, v in choice.items() if k not in given})  # what the user gives stays
             lines.append(why)
     return chosen, '; '.join(lines)

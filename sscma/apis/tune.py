@@ -160,6 +160,8 @@ class Tuner:
             if name in self.defaults:
                 self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
         self.init = self.options.get('init', variables.get('init'))
+        # the options auto_stages pairs with the small-object stages (a narrower neck) go with them in every trial
+        self.small_stages = dict((cfg.get('auto_stages') or {}).get('small') or {})
         if not self.defaults:
             raise ConfigError(f'{config}: nothing to search; it defines none of {", ".join(SEARCH_SPACE)} outside '
                               '--cfg-options')
@@ -195,6 +197,8 @@ class Tuner:
     def propose(self, trial) -> Dict[str, Any]:
         """The trial's overrides of the config's variables."""
         proposal = {name: SEARCH_SPACE[name](trial, value) for name, value in self.defaults.items()}
+        if 'stages' in proposal and proposal['stages'] == tuple(self.small_stages.get('stages', ())):
+            proposal.update({k: v for k, v in self.small_stages.items() if k not in self.options and k != 'stages'})
         if self.init == 'imagenet' and not has_imagenet_weights(proposal.get('widen_factor', 1.0)):
             proposal['init'] = 'scratch'  # a width without packaged ImageNet features trains from random weights
         return proposal

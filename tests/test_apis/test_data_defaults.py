@@ -71,25 +71,32 @@ def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
     ((160, 120), (640, 480), 90, None),      # large objects
 ])
 def test_choose_stages(imgsz, size, side, expected):
-    chosen, why = choose_stages(imgsz, records(size, side), (2, 4, 6), max_object_px=16, small=(1, 2, 4))
-    assert chosen == ({'stages': expected} if expected else {})
+    small = dict(stages=(1, 2, 4), neck_channels=32)
+    chosen, why = choose_stages(imgsz, records(size, side), (2, 4, 6), max_object_px=16, small=small)
+    assert chosen == (small if expected else {})
     assert ('kept' in why) == (expected is None) and 'median side' in why
     assert choose_stages(imgsz, records(size, side), (1, 2, 4))[0] == {}  # already at the small stages
+    assert choose_stages(imgsz, records(size, side), (2, 4, 6))[0] == ({'stages': expected} if expected else {})
 
 
 def test_the_detector_takes_finer_levels_for_small_objects(tmp_path):
     """rtmdet_mnv2_small_data: 14 px objects in 200x150 files are 6.7x9 px at 96x96, so the neck reads stages
-    (1, 2, 4) (strides 4/8/16); the checkpoint carries the choice; given stages and auto_stages=None are kept."""
+    (1, 2, 4) (strides 4/8/16) at 32 channels; the checkpoint carries the choice; what the user gives and
+    auto_stages=None are kept."""
     from sscma.apis.tune import Tuner
     root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))
     options = dict(data_root=root, num_classes=2)
     cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), options)
     assert tuple(cfg.stages) == (1, 2, 4) and tuple(cfg.model.backbone.out_indices) == (1, 2, 4)
     assert list(cfg.model.bbox_head.anchor_generator.strides) == [4, 8, 16]
+    assert cfg.model.neck.out_channels == 32 == cfg.model.bbox_head.feat_channels
     assert tuple(cfg.default_hooks.config_source.options['stages']) == (1, 2, 4)
+    assert cfg.default_hooks.config_source.options['neck_channels'] == 32
     for kept in (dict(stages=(2, 4, 6)), dict(auto_stages=None)):
         cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(options, **kept))
-        assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6)
+        assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6) and cfg.model.neck.out_channels == 64
+    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(options, neck_channels=48))
+    assert tuple(cfg.model.backbone.out_indices) == (1, 2, 4) and cfg.model.neck.out_channels == 48
     big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(64, 48))  # 14 px at 96x96: 21-28 px
     cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(data_root=big, num_classes=2))
     assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6)
@@ -97,6 +104,8 @@ def test_the_detector_takes_finer_levels_for_small_objects(tmp_path):
     tuner = Tuner('rtmdet_mnv2_small_data', options, str(tmp_path / 't'), log=lambda *a: None)
     assert tuner.defaults['stages'] == (1, 2, 4)
     assert tuner._default_params()['stages'] == '1,2,4'
+    first = tuner.propose(tuner.study.ask())  # trial 0: the default command on this data
+    assert first['stages'] == (1, 2, 4) and first['neck_channels'] == 32
 
 
 def test_a_stages_rule_needs_stages(tmp_path):
