@@ -9,10 +9,10 @@ and a config without ``auto_imgsz`` are left alone. The chosen value is added to
 checkpoint carries it (``sscma test`` / ``export`` / ``predict`` of the checkpoint use the same input).
 
 A detector config with a top-level ``stages`` (the backbone stages its neck reads) opts in to
-``auto_stages = dict(max_object_px=16, small=dict(stages=(1, 2, 4), neck_channels=32))``: when the training
+``auto_stages = dict(max_object_px=64, small=dict(stages=(1, 2, 4), neck_channels=32))``: when the training
 split's objects have a median side (square root of the box area, at the input) under ``max_object_px``, the run
-takes the options in ``small`` (levels of finer stride: an object under 16 px covers fewer than 2x2 points of a
-stride-8 level; a narrower neck and head keep the multiply-accumulates near the config's). Options the user
+takes the options in ``small`` (levels of finer stride, which small objects need and objects of 100 px and more
+do not; a narrower neck and head keep the multiply-accumulates near the config's). Options the user
 gives (``stages``, ``neck_channels``) are left alone. Both rules were measured on the benchmark suite
 (docs/benchmarks.md).
 """
@@ -89,7 +89,7 @@ def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, 
                                f'{w * h / (w0 * h0):.1f}x: check the board with sscma export --device')
 
 
-def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float = 16.0,
+def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float = 64.0,
                   small: Optional[Dict[str, Any]] = None) -> Choice:
     """``(small or {}, reason)`` for a detector reading backbone stages ``current`` at input ``imgsz``
     ``(w, h)``; ``small`` (default ``{'stages': (1, 2, 4)}``) are the options for small objects (the

@@ -66,13 +66,13 @@ def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
 
 @pytest.mark.parametrize('imgsz, size, side, expected', [
     ((96, 96), (200, 150), 14, (1, 2, 4)),   # 7.8 px at 96x96 (non-square files): the finer levels
-    ((96, 64), (96, 64), 15, (1, 2, 4)),     # non-square input, objects just under 16 px
-    ((96, 64), (96, 64), 16, None),          # at 16 px: the config's stages
-    ((160, 120), (640, 480), 90, None),      # large objects
+    ((96, 64), (96, 64), 63, (1, 2, 4)),     # non-square input, objects just under 64 px
+    ((96, 64), (96, 64), 64, None),          # at 64 px: the config's stages
+    ((160, 120), (640, 480), 360, None),     # large objects (90 px at the input)
 ])
 def test_choose_stages(imgsz, size, side, expected):
     small = dict(stages=(1, 2, 4), neck_channels=32)
-    chosen, why = choose_stages(imgsz, records(size, side), (2, 4, 6), max_object_px=16, small=small)
+    chosen, why = choose_stages(imgsz, records(size, side), (2, 4, 6), max_object_px=64, small=small)
     assert chosen == (small if expected else {})
     assert ('kept' in why) == (expected is None) and 'median side' in why
     assert choose_stages(imgsz, records(size, side), (1, 2, 4))[0] == {}  # already at the small stages
@@ -97,8 +97,9 @@ def test_the_detector_takes_finer_levels_for_small_objects(tmp_path):
         assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6) and cfg.model.neck.out_channels == 64
     cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(options, neck_channels=48))
     assert tuple(cfg.model.backbone.out_indices) == (1, 2, 4) and cfg.model.neck.out_channels == 48
-    big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(64, 48))  # 14 px at 96x96: 21-28 px
-    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'), dict(data_root=big, num_classes=2))
+    big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(64, 48))  # 14 px: 70x93 at 320x320
+    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'),
+                               dict(data_root=big, num_classes=2, imgsz=(320, 320)))
     assert tuple(cfg.model.backbone.out_indices) == (2, 4, 6)
     # sscma tune's trial 0 is the default command on this data: the stages the rule picked
     tuner = Tuner('rtmdet_mnv2_small_data', options, str(tmp_path / 't'), log=lambda *a: None)
