@@ -76,3 +76,15 @@ def test_the_crop_suite_reads_back_as_class_folders_with_the_detection_classes(s
             assert e['images']['train'] <= 4 * len(e['classes'])
             assert cv2.imread(data[0]['img_path']).shape == (40, 40, 3)
     assert next(e for e in crops if e['name'] == 'lfw_faces')['images'] == dict(train=120, valid=40, test=40)
+
+
+def test_the_tune_table_says_what_the_board_refused_and_what_the_winner_needs():
+    table = load('suite').tune_table([dict(
+        dataset='coins_tiles', classes=1, train_images=120, trials=9, trained=4, default_val=0.70, default_test=0.42,
+        tuned_val=0.78, tuned_test=0.45, tune_seconds=611.0, tuned_overrides=dict(base_lr=0.0027, imgsz=[96, 96]),
+        refused=3, kept_max_arena=151168,
+        winner=dict(tflm_arena_bytes=151168, int8_tflm_test=0.44, verdict='nano33_ble_sense: fits'))])
+    assert '| coins_tiles | 1 | 120 | 9 (4) | 0.7000 | 0.4200 | 0.7800 | 0.4500 | 611.0 |' in table
+    assert 'coins_tiles: 3 trials refused for the board, largest arena trained 151,168 bytes' in table
+    assert 'arena 151168 bytes, test 0.44, nano33_ble_sense: fits' in table
+    assert 'above the default on 1 of 1' in table

@@ -3,12 +3,14 @@
     python tools/benchmarks/make_suite.py SUITE          # once: the datasets
     python tools/benchmarks/suite.py CONFIG --suite SUITE [--cfg-options k=v ...] [--only NAME ...] [--no-export]
     python tools/benchmarks/suite.py ultralytics --suite SUITE --peer-path DIR [--epochs 120] [--imgsz N]
-    python tools/benchmarks/suite.py CONFIG --suite SUITE --tune 10m     # sscma tune vs the config as it is
+    python tools/benchmarks/suite.py CONFIG --suite SUITE --tune 10m [--tune-device BOARD]  # sscma tune vs the config
 
 Per dataset, in subprocesses: ``tools/train.py CONFIG --cfg-options data_root=<dataset> num_classes=<K> ...``,
 ``tools/test.py`` on the best checkpoint alone, and (unless ``--no-export``) ``tools/export.py`` of that
 checkpoint to int8 TFLite + TFLM, which scores both files with the same metric on the test split and measures
-the TFLM arena. Each step's wall time and the peak resident memory of its process tree are measured. Writes
+the TFLM arena. With ``--tune-device BOARD`` the search keeps only architectures whose int8 model fits the
+board, and the winner's trained checkpoint is exported with ``--device BOARD`` to confirm it. Each step's wall
+time and the peak resident memory of its process tree are measured. Writes
 ``suite_results.json`` and ``suite_results.md`` in the work dir (default ``work_dirs/suite_<config name>``).
 
 ``ultralytics`` in place of CONFIG trains the peer a user would pick instead, Ultralytics YOLO26n from scratch
@@ -70,6 +72,27 @@ def score_checkpoint(checkpoint: str, metric: str, work: str) -> Tuple[int, Any]
     return 0, (json.load(open(osp.join(work, 'results.json'))).get('test') or {}).get(metric)
 
 
+def export_int8(checkpoint: str, folder: str, metric: str, log: str, device: str = None) -> Dict[str, Any]:
+    """``tools/export.py`` of ``checkpoint`` to int8 TFLite + TFLM (and the verdict for ``device``): the test
+    ``metric`` of both files, the TFLM arena, the board's verdict."""
+    shutil.rmtree(folder, ignore_errors=True)  # never read an earlier run's report
+    exp = run_measured([sys.executable, osp.join(REPO, 'tools', 'export.py'), checkpoint, '--targets', 'tflite',
+                        'tflm', '--precisions', 'int8', '--latency-runs', '0', '--work-dir', folder]
+                       + (['--device', device] if device else []), log)
+    out: Dict[str, Any] = dict(export_rc=exp['rc'])
+    reports = glob.glob(osp.join(folder, 'export_report.json'))
+    for e in json.load(open(reports[0]))['exports'] if reports else []:
+        value = (e.get('metrics') or {}).get(metric)
+        if e['target'] == 'tflm':
+            tflm = e.get('tflm') or {}
+            out.update(int8_tflm_test=value, tflm_arena_bytes=tflm.get('arena_bytes'))
+            if device and tflm.get('devices'):
+                out.update(fits=tflm['devices'][0]['fits'], verdict=tflm['devices'][0]['line'])
+        elif e['target'] == 'tflite':
+            out['int8_tflite_test'] = value
+    return out
+
+
 def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, export: bool) -> Dict:
     tool = lambda name: [sys.executable, osp.join(REPO, 'tools', name)]  # noqa: E731
     opts, row = dataset_options(entry, options)
@@ -89,32 +112,21 @@ def run_dataset(config: str, entry: Dict[str, Any], options: Dict[str, Any], wor
     if rc != 0:
         row['error'] = f'test failed (exit {rc}), see {work}/suite_test.log'
     if export:
-        folder = osp.join(work, 'export')
-        shutil.rmtree(folder, ignore_errors=True)  # never read an earlier run's report
-        exp = run_measured(tool('export.py') + [checkpoint, '--targets', 'tflite', 'tflm', '--precisions', 'int8',
-                                                '--latency-runs', '0', '--work-dir', folder],
-                           osp.join(work, 'suite_export.log'))
-        reports = glob.glob(osp.join(folder, 'export_report.json'))
-        if reports:
-            report = json.load(open(reports[0]))
-            for e in report['exports']:
-                value = (e.get('metrics') or {}).get(row['metric'])
-                if e['target'] == 'tflm':
-                    row.update(int8_tflm_test=value, tflm_arena_bytes=(e.get('tflm') or {}).get('arena_bytes'))
-                elif e['target'] == 'tflite':
-                    row['int8_tflite_test'] = value
-        row['export_rc'] = exp['rc']
+        row.update(export_int8(checkpoint, osp.join(work, 'export'), row['metric'], osp.join(work, 'suite_export.log')))
     return row
 
 
-def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, budget: str) -> Dict:
-    """``tools/tune.py`` on the dataset within ``budget``; the test metric of its trial 0 (the config as it is)
-    and of its winner on the validation metric, each from the trial's best checkpoint."""
+def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work: str, budget: str,
+              device: str = None) -> Dict:
+    """``tools/tune.py`` on the dataset within ``budget`` (for ``device``: only what fits it); the test metric of
+    its trial 0 (the config as it is) and of its winner on the validation metric, each from the trial's best
+    checkpoint; with ``device``, the trials refused, the largest arena trained, and the winner's int8 export."""
     opts, row = dataset_options(entry, options)
     folder = osp.join(work, 'tune')
     os.makedirs(work, exist_ok=True)
     tune = run_measured([sys.executable, osp.join(REPO, 'tools', 'tune.py'), config, '--budget', budget,
-                         '--work-dir', folder, '--cfg-options', *opts], osp.join(work, 'suite_tune.log'))
+                         '--work-dir', folder, *(['--device', device] if device else []), '--cfg-options', *opts],
+                        osp.join(work, 'suite_tune.log'))
     row.update(tune_seconds=tune['seconds'], tune_peak_rss_mib=tune['peak_rss_mib'])
     board_file = osp.join(folder, 'leaderboard.json')
     if tune['rc'] != 0 or not osp.isfile(board_file):
@@ -130,6 +142,13 @@ def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work:
         row[f'{key}_val'] = trial['value']
         row[f'{key}_test'] = score_checkpoint(found[0], board['metric'], trial['work_dir'])[1] if found else None
     row['tuned_overrides'] = trained[0]['overrides']
+    if device:
+        row.update(refused=sum(str(t.get('note', '')).startswith('not trained') for t in board['trials']),
+                   kept_max_arena=max((t['arena'] or 0) for t in trained))
+        found = glob.glob(osp.join(trained[0]['work_dir'], 'best_*.pth'))
+        if found:
+            row['winner'] = export_int8(found[0], osp.join(work, 'winner_export'), board['metric'],
+                                        osp.join(work, 'suite_export.log'), device)
     return row
 
 
@@ -144,6 +163,12 @@ def tune_table(rows: List[Dict[str, Any]]) -> str:
                      f'({r.get("trained", "-")}) | {fmt(r.get("default_val"))} | {fmt(r.get("default_test"))} | '
                      f'{fmt(r.get("tuned_val"))} | {fmt(r.get("tuned_test"))} | {r.get("tune_seconds", "-")} | {over} |'
                      + (f' {r["error"]}' if 'error' in r else ''))
+    for r in rows:
+        if 'refused' in r:
+            won = r.get('winner') or {}
+            lines.append(f'\n{r["dataset"]}: {r["refused"]} trials refused for the board, largest arena trained '
+                         f'{r["kept_max_arena"]:,} bytes; winner\'s int8 export: arena {won.get("tflm_arena_bytes")} '
+                         f'bytes, test {won.get("int8_tflm_test")}, {won.get("verdict", "no verdict")}')
     pairs = [(r['default_test'], r['tuned_test']) for r in rows
              if isinstance(r.get('default_test'), float) and isinstance(r.get('tuned_test'), float)]
     if pairs:
@@ -234,6 +259,8 @@ def main() -> None:
     parser.add_argument('--imgsz', type=int, help='Ultralytics input size (default: per dataset, --data-imgsz)')
     parser.add_argument('--tune', metavar='BUDGET', help='run `sscma tune CONFIG --budget BUDGET` on each dataset '
                         'and test its trial 0 (the config as it is) and its winner on the test split')
+    parser.add_argument('--tune-device', metavar='BOARD', help='with --tune: `sscma tune --device BOARD` (only what '
+                        'fits the board is trained); the winner is exported with --device BOARD')
     args = parser.parse_args()
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # make_suite's writers
     entries = json.load(open(osp.join(args.suite, 'suite.json')))
@@ -254,7 +281,8 @@ def main() -> None:
             if args.data_imgsz:
                 options['imgsz'] = (data_imgsz(entry), ) * 2
             if args.tune:
-                row = run_tuned(args.config, entry, options, osp.join(work, entry['name']), args.tune)
+                row = run_tuned(args.config, entry, options, osp.join(work, entry['name']), args.tune,
+                                args.tune_device)
             else:
                 row = run_dataset(args.config, entry, options, osp.join(work, entry['name']), not args.no_export)
         rows.append(row)
