@@ -4,9 +4,10 @@ A config opts in with a top-level ``auto_imgsz = dict(min_object_px=8, max_side=
 objects of the training split would be smaller than ``min_object_px`` at the config's input size (their 25th
 percentile shorter side, after the resize the pipeline does), the input grows until they are not, but never
 past the images' own size (upsampling adds no detail) nor ``max_side``, and never below the config's size. The
-choice and its reason are printed in one line; an ``imgsz`` given by the user (``--cfg-options``), a resumed run
-and a config without ``auto_imgsz`` are left alone. The chosen value is added to the run's options, so every
-checkpoint carries it (``sscma test`` / ``export`` / ``predict`` of the checkpoint use the same input).
+choice and its reason are printed in one line; an ``imgsz`` given by the user (``--cfg-options``) and a config
+without ``auto_imgsz`` are left alone; a resumed run takes the choices stored in the checkpoint it continues.
+The chosen value is added to the run's options, so every checkpoint carries it (``sscma test`` / ``export`` /
+``predict`` of the checkpoint use the same input).
 
 A detector config with a top-level ``stages`` (the backbone stages its neck reads) opts in to
 ``auto_stages = dict(max_object_px=64, small=dict(stages=(1, 2, 4), neck_channels=32))``: when the training
@@ -17,7 +18,7 @@ gives (``stages``, ``neck_channels``) are left alone. Both rules were measured o
 (docs/benchmarks.md).
 """
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -120,11 +121,31 @@ def _checked(rule, name: str, keys) -> Dict[str, Any]:
     return rule
 
 
-def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]], resume: bool) -> Choice:
+def rule_keys(cfg: Config) -> Set[str]:
+    """The options the config's data rules may choose."""
+    keys = {'imgsz'} if cfg.get('auto_imgsz') else set()
+    rule = cfg.get('auto_stages')
+    if isinstance(rule, dict):
+        keys |= set(rule.get('small') or {'stages': None})
+    return keys
+
+
+def resumed_choices(cfg: Config, cfg_options: Optional[Dict[str, Any]], checkpoint: str) -> Choice:
+    """The data rules' choices stored in ``checkpoint`` (its run's options) for what ``cfg_options`` does not
+    give: a resumed run goes on with the input size and architecture it started with."""
+    from sscma.apis.model_config import embedded_config
+    keys = rule_keys(cfg) - set(cfg_options or {})
+    embedded = embedded_config(checkpoint) if keys else None
+    stored = embedded[1] if embedded else {}
+    chosen = {k: stored[k] for k in sorted(keys) if k in stored}
+    return chosen, ('as the resumed run chose: ' + ' '.join(f'{k}={v}' for k, v in chosen.items())) if chosen else ''
+
+
+def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
     """The options the config's data rules choose for this run (``{}`` when none applies) and the line that
     says what was chosen and why (``''`` when the config has no rule)."""
     size_rule, stages_rule = cfg.get('auto_imgsz'), cfg.get('auto_stages')
-    if resume or not (size_rule or stages_rule):  # a resumed run's own options carry its choices
+    if not (size_rule or stages_rule):
         return {}, ''
     given = cfg_options or {}
     if size_rule:

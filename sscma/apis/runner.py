@@ -11,13 +11,33 @@ from sscma.utils import ConfigError, load_config, register_all_modules
 from sscma.utils.checkpoint import checkpoint_class_names
 from sscma.utils.class_names import bind_model_classes
 
-from .data_defaults import data_defaults
+from .data_defaults import data_defaults, resumed_choices
 from .distillation import resolve_teacher
 from .distributed import configure_distributed
 
 
 def _default_work_dir(config: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def _resumed_checkpoint(resume: Optional[str], work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from: ``resume`` itself, or for ``'auto'`` the one the work dir's
+    ``last_checkpoint`` names; ``None`` without ``resume``."""
+    if not resume:
+        return None
+    if resume != 'auto':
+        if not osp.isfile(resume):
+            raise ConfigError(f'--resume {resume}: no such checkpoint file')
+        return resume
+    last = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(last):
+        raise ConfigError(f'--resume: nothing to resume in {work_dir} (no last_checkpoint file); start without '
+                          '--resume, or give --resume PATH/TO/CHECKPOINT.pth')
+    with open(last, encoding='utf-8') as f:
+        named = f.read().strip()
+    if not osp.isfile(named):
+        raise ConfigError(f'--resume: {last} names {named!r}, which does not exist; give --resume PATH')
+    return named
 
 
 def add_hook(cfg: Config, hook_type: str, **kwargs) -> None:
@@ -77,37 +97,29 @@ def prepare_train_config(config: str, work_dir: Optional[str] = None, cfg_option
     """
     register_all_modules()
     cfg = load_config(config, cfg_options)
-    chosen, why = data_defaults(cfg, cfg_options, bool(resume))
+    work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    resumed = _resumed_checkpoint(resume, work_dir)
+    if resumed:  # the choices the data rules made for the run go on with it (they may change the architecture)
+        chosen, why = resumed_choices(cfg, cfg_options, resumed)
+    else:
+        chosen, why = data_defaults(cfg, cfg_options)
     if chosen:  # in the options: every checkpoint carries the choice
         cfg_options = {**(cfg_options or {}), **chosen}
         cfg = load_config(config, cfg_options)
     if why:
         from mmengine.logging import MMLogger
         MMLogger.get_current_instance().info(f'data-following defaults: {why}')
-    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    cfg.work_dir = work_dir
     if isinstance((cfg.get('default_hooks') or {}).get('config_source'), dict):
         cfg.default_hooks.config_source.options = dict(cfg_options or {})  # carried into every checkpoint
     if load_from:
         if not osp.isfile(load_from):
             raise ConfigError(f'--load-from {load_from}: no such checkpoint file')
         cfg.load_from = load_from
-    if resume == 'auto':
-        last = osp.join(cfg.work_dir, 'last_checkpoint')
-        if not osp.isfile(last):
-            raise ConfigError(f'--resume: nothing to resume in {cfg.work_dir} (no last_checkpoint file); start without '
-                              '--resume, or give --resume PATH/TO/CHECKPOINT.pth')
-        with open(last, encoding='utf-8') as f:
-            named = f.read().strip()
-        if not osp.isfile(named):
-            raise ConfigError(f'--resume: {last} names {named!r}, which does not exist; give --resume PATH')
+    if resumed:
         cfg.resume = True
-        cfg.load_from = None
-    elif resume:
-        if not osp.isfile(resume):
-            raise ConfigError(f'--resume {resume}: no such checkpoint file')
-        cfg.resume = True
-        cfg.load_from = resume
-    start = named if resume == 'auto' else resume or load_from
+        cfg.load_from = None if resume == 'auto' else resumed
+    start = resumed or load_from
     if start:  # the datasets number their classes in the checkpoint's order (by name)
         classes = checkpoint_class_names(start)
         if classes:

@@ -39,7 +39,7 @@ def test_training_picks_it_prints_it_and_the_checkpoint_carries_it(tmp_path, cap
     assert tuple(resize[0]['scale']) == (120, 120)
     assert cfg.default_hooks.config_source.options['imgsz'] == (120, 120)
     assert options == dict(data_root=root, num_classes=2)  # the caller's dict is not changed
-    # what the user gives, and a resumed run, are left alone
+    # what the user gives is left alone
     given = prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(options, imgsz=(96, 96)))
     assert tuple(given.imgsz) == (96, 96)
     off = prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), dict(options, auto_imgsz=None))
@@ -114,3 +114,27 @@ def test_a_stages_rule_needs_stages(tmp_path):
     with pytest.raises(ConfigError, match='auto_stages'):
         prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'w'),
                              dict(data_root=root, num_classes=2, auto_stages=dict(max_px=16)))
+
+
+def test_a_resumed_run_goes_on_with_the_choices_stored_in_its_checkpoint(tmp_path):
+    """The rules are not run again on --resume: the checkpoint's stored options give the architecture and size
+    (the rule on other data, or on data that changed, could pick another and load the weights only in part)."""
+    import torch
+    big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(64, 48))  # kept at (2, 4, 6) from scratch
+    options = dict(data_root=big, num_classes=2, imgsz=(320, 320))
+    work = tmp_path / 'w'
+    work.mkdir()
+    ckpt = str(work / 'epoch_3.pth')
+    source = dict(entry='rtmdet_mnv2_small_data.py', files={'rtmdet_mnv2_small_data.py': '# placeholder\n'},
+                  options=dict(options, stages=(1, 2, 4), neck_channels=32))
+    torch.save(dict(state_dict={}, meta=dict(config_source=source)), ckpt)
+    (work / 'last_checkpoint').write_text(ckpt)
+    for resume in ('auto', ckpt):
+        cfg = prepare_train_config('rtmdet_mnv2_small_data', str(work), options, resume=resume)
+        assert tuple(cfg.model.backbone.out_indices) == (1, 2, 4) and cfg.model.neck.out_channels == 32
+        assert cfg.resume and cfg.default_hooks.config_source.options['neck_channels'] == 32
+    # what is given now still wins
+    cfg = prepare_train_config('rtmdet_mnv2_small_data', str(work), dict(options, neck_channels=48), resume='auto')
+    assert cfg.model.neck.out_channels == 48 and tuple(cfg.model.backbone.out_indices) == (1, 2, 4)
+    with pytest.raises(ConfigError, match='nothing to resume'):
+        prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'empty'), options, resume='auto')
