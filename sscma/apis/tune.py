@@ -138,6 +138,7 @@ class Tuner:
                  direction: Optional[str] = None, log: Callable[[str], None] = print) -> None:
         import optuna
 
+        from sscma.apis.data_defaults import rule_keys
         from sscma.apis.runner import prepare_train_config
         from sscma.deploy.devices import get_device
         from sscma.utils import top_level_variables
@@ -156,9 +157,8 @@ class Tuner:
         # a variable given in --cfg-options is fixed for every trial, not searched
         self.defaults = {k: variables[k] for k in SEARCH_SPACE
                          if variables.get(k) is not None and k not in self.options}
-        for name in ('imgsz', 'stages'):  # what the config's data rules (auto_imgsz, auto_stages) chose for this data
-            if name in self.defaults:
-                self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
+        for name in rule_keys(cfg) & set(self.defaults):  # what the config's data rules chose for this data
+            self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
         self.init = self.options.get('init', variables.get('init'))
         # the options auto_stages pairs with the small-object stages (a narrower neck) go with them in every trial
         self.small_stages = dict((cfg.get('auto_stages') or {}).get('small') or {})

@@ -262,6 +262,8 @@ def main() -> None:
     parser.add_argument('--tune-device', metavar='BOARD', help='with --tune: `sscma tune --device BOARD` (only what '
                         'fits the board is trained); the winner is exported with --device BOARD')
     args = parser.parse_args()
+    if args.tune_device and not args.tune:
+        parser.error(f'--tune-device {args.tune_device} applies to a search: give --tune BUDGET as well')
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # make_suite's writers
     entries = json.load(open(osp.join(args.suite, 'suite.json')))
     name = osp.splitext(osp.basename(args.config))[0]
