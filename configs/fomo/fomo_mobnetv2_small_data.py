@@ -7,6 +7,9 @@ _base_ = ['./fomo_mobnetv2.py']
 base_lr = 0.015
 # 120 images are 8 steps per epoch at batch 16; the cosine schedule (after a 3-epoch warm-up) spans 60 epochs
 max_epochs = 60
+# schedule from the data: a split too small for 1000 optimizer steps in 60 epochs trains for the epochs that reach
+# them, at most 300 (sscma/apis/data_defaults.py; printed at the start of training; max_epochs given is kept)
+auto_epochs = dict(min_iters=1000, max_epochs=300)
 warmup_epochs = 3
 # validate every 5 epochs while the lr is high, every epoch in the last third (F1 has plateaued there; it then
 # moves +-0.03 per epoch), so best-checkpoint selection still works; checkpoints only at validations

@@ -14,8 +14,13 @@ A detector config with a top-level ``stages`` (the backbone stages its neck read
 split's objects have a median side (square root of the box area, at the input) under ``max_object_px``, the run
 takes the options in ``small`` (levels of finer stride, which small objects need and objects of 100 px and more
 do not; a narrower neck and head keep the multiply-accumulates near the config's). Options the user
-gives (``stages``, ``neck_channels``) are left alone. Both rules were measured on the benchmark suite
-(docs/benchmarks.md).
+gives (``stages``, ``neck_channels``) are left alone.
+
+``auto_epochs = dict(min_iters=1000, max_epochs=300)`` lengthens the schedule of a small training split: when
+``max_epochs`` epochs of it are fewer than ``min_iters`` optimizer steps (``ceil(images / batch)`` a step each
+epoch), the run takes the epochs that reach ``min_iters``, at most ``max_epochs``; the epoch-based parts of the
+config (warm-up, validation intervals) follow, as for any ``max_epochs`` override. A ``max_epochs`` (or
+``epochs``) given by the user is kept. The rules were measured on the benchmark suite (docs/benchmarks.md).
 """
 import math
 from typing import Any, Dict, Optional, Set, Tuple
@@ -36,9 +41,9 @@ def _train_records(cfg: Config):
     while dataset.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset') and 'dataset' in dataset:
         dataset = dataset.dataset
     if str(dataset.get('type', '')).split('.')[-1] != 'DetectionDataset':
-        raise ConfigError(f'auto_imgsz / auto_stages read box annotations: train_dataloader.dataset is '
-                          f'{dataset.get("type")!r}, not DetectionDataset; remove the rule from the config or give '
-                          'imgsz / stages')
+        raise ConfigError(f'the data rules (auto_imgsz, auto_stages, auto_epochs) read box annotations: '
+                          f'train_dataloader.dataset is {dataset.get("type")!r}, not DetectionDataset; remove the rule '
+                          'from the config or give imgsz / stages / max_epochs')
     root = dataset.get('data_root') or ''
     if not root:
         if dataset.get('builtin') != 'fomo_objects':
@@ -47,6 +52,8 @@ def _train_records(cfg: Config):
         root = str(ensure_fomo_coco())
     _, _, records, _ = load_detection_split(root, dataset.get('split', 'train'), dataset.get('format', 'auto'),
                                             dataset.get('ann_file'), dataset.get('img_dir'))
+    if dataset.get('keep_empty') is False:  # the dataset trains on these alone
+        records = [rec for rec in records if rec['instances']]
     return records
 
 
@@ -111,6 +118,23 @@ def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float
                    'with sscma export --device')
 
 
+def choose_epochs(max_epochs: int, batch: int, images: int, min_iters: int = 1000,
+                  most: int = 300) -> Choice:
+    """``({'max_epochs': n} or {}, reason)`` for a schedule of ``max_epochs`` epochs over ``images`` training
+    images at batch size ``batch`` (the ``auto_epochs`` rule of the module docstring; ``most`` is its
+    ``max_epochs``)."""
+    steps = max(1, math.ceil(images / max(1, batch)))
+    if max_epochs * steps >= min_iters:
+        return {}, (f'max_epochs {max_epochs} kept: {max_epochs * steps} steps ({images} images, batch {batch}; '
+                    f'>= {min_iters})')
+    epochs = min(int(most), math.ceil(min_iters / steps))
+    if epochs <= max_epochs:
+        return {}, f'max_epochs {max_epochs} kept ({max_epochs * steps} steps; the rule allows at most {most})'
+    return {'max_epochs': epochs}, (f'max_epochs {epochs} (config: {max_epochs}): {images} training images are '
+                                    f'{steps} steps an epoch at batch {batch}; {epochs * steps} steps (goal >= '
+                                    f'{min_iters}, at most {most} epochs)')
+
+
 def _size(value) -> Tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
 
@@ -124,6 +148,8 @@ def _checked(rule, name: str, keys) -> Dict[str, Any]:
 def rule_keys(cfg: Config) -> Set[str]:
     """The options the config's data rules may choose."""
     keys = {'imgsz'} if cfg.get('auto_imgsz') else set()
+    if cfg.get('auto_epochs'):
+        keys.add('max_epochs')
     rule = cfg.get('auto_stages')
     if isinstance(rule, dict):
         keys |= set(rule.get('small') or {'stages': None})
@@ -141,11 +167,15 @@ def resumed_choices(cfg: Config, cfg_options: Optional[Dict[str, Any]], checkpoi
     return chosen, ('as the resumed run chose: ' + ' '.join(f'{k}={v}' for k, v in chosen.items())) if chosen else ''
 
 
+def _schedule_given(given: Dict[str, Any]) -> bool:
+    return any(k in ('max_epochs', 'epochs') or k.endswith('.max_epochs') for k in given)
+
+
 def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
     """The options the config's data rules choose for this run (``{}`` when none applies) and the line that
     says what was chosen and why (``''`` when the config has no rule)."""
-    size_rule, stages_rule = cfg.get('auto_imgsz'), cfg.get('auto_stages')
-    if not (size_rule or stages_rule):
+    size_rule, stages_rule, epochs_rule = (cfg.get(k) for k in ('auto_imgsz', 'auto_stages', 'auto_epochs'))
+    if not (size_rule or stages_rule or epochs_rule):
         return {}, ''
     given = cfg_options or {}
     if size_rule:
@@ -155,8 +185,14 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
         if cfg.get('stages') is None:
             raise ConfigError('auto_stages needs a top-level stages variable in the config (the backbone stages the '
                               'neck reads); remove auto_stages or define stages')
+    if epochs_rule:
+        _checked(epochs_rule, 'auto_epochs', ('min_iters', 'max_epochs'))
+        if not isinstance(cfg.get('max_epochs'), int):
+            raise ConfigError('auto_epochs needs a top-level integer max_epochs variable in the config (the schedule '
+                              'length it lengthens); remove auto_epochs or define max_epochs')
     records = None
-    if (size_rule and 'imgsz' not in given) or (stages_rule and 'stages' not in given):
+    if ((size_rule and 'imgsz' not in given) or (stages_rule and 'stages' not in given)
+            or (epochs_rule and not _schedule_given(given))):
         records = _train_records(cfg)
         if records is None:
             return {}, ''
@@ -174,5 +210,14 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
         else:
             choice, why = choose_stages(_size(chosen.get('imgsz', cfg.imgsz)), records, cfg.stages, **stages_rule)
             chosen.update({k: v for k, v in choice.items() if k not in given})  # what the user gives stays
+            lines.append(why)
+    if epochs_rule:
+        if _schedule_given(given):
+            lines.append(f'max_epochs {cfg.train_cfg.get("max_epochs", cfg.max_epochs)} as given')
+        else:
+            rule = dict(epochs_rule)
+            choice, why = choose_epochs(cfg.max_epochs, int(cfg.train_dataloader.get('batch_size', 1)), len(records),
+                                        rule.get('min_iters', 1000), rule.get('max_epochs', 300))
+            chosen.update(choice)
             lines.append(why)
     return chosen, '; '.join(lines)

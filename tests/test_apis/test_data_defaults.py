@@ -1,7 +1,7 @@
 """Defaults that follow the data: the input size grows for small objects, within the images and max_side."""
 import pytest
 
-from sscma.apis.data_defaults import choose_imgsz, choose_stages
+from sscma.apis.data_defaults import choose_epochs, choose_imgsz, choose_stages
 from sscma.apis.runner import prepare_train_config
 from sscma.utils import ConfigError
 from tests.conftest import write_roboflow_coco
@@ -138,3 +138,31 @@ def test_a_resumed_run_goes_on_with_the_choices_stored_in_its_checkpoint(tmp_pat
     assert cfg.model.neck.out_channels == 48 and tuple(cfg.model.backbone.out_indices) == (1, 2, 4)
     with pytest.raises(ConfigError, match='nothing to resume'):
         prepare_train_config('rtmdet_mnv2_small_data', str(tmp_path / 'empty'), options, resume='auto')
+
+
+@pytest.mark.parametrize('epochs, images, expected', [
+    (60, 120, 125),   # 8 steps an epoch at batch 16: 480 steps -> 125 epochs reach 1000
+    (60, 60, 250),    # 4 steps an epoch
+    (60, 10, 300),    # 1 step an epoch: capped at the rule's max_epochs
+    (60, 400, None),  # 25 steps an epoch: 1500 steps already
+    (400, 10, None),  # the config's schedule is longer than the cap: kept
+])
+def test_choose_epochs(epochs, images, expected):
+    chosen, why = choose_epochs(epochs, 16, images, min_iters=1000, most=300)
+    assert chosen == ({'max_epochs': expected} if expected else {})
+    assert ('kept' in why) == (expected is None) and 'steps' in why
+
+
+def test_a_small_split_trains_longer_unless_the_user_gives_the_schedule(tmp_path):
+    root = write_roboflow_coco(tmp_path / 'export', n_images=(20, 4, 4), size=(96, 64))  # 2 steps an epoch
+    cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'w'), dict(data_root=root, num_classes=2))
+    assert cfg.max_epochs == cfg.train_cfg.max_epochs == 300
+    assert cfg.default_hooks.config_source.options['max_epochs'] == 300
+    assert cfg.train_cfg.dynamic_intervals == [(200, 1)]  # the config's epoch-based parts follow
+    for given in (dict(max_epochs=7), dict(epochs=7)):
+        cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'g'),
+                                   dict(data_root=root, num_classes=2, **given))
+        assert cfg.train_cfg.max_epochs == 7
+    with pytest.raises(ConfigError, match='auto_epochs'):
+        prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'b'),
+                             dict(data_root=root, num_classes=2, auto_epochs=dict(min_steps=10)))
