@@ -187,6 +187,8 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
                               'neck reads); remove auto_stages or define stages')
     if epochs_rule:
         _checked(epochs_rule, 'auto_epochs', ('min_iters', 'max_epochs'))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in epochs_rule.values()):
+            raise ConfigError(f'auto_epochs={epochs_rule!r}: min_iters and max_epochs must be positive integers')
         if not isinstance(cfg.get('max_epochs'), int):
             raise ConfigError('auto_epochs needs a top-level integer max_epochs variable in the config (the schedule '
                               'length it lengthens); remove auto_epochs or define max_epochs')

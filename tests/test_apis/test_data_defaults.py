@@ -163,6 +163,7 @@ def test_a_small_split_trains_longer_unless_the_user_gives_the_schedule(tmp_path
         cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'g'),
                                    dict(data_root=root, num_classes=2, **given))
         assert cfg.train_cfg.max_epochs == 7
-    with pytest.raises(ConfigError, match='auto_epochs'):
-        prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'b'),
-                             dict(data_root=root, num_classes=2, auto_epochs=dict(min_steps=10)))
+    for bad in (dict(min_steps=10), dict(min_iters='1000')):
+        with pytest.raises(ConfigError, match='auto_epochs'):
+            prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'b'),
+                                 dict(data_root=root, num_classes=2, auto_epochs=bad))
