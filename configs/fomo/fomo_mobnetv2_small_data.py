@@ -1,14 +1,15 @@
-# FOMO recipe for small datasets (~100-200 training images): a short schedule at a high lr. Measured against
+# FOMO recipe for small datasets (~100-200 training images): a high lr, 60 epochs or 1000 steps. Measured against
 # fomo_mobnetv2.py in docs/benchmarks.md; the command is in docs/fomo.md:
 #   python tools/train.py configs/fomo/fomo_mobnetv2_small_data.py --cfg-options data_root=EXPORT num_classes=N
 _base_ = ['./fomo_mobnetv2.py']
 
 # 5x the default: an LR-finder study picked 1.52e-2 (bundled set, 15 epochs: val F1 0.825 vs 0.772 at 3e-3)
 base_lr = 0.015
-# 120 images are 8 steps per epoch at batch 16; the cosine schedule (after a 3-epoch warm-up) spans 60 epochs
+# the cosine schedule (after a 3-epoch warm-up) spans max_epochs
 max_epochs = 60
-# schedule from the data: a split too small for 1000 optimizer steps in 60 epochs trains for the epochs that reach
-# them, at most 300 (sscma/apis/data_defaults.py; printed at the start of training; max_epochs given is kept)
+# schedule from the data: a split too small for 1000 optimizer steps in 60 epochs (256 images or fewer at batch 16)
+# trains for the epochs that reach them, at most 300: 120 images, 8 steps an epoch, train 125 epochs
+# (sscma/apis/data_defaults.py; printed at the start of training; a max_epochs given is kept; docs/benchmarks.md)
 auto_epochs = dict(min_iters=1000, max_epochs=300)
 warmup_epochs = 3
 # validate every 5 epochs while the lr is high, every epoch in the last third (F1 has plateaued there; it then
