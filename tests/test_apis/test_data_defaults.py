@@ -62,6 +62,10 @@ def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
     params = dict(base_lr=0.003, max_epochs=60, widen_factor=0.35, mosaic=0.0)
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.0)))['imgsz'] == (120, 120)
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.5)))['imgsz'] == (192, 192)
+    # the small-data config's schedule rule: 8 images are one step an epoch, so trial 0 trains the rule's 300
+    tuner = Tuner('fomo_mobnetv2_small_data', dict(data_root=root, num_classes=2), str(tmp_path / 's'),
+                  log=lambda *a: None)
+    assert tuner.defaults['max_epochs'] == 300
 
 
 @pytest.mark.parametrize('imgsz, size, side, expected', [
