@@ -88,3 +88,18 @@ def test_the_tune_table_says_what_the_board_refused_and_what_the_winner_needs():
     assert 'coins_tiles: 3 trials refused for the board, largest arena trained 151,168 bytes' in table
     assert 'arena 151168 bytes, test 0.44, nano33_ble_sense: fits' in table
     assert 'above the default on 1 of 1' in table
+
+
+def test_a_search_whose_config_does_not_fit_the_board_still_reports_its_winner(tmp_path):
+    board = tmp_path / 'leaderboard.json'
+    board.write_text(json.dumps(dict(metric='fomo/f1', trials=[
+        dict(trial=0, state='pruned', value=None, work_dir=str(tmp_path / 't0'), overrides={}, arena=None,
+             note='not trained: nano33_ble_sense: DOES NOT FIT: arena 293.9 KiB > 192 KiB'),
+        dict(trial=6, state='complete', value=0.789, work_dir=str(tmp_path / 't6'), arena=141824,
+             overrides=dict(imgsz=[128, 96], widen_factor=0.25))])))
+    suite = load('suite')
+    row = suite.score_tune(dict(dataset='hubble_sources', classes=2, train_images=300), str(board), str(tmp_path))
+    assert row['tuned_val'] == 0.789 and 'default_val' not in row and 'error' not in row
+    table = suite.tune_table([row])
+    assert '| hubble_sources | 2 | 300 | 2 (1) | - | - | 0.7890 | - |' in table
+    assert 'trial 0 (the config) not trained: nano33_ble_sense: DOES NOT FIT' in table

@@ -131,13 +131,24 @@ def run_tuned(config: str, entry: Dict[str, Any], options: Dict[str, Any], work:
     board_file = osp.join(folder, 'leaderboard.json')
     if tune['rc'] != 0 or not osp.isfile(board_file):
         return dict(row, error=f'tune failed (exit {tune["rc"]}), see {work}/suite_tune.log')
+    return score_tune(row, board_file, work, device)
+
+
+def score_tune(row: Dict[str, Any], board_file: str, work: str, device: str = None) -> Dict[str, Any]:
+    """``row`` with the test metric of trial 0 and of the winner of the search in ``board_file`` (its
+    ``leaderboard.json``); where trial 0 was not trained (its architecture does not fit ``device``), why."""
     board = json.load(open(board_file))
     trained = [t for t in board['trials'] if t['state'] == 'complete']
     row.update(metric=board['metric'], trials=len(board['trials']), trained=len(trained))
+    if not trained:
+        return dict(row, error=f'no trial finished its schedule, see {board_file}')
     default = next((t for t in trained if t['trial'] == 0), None)
     if default is None:
-        return dict(row, error=f'trial 0 did not finish its schedule, see {board_file}')
+        first = next((t for t in board['trials'] if t['trial'] == 0), {})
+        row['default_note'] = f'trial 0 (the config) {first.get("note") or "did not finish its schedule"}'
     for key, trial in (('default', default), ('tuned', trained[0])):
+        if trial is None:
+            continue
         found = glob.glob(osp.join(trial['work_dir'], 'best_*.pth'))
         row[f'{key}_val'] = trial['value']
         row[f'{key}_test'] = score_checkpoint(found[0], board['metric'], trial['work_dir'])[1] if found else None
@@ -162,7 +173,7 @@ def tune_table(rows: List[Dict[str, Any]]) -> str:
         lines.append(f'| {r["dataset"]} | {r["classes"]} | {r["train_images"]} | {r.get("trials", "-")} '
                      f'({r.get("trained", "-")}) | {fmt(r.get("default_val"))} | {fmt(r.get("default_test"))} | '
                      f'{fmt(r.get("tuned_val"))} | {fmt(r.get("tuned_test"))} | {r.get("tune_seconds", "-")} | {over} |'
-                     + (f' {r["error"]}' if 'error' in r else ''))
+                     + ''.join(f' {r[k]}' for k in ('error', 'default_note') if k in r))
     for r in rows:
         if 'refused' in r:
             won = r.get('winner') or {}
