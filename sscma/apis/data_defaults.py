@@ -57,6 +57,15 @@ def _train_records(cfg: Config):
     return records
 
 
+def _repeats(dataset) -> int:
+    """How many times an epoch reads each training image (mmengine's ``RepeatDataset`` wrappers)."""
+    times = 1
+    while isinstance(dataset, dict) and 'dataset' in dataset:
+        times *= int(dataset.get('times', 1)) if dataset.get('type') == 'RepeatDataset' else 1
+        dataset = dataset['dataset']
+    return times
+
+
 def _boxes_at(imgsz: Tuple[int, int], records):
     """Every object's ``(width, height)`` in pixels of the network input ``imgsz`` ``(w, h)`` (the pipeline
     resizes each file to it without keeping the ratio)."""
@@ -125,13 +134,13 @@ def choose_epochs(max_epochs: int, batch: int, images: int, min_iters: int = 100
     ``max_epochs``)."""
     steps = max(1, math.ceil(images / max(1, batch)))
     if max_epochs * steps >= min_iters:
-        return {}, (f'max_epochs {max_epochs} kept: {max_epochs * steps} steps ({images} images, batch {batch}; '
-                    f'>= {min_iters})')
+        return {}, (f'max_epochs {max_epochs} kept: {max_epochs * steps} steps ({images} samples an epoch, batch '
+                    f'{batch}; >= {min_iters})')
     epochs = min(int(most), math.ceil(min_iters / steps))
     if epochs <= max_epochs:
         return {}, f'max_epochs {max_epochs} kept ({max_epochs * steps} steps; the rule allows at most {most})'
-    return {'max_epochs': epochs}, (f'max_epochs {epochs} (config: {max_epochs}): {images} training images are '
-                                    f'{steps} steps an epoch at batch {batch}; {epochs * steps} steps (goal >= '
+    return {'max_epochs': epochs}, (f'max_epochs {epochs} (config: {max_epochs}): {images} training samples an '
+                                    f'epoch are {steps} steps at batch {batch}; {epochs * steps} steps (goal >= '
                                     f'{min_iters}, at most {most} epochs)')
 
 
@@ -218,7 +227,8 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
             lines.append(f'max_epochs {cfg.train_cfg.get("max_epochs", cfg.max_epochs)} as given')
         else:
             rule = dict(epochs_rule)
-            choice, why = choose_epochs(cfg.max_epochs, int(cfg.train_dataloader.get('batch_size', 1)), len(records),
+            choice, why = choose_epochs(cfg.max_epochs, int(cfg.train_dataloader.get('batch_size', 1)),
+                                        len(records) * _repeats(cfg.train_dataloader.dataset),
                                         rule.get('min_iters', 1000), rule.get('max_epochs', 300))
             chosen.update(choice)
             lines.append(why)

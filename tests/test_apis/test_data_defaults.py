@@ -163,6 +163,10 @@ def test_a_small_split_trains_longer_unless_the_user_gives_the_schedule(tmp_path
     assert cfg.max_epochs == cfg.train_cfg.max_epochs == 300
     assert cfg.default_hooks.config_source.options['max_epochs'] == 300
     assert cfg.train_cfg.dynamic_intervals == [(200, 1)]  # the config's epoch-based parts follow
+    repeated = dict(type='RepeatDataset', times=5, dataset=dict(cfg.train_dataloader.dataset))
+    cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'r'),
+                               {'data_root': root, 'num_classes': 2, 'train_dataloader.dataset': repeated})
+    assert cfg.train_cfg.max_epochs == 143  # 100 samples an epoch: 7 steps
     for given in (dict(max_epochs=7), dict(epochs=7)):
         cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'g'),
                                    dict(data_root=root, num_classes=2, **given))
