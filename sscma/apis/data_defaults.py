@@ -33,13 +33,21 @@ from sscma.utils.errors import ConfigError
 Choice = Tuple[Dict[str, Any], str]
 
 
+def _unwrapped(dataset) -> Tuple[Any, int]:
+    """The dataset config inside mmengine's dataset wrappers, and how many times an epoch reads each of its
+    images (the ``times`` of ``RepeatDataset`` wrappers)."""
+    times = 1
+    while dataset.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset') and 'dataset' in dataset:
+        times *= int(dataset.get('times', 1)) if dataset.get('type') == 'RepeatDataset' else 1
+        dataset = dataset.dataset
+    return dataset, times
+
+
 def _train_records(cfg: Config):
     """The training split's records (``width``, ``height``, ``instances`` with file-pixel boxes) as the training
     dataset reads them."""
     from sscma.datasets.detection_dataset import load_detection_split
-    dataset = cfg.train_dataloader.dataset
-    while dataset.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset') and 'dataset' in dataset:
-        dataset = dataset.dataset
+    dataset, _ = _unwrapped(cfg.train_dataloader.dataset)
     if str(dataset.get('type', '')).split('.')[-1] != 'DetectionDataset':
         raise ConfigError(f'the data rules (auto_imgsz, auto_stages, auto_epochs) read box annotations: '
                           f'train_dataloader.dataset is {dataset.get("type")!r}, not DetectionDataset; remove the rule '
@@ -55,15 +63,6 @@ def _train_records(cfg: Config):
     if dataset.get('keep_empty') is False:  # the dataset trains on these alone
         records = [rec for rec in records if rec['instances']]
     return records
-
-
-def _repeats(dataset) -> int:
-    """How many times an epoch reads each training image (mmengine's ``RepeatDataset`` wrappers)."""
-    times = 1
-    while isinstance(dataset, dict) and 'dataset' in dataset:
-        times *= int(dataset.get('times', 1)) if dataset.get('type') == 'RepeatDataset' else 1
-        dataset = dataset['dataset']
-    return times
 
 
 def _boxes_at(imgsz: Tuple[int, int], records):
@@ -228,7 +227,7 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
         else:
             rule = dict(epochs_rule)
             choice, why = choose_epochs(cfg.max_epochs, int(cfg.train_dataloader.get('batch_size', 1)),
-                                        len(records) * _repeats(cfg.train_dataloader.dataset),
+                                        len(records) * _unwrapped(cfg.train_dataloader.dataset)[1],
                                         rule.get('min_iters', 1000), rule.get('max_epochs', 300))
             chosen.update(choice)
             lines.append(why)
