@@ -149,14 +149,13 @@ def score_tune(row: Dict[str, Any], board_file: str, work: str, device: str = No
     for key, trial in (('default', default), ('tuned', trained[0])):
         if trial is None:
             continue
-        found = glob.glob(osp.join(trial['work_dir'], 'best_*.pth'))
+        found = glob.glob(osp.join(trial['work_dir'], 'best_*.pth'))  # after the loop: the winner's
         row[f'{key}_val'] = trial['value']
         row[f'{key}_test'] = score_checkpoint(found[0], board['metric'], trial['work_dir'])[1] if found else None
     row['tuned_overrides'] = trained[0]['overrides']
     if device:
         row.update(refused=sum(str(t.get('note', '')).startswith('not trained') for t in board['trials']),
                    kept_max_arena=max((t['arena'] or 0) for t in trained))
-        found = glob.glob(osp.join(trained[0]['work_dir'], 'best_*.pth'))
         if found:
             row['winner'] = export_int8(found[0], osp.join(work, 'winner_export'), board['metric'],
                                         osp.join(work, 'suite_export.log'), device)
