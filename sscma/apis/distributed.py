@@ -7,6 +7,7 @@ calls ``init_dist`` when no process group exists yet, so we create the group fir
 one device per local rank on GPUs) and give the wrapper ``device_ids=None`` on CPU.
 """
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Optional
 
@@ -56,6 +57,26 @@ def init_distributed(launcher: str, backend: Optional[str] = None, timeout_s: Op
     dist.init_process_group(backend=backend, init_method='env://', rank=int(os.environ['RANK']),
                             world_size=int(os.environ['WORLD_SIZE']), **kwargs)
 
+
+
+@contextmanager
+def process_group_teardown():
+    """Destroy the default process group when the block ends, if one was made in it.
+
+    After a run that finished on every rank, a barrier first: gloo aborts a process ("terminate called without an
+    active exception") whose peer closes its connections while it still talks to it. After an error no barrier
+    (the other ranks may never reach it); destroying the group still joins the backend's threads before exit.
+    """
+    import torch.distributed as dist
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            if finished:
+                dist.barrier()
+            dist.destroy_process_group()
 
 def _freezes_parameters(cfg: Config) -> bool:
     """Whether a hook of ``cfg`` switches ``requires_grad`` off during training (``FreezeBackboneHook``)."""

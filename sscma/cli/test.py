@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    from sscma.apis.distributed import process_group_teardown
     from sscma.apis.runner import test_model
     config, checkpoint, options = model_and_config(args)
-    test_model(config, checkpoint, args.work_dir, options, launcher=args.launcher, out=args.out, runtime=args.runtime)
+    with process_group_teardown():
+        test_model(config, checkpoint, args.work_dir, options, launcher=args.launcher, out=args.out,
+                   runtime=args.runtime)

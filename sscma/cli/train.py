@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    from sscma.apis.distributed import process_group_teardown
     from sscma.apis.runner import train_model
     from sscma.utils import ConfigError
     config, options = args.config, args.cfg_options
@@ -46,10 +47,6 @@ def main(args: argparse.Namespace) -> None:
                               '--resume PATH / --load-from PATH whose saved config is used')
         from sscma.apis.model_config import resolve_model_config
         config, options = resolve_model_config(None, model, options)
-    try:
+    with process_group_teardown():
         train_model(config, args.work_dir, options, resume=args.resume, amp=args.amp,
                     auto_scale_lr=args.auto_scale_lr, launcher=args.launcher, load_from=args.load_from, qat=args.qat)
-    finally:
-        import torch.distributed as dist
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()  # join the backend's threads before exit (else an abort at teardown)
