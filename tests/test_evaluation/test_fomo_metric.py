@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from sscma.evaluation import FomoMetric, match_centroids
+from sscma.evaluation.metrics import FomoMetric, f1_by_threshold, match_centroids, sample_matches
 
 
 def _sample(pred_points, pred_labels, pred_scores, gt_boxes, gt_labels, scale=(1.0, 1.0)):
@@ -50,3 +51,28 @@ def test_match_is_one_to_one_and_score_ordered():
     matched = match_centroids(np.array([[0., 0.], [1., 1.]]), np.array([0, 0]), np.array([0.2, 0.9]),
                               np.array([[1., 1.]]), np.array([0]), (8, 8))
     assert matched.tolist() == [-1, 0]
+
+
+def test_f1_by_threshold_is_the_metric_at_each_threshold():
+    """On random predictions of 3 classes, non-square scale factors, one class not judged: the F1 of the
+    predictions above each threshold, from one matching at the lowest, equals FomoMetric on those alone."""
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(12):
+        scale = (rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.5))
+        gt = rng.uniform(0, 120, (rng.integers(0, 6), 2))
+        boxes = np.concatenate([gt - 5, gt + 5], 1)
+        pred = np.concatenate([gt + rng.normal(0, 8, gt.shape), rng.uniform(0, 120, (rng.integers(0, 5), 2))])
+        samples.append(_sample(pred, rng.integers(0, 3, len(pred)), rng.uniform(0.3, 1.0, len(pred)), boxes,
+                               rng.integers(0, 3, len(gt)), scale=scale))
+    thresholds = [0.3, 0.5, 0.65, 0.8, 0.95]
+    for unlabelled, judged in (((), None), (('c', ), [0, 1])):
+        got = f1_by_threshold([sample_matches(s) for s in samples], thresholds, judged)
+        for t, f1 in zip(thresholds, got):
+            metric = FomoMetric()
+            metric.dataset_meta = dict(classes=['a', 'b', 'c'], unlabelled_classes=unlabelled)
+            for s in samples:
+                keep = s['pred_instances']['scores'] > t
+                metric.process(None, [dict(s, pred_instances={k: v[keep] for k, v in s['pred_instances'].items()})])
+            assert f1 == pytest.approx(metric.compute_metrics(metric.results)['f1'], abs=1e-12), (t, unlabelled)
+    assert len(set(np.round(got, 6))) > 2  # the thresholds do move the F1

@@ -17,3 +17,6 @@ __all__ += ['QuantizationAwareTrainingHook', 'ValLossHook', 'BatchAugmentSwitchH
 from .anomaly_threshold_hook import AnomalyThresholdHook
 
 __all__ += ['AnomalyThresholdHook']
+from .fomo_threshold_hook import FomoThresholdHook
+
+__all__ += ['FomoThresholdHook']

@@ -1,8 +1,8 @@
-from .fomo_metric import FomoMetric, match_centroids
+from .fomo_metric import FomoMetric, f1_by_threshold, match_centroids, sample_matches
 from .prediction_dump import PredictionDump
 from .meter_metric import MeterMetric, reading_from_keypoints, readings_from_keypoints
 
-__all__ = ['FomoMetric', 'match_centroids']
+__all__ = ['FomoMetric', 'f1_by_threshold', 'match_centroids', 'sample_matches']
 __all__ += ['MeterMetric', 'reading_from_keypoints', 'readings_from_keypoints']
 __all__ += ['PredictionDump']
 from .anomaly_metric import AnomalyMetric, aupro, calibrate_threshold, image_auroc

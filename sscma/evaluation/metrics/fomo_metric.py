@@ -33,6 +33,43 @@ def match_centroids(pred_points: np.ndarray, pred_labels: np.ndarray, pred_score
     return matched
 
 
+def sample_matches(sample: dict) -> Dict[str, np.ndarray]:
+    """One predicted sample (a ``DetDataSample`` as a dict) matched as :class:`FomoMetric` does:
+    ``pred_labels``, ``pred_scores``, ``tp`` (per prediction, matched or not) and ``gt_labels``."""
+    pred, gt = sample['pred_instances'], sample['gt_instances']
+    scale = np.asarray(sample.get('scale_factor', (1.0, 1.0))[:2], dtype=np.float64)
+    boxes = gt['bboxes']
+    boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes).cpu().numpy().reshape(-1, 4)
+    gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    tolerance = sample.get('fomo_stride', 8) / scale
+    pred_labels, pred_scores = pred['labels'].cpu().numpy(), pred['scores'].cpu().numpy()
+    gt_labels = gt['labels'].cpu().numpy()
+    matched = match_centroids(pred['points'].cpu().numpy().reshape(-1, 2), pred_labels, pred_scores, gt_points,
+                              gt_labels, tolerance)
+    return dict(pred_labels=pred_labels, pred_scores=pred_scores, tp=matched >= 0, gt_labels=gt_labels)
+
+
+def f1_by_threshold(matches: Sequence[Dict[str, np.ndarray]], thresholds: Sequence[float],
+                    judged_labels: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Micro F1 of the predictions scoring above each of ``thresholds``, from :func:`sample_matches` results
+    made at a threshold no higher than the lowest (matching takes predictions by descending score, so the
+    matches of those above a higher threshold are the same); ``judged_labels``: the classes counted (all)."""
+    scores = np.concatenate([m['pred_scores'] for m in matches] or [np.zeros(0)])
+    tp = np.concatenate([m['tp'] for m in matches] or [np.zeros(0, bool)])
+    labels = np.concatenate([m['pred_labels'] for m in matches] or [np.zeros(0, np.int64)])
+    gt = np.concatenate([m['gt_labels'] for m in matches] or [np.zeros(0, np.int64)])
+    if judged_labels is not None:
+        judged = np.asarray(list(judged_labels), dtype=np.int64)
+        keep = np.isin(labels, judged)
+        scores, tp, gt = scores[keep], tp[keep], gt[np.isin(gt, judged)]
+    f1 = []
+    for t in thresholds:
+        above = scores > t
+        t_p = int((tp & above).sum())
+        f1.append(2 * t_p / (int(above.sum()) + len(gt)) if int(above.sum()) + len(gt) else 0.0)
+    return np.asarray(f1)
+
+
 @METRICS.register_module()
 class FomoMetric(BaseMetric):
     """Per-class and micro precision, recall and F1 of centroids, with TP / FP / FN counts.
@@ -59,21 +96,9 @@ class FomoMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            pred = sample['pred_instances']
-            gt = sample['gt_instances']
-            scale = np.asarray(sample.get('scale_factor', (1.0, 1.0))[:2], dtype=np.float64)
-            boxes = gt['bboxes']
-            boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes).cpu().numpy().reshape(-1, 4)
-            gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-            stride = sample.get('fomo_stride', 8)
-            tolerance = stride / scale
-            pred_points = pred['points'].cpu().numpy().reshape(-1, 2)
-            pred_labels = pred['labels'].cpu().numpy()
-            gt_labels = gt['labels'].cpu().numpy()
-            matched = match_centroids(pred_points, pred_labels, pred['scores'].cpu().numpy(), gt_points,
-                                      gt_labels, tolerance)
-            self.results.append(dict(pred_labels=pred_labels, gt_labels=gt_labels,
-                                     tp_labels=pred_labels[matched >= 0]))
+            m = sample_matches(sample)
+            self.results.append(dict(pred_labels=m['pred_labels'], gt_labels=m['gt_labels'],
+                                     tp_labels=m['pred_labels'][m['tp']]))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         classes = list((self.dataset_meta or {}).get('classes') or []) or self.classes or []  # labels follow the dataset
