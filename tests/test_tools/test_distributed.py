@@ -4,6 +4,7 @@
 A test-only hook, imported by a config written to tmp (``custom_imports``), records the training images each
 rank received, so the tests can check the sampler gave the ranks disjoint halves.
 """
+import contextlib
 import glob
 import json
 import os
@@ -191,6 +192,25 @@ def test_slurm_and_mpi_on_cpu_say_what_to_do(monkeypatch):
         with pytest.raises(ConfigError, match=f'--launcher {launcher} needs a GPU.*srun torchrun'):
             init_distributed(launcher)
 
+
+
+def test_the_process_group_ends_with_the_run(monkeypatch):
+    """A finished run meets the other ranks at a barrier before the group is destroyed; a failed one does not
+    wait for them (they may never come), and the group is destroyed all the same."""
+    import torch.distributed as dist
+
+    from sscma.apis.distributed import process_group_teardown
+    barriers = []
+    monkeypatch.setattr(dist, 'barrier', lambda *a, **k: barriers.append(1))
+    for fails in (False, True):
+        dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)
+        with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+            with process_group_teardown():
+                if fails:
+                    raise RuntimeError('a rank failed')
+        assert not dist.is_initialized() and barriers == [1]
+    with process_group_teardown():  # no group (launcher none): nothing to do
+        pass
 
 def test_cpu_ddp_wrapper_gets_no_device_ids(monkeypatch):
     from mmengine.config import Config
