@@ -70,6 +70,14 @@ def test_the_best_checkpoint_gets_the_f1_best_threshold(scores, hits, want, tmp_
     assert model.head.score_thr == 0.5  # the run's own model (the last weights) is left as it was
 
 
+def test_the_config_threshold_is_a_candidate_too():
+    # a config decoding at 0.1, below every candidate: the predictions at 0.2 and 0.25 are right, so it stays
+    model = ScoredModel([0.9, 0.8, 0.25, 0.2], [True, True, True, True])
+    assert FomoThresholdHook().pick(model, Loader([0]), configured=0.1) == (0.1, 1.0, 1.0, 1)
+    model = ScoredModel([0.9, 0.8, 0.25, 0.2], [True, True, False, False])
+    assert FomoThresholdHook().pick(model, Loader([0]), configured=0.1) == (0.3, pytest.approx(2 / 3), 0.5, 1)
+
+
 def test_a_threshold_the_user_gives_is_kept(tmp_path):
     model = ScoredModel([0.9, 0.8, 0.7, 0.6], [True, True, False, False])
     model.head.score_thr = 0.55  # what --cfg-options model.head.score_thr=0.55 builds

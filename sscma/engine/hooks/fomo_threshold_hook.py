@@ -15,16 +15,16 @@ OPTION = 'model.head.score_thr'
 
 @HOOKS.register_module()
 class FomoThresholdHook(Hook):
-    """When training ends, decode the validation images with the best checkpoint's weights at the lowest of
-    ``thresholds``, take the one whose micro F1 is highest (:func:`~sscma.evaluation.metrics.f1_by_threshold`; of
-    equal F1s, the nearest to the config's ``score_thr``) and write it into that checkpoint's options, so that
-    ``sscma test`` / ``export`` / ``predict`` of it decode with it. Which checkpoint is best is decided at the
-    config's threshold, as without the hook; the validation F1 at the picked threshold is measured on the images
+    """When training ends, decode the validation images once with the best checkpoint's weights, take the one
+    of ``thresholds`` and the config's ``score_thr`` whose micro F1 is highest
+    (:func:`~sscma.evaluation.metrics.f1_by_threshold`; of equal F1s, the nearest to the config's) and write it
+    into that checkpoint's options, so that ``sscma test`` / ``export`` / ``predict`` of it decode with it. Which
+    checkpoint is best is decided at the config's threshold, as without the hook; the validation F1 at the picked threshold is measured on the images
     that picked it (the test split judges it). A ``model.head.score_thr`` in the run's options (given by the user,
     or stored in a checkpoint started from without its config) is kept.
 
     Args:
-        thresholds (Sequence[float]): The candidates. Defaults to 0.30, 0.35, ..., 0.95.
+        thresholds (Sequence[float]): The candidates besides the config's. Defaults to 0.30, 0.35, ..., 0.95.
     """
     priority = 'LOW'  # after CheckpointHook (its best checkpoint is written), before RunSummaryHook
 
@@ -60,16 +60,17 @@ class FomoThresholdHook(Hook):
 
     @torch.no_grad()
     def pick(self, model, loader, configured: float):
-        """``(threshold, its F1, F1 at configured, images)`` of ``model`` on ``loader`` (all ranks together)."""
+        """``(threshold, its F1, F1 at configured, images)`` of ``model`` on ``loader`` (all ranks together); the
+        candidates are ``thresholds`` and ``configured``."""
         from sscma.evaluation.metrics import f1_by_threshold, sample_matches
-        model.head.score_thr = self.thresholds[0]
+        candidates = sorted(set(self.thresholds) | {configured})
+        model.head.score_thr = candidates[0]  # decoded once, at the lowest: every candidate's predictions
         model.eval()
         matches = [sample_matches(s.to_dict()) for data in loader for s in model.val_step(data)]
         matches = [m for part in all_gather_object(matches) for m in part]  # every rank picks the same
         names = list(loader.dataset.metainfo.get('classes') or [])
         unlabelled = set(loader.dataset.metainfo.get('unlabelled_classes') or ())
         judged = [i for i, n in enumerate(names) if n not in unlabelled] if unlabelled else None
-        f1 = f1_by_threshold(matches, self.thresholds + [configured], judged)
-        best = max(range(len(self.thresholds)),
-                   key=lambda i: (round(float(f1[i]), 9), -abs(self.thresholds[i] - configured)))
-        return round(self.thresholds[best], 4), float(f1[best]), float(f1[-1]), len(matches)
+        f1 = f1_by_threshold(matches, candidates, judged)
+        best = max(range(len(candidates)), key=lambda i: (round(float(f1[i]), 9), -abs(candidates[i] - configured)))
+        return (round(candidates[best], 4), float(f1[best]), float(f1[candidates.index(configured)]), len(matches))
