@@ -19,9 +19,9 @@ class FomoThresholdHook(Hook):
     of ``thresholds`` and the config's ``score_thr`` whose micro F1 is highest
     (:func:`~sscma.evaluation.metrics.f1_by_threshold`; of equal F1s, the nearest to the config's) and write it
     into that checkpoint's options, so that ``sscma test`` / ``export`` / ``predict`` of it decode with it. Which
-    checkpoint is best is decided at the config's threshold, as without the hook; the validation F1 at the picked threshold is measured on the images
-    that picked it (the test split judges it). A ``model.head.score_thr`` in the run's options (given by the user,
-    or stored in a checkpoint started from without its config) is kept.
+    checkpoint is best is decided at the config's threshold, as without the hook; the validation F1 at the picked
+    threshold is measured on the images that picked it (the test split judges it). A ``model.head.score_thr`` in
+    the run's options (given by the user, or stored in a checkpoint started from without its config) is kept.
 
     Args:
         thresholds (Sequence[float]): The candidates besides the config's. Defaults to 0.30, 0.35, ..., 0.95.
