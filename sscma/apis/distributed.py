@@ -58,7 +58,6 @@ def init_distributed(launcher: str, backend: Optional[str] = None, timeout_s: Op
                             world_size=int(os.environ['WORLD_SIZE']), **kwargs)
 
 
-
 @contextmanager
 def process_group_teardown():
     """Destroy the default process group when the block ends, if one was made in it.
@@ -77,6 +76,7 @@ def process_group_teardown():
             if finished:
                 dist.barrier()
             dist.destroy_process_group()
+
 
 def _freezes_parameters(cfg: Config) -> bool:
     """Whether a hook of ``cfg`` switches ``requires_grad`` off during training (``FreezeBackboneHook``)."""

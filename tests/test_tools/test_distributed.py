@@ -193,7 +193,6 @@ def test_slurm_and_mpi_on_cpu_say_what_to_do(monkeypatch):
             init_distributed(launcher)
 
 
-
 def test_the_process_group_ends_with_the_run(monkeypatch):
     """A finished run meets the other ranks at a barrier before the group is destroyed; a failed one does not
     wait for them (they may never come), and the group is destroyed all the same."""
@@ -211,6 +210,7 @@ def test_the_process_group_ends_with_the_run(monkeypatch):
         assert not dist.is_initialized() and barriers == [1]
     with process_group_teardown():  # no group (launcher none): nothing to do
         pass
+
 
 def test_cpu_ddp_wrapper_gets_no_device_ids(monkeypatch):
     from mmengine.config import Config
