@@ -20,12 +20,15 @@ auto_imgsz = dict(min_object_px=8, max_side=160, multiple=8)
 # stride-2 convs padded like TFLite's 'same' (bottom/right): the int8 file then has no padded copies, and the
 # TFLM arena at 96x96 is 147.6 KiB instead of 238.3 KiB (docs/fomo.md)
 tf_padding = True
+# where the head reads MobileNetV2 (stages 0-6 end at strides 2, 4, 8, 16, 16, 32, 32): (2, ) = cells of 8 px,
+# FOMO's cut; (3, ) = 16 px cells for large objects (the F1 then counts a centroid within 16 px as found)
+stages = (2, )
 
 model = dict(
     type='Fomo',
     data_preprocessor=dict(type='DetDataPreprocessor', mean=[0.0] * in_channels, std=[255.0] * in_channels,
                            bgr_to_rgb=in_channels == 3, augments={{_base_.train_augments}}),
-    backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=(2, ), in_channels=in_channels,
+    backbone=dict(type='MobileNetV2', widen_factor=widen_factor, out_indices=stages, in_channels=in_channels,
                   tf_padding=tf_padding,
                   init_cfg=dict(type='DistilledMobileNetV2') if init == 'imagenet' else None),
     head=dict(type='FomoHead', num_classes=num_classes, mid_channels=32, object_weight=10.0, score_thr=0.5),

@@ -11,6 +11,10 @@ max_epochs = 60
 # trains for the epochs that reach them, at most 300: 120 images, 8 steps an epoch, train 125 epochs
 # (sscma/apis/data_defaults.py; printed at the start of training; a max_epochs given is kept; docs/benchmarks.md)
 auto_epochs = dict(min_iters=1000, max_epochs=300)
+# cells from the data: when even the smaller objects span 3 cells of 8 px (25th-percentile side >= 24 px at the
+# input), the head reads stage 3 (16 px cells: coins of 22-64 px on 96x96, docs/benchmarks.md); the F1 then counts
+# a centroid within one 16 px cell as found. stages in --cfg-options, or auto_stages=None, keep stride 8.
+auto_stages = dict(min_object_px=24, large=dict(stages=(3, )), multiple=16)
 warmup_epochs = 3
 # validate every 5 epochs while the lr is high, every epoch in the last third (F1 has plateaued there; it then
 # moves +-0.03 per epoch), so best-checkpoint selection still works; checkpoints only at validations

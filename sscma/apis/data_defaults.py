@@ -13,8 +13,12 @@ A detector config with a top-level ``stages`` (the backbone stages its neck read
 ``auto_stages = dict(max_object_px=64, small=dict(stages=(1, 2, 4), neck_channels=32))``: when the training
 split's objects have a median side (square root of the box area, at the input) under ``max_object_px``, the run
 takes the options in ``small`` (levels of finer stride, which small objects need and objects of 100 px and more
-do not; a narrower neck and head keep the multiply-accumulates near the config's). Options the user
-gives (``stages``, ``neck_channels``) are left alone.
+do not; a narrower neck and head keep the multiply-accumulates near the config's). A FOMO config (one stage, the
+cut of the backbone) opts in the other way, ``auto_stages = dict(min_object_px=24, large=dict(stages=(3, )),
+multiple=16)``: when even the training split's smaller objects are large (25th-percentile side at least
+``min_object_px`` at the input, an input of multiples of ``multiple``), the run takes ``large``, a cut of coarser
+stride whose cells are nearer the objects' size. Options the user gives (``stages``, ``neck_channels``) are left
+alone.
 
 ``auto_epochs = dict(min_iters=1000, max_epochs=300)`` lengthens the schedule of a small training split: when
 ``max_epochs`` epochs of it are fewer than ``min_iters`` optimizer steps (``ceil(images / batch)`` a step each
@@ -105,25 +109,41 @@ def choose_imgsz(default: Tuple[int, int], records, min_object_px: float = 8.0, 
                                f'{w * h / (w0 * h0):.1f}x: check the board with sscma export --device')
 
 
-def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: float = 64.0,
-                  small: Optional[Dict[str, Any]] = None) -> Choice:
-    """``(small or {}, reason)`` for a detector reading backbone stages ``current`` at input ``imgsz``
-    ``(w, h)``; ``small`` (default ``{'stages': (1, 2, 4)}``) are the options for small objects (the
-    ``auto_stages`` rule of the module docstring)."""
+def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: Optional[float] = None,
+                  small: Optional[Dict[str, Any]] = None, min_object_px: Optional[float] = None,
+                  large: Optional[Dict[str, Any]] = None, multiple: int = 1) -> Choice:
+    """``(options or {}, reason)`` for a model reading backbone stages ``current`` at input ``imgsz`` ``(w, h)``
+    (the ``auto_stages`` rule of the module docstring): ``small`` (default ``{'stages': (1, 2, 4)}``) when the
+    objects' median side is under ``max_object_px`` (default 64), or, given ``min_object_px``, ``large`` when
+    their 25th-percentile side is at least ``min_object_px`` and the input's sides are multiples of ``multiple``
+    (the coarser cut's stride, which the exported model's output grid needs)."""
     w0, h0 = imgsz
-    small = dict(small or {'stages': (1, 2, 4)})
+    coarse = min_object_px is not None
+    if coarse and (max_object_px is not None or small is not None or not large or 'stages' not in large):
+        raise ConfigError(f'auto_stages: min_object_px={min_object_px!r} goes with large=dict(stages=...) alone '
+                          f'(got max_object_px={max_object_px!r}, small={small!r}, large={large!r})')
+    options = dict(large if coarse else (small or {'stages': (1, 2, 4)}))
     current = tuple(int(i) for i in current)
-    said = ' '.join(f'{k}={tuple(v) if isinstance(v, (list, tuple)) else v}' for k, v in small.items())
+    said = ' '.join(f'{k}={tuple(v) if isinstance(v, (list, tuple)) else v}' for k, v in options.items())
     sides = [math.sqrt(max(w, 0.0) * max(h, 0.0)) for w, h in _boxes_at(imgsz, records)]
     if not sides:
         return {}, f'stages {current} kept (no objects in the training split)'
+    if coarse:
+        side = float(np.percentile(sides, 25))
+        if side < min_object_px or current == tuple(options['stages']) or w0 % multiple or h0 % multiple:
+            return {}, (f'stages {current} kept: objects\' 25th-percentile side is {side:.1f} px at {w0}x{h0} '
+                        f'({said} from {min_object_px:g}, for inputs of multiples of {multiple})')
+        return options, (f'{said} (config: stages {current}): objects\' 25th-percentile side is {side:.1f} px at '
+                         f'{w0}x{h0}, at least {min_object_px:g}: a coarser cut, whose cells (and the F1\'s '
+                         'tolerance of one cell) are larger')
+    max_object_px = 64.0 if max_object_px is None else max_object_px
     median = float(np.median(sides))
-    if median >= max_object_px or current == tuple(small.get('stages', ())):
+    if median >= max_object_px or current == tuple(options.get('stages', ())):
         return {}, (f'stages {current} kept: objects\' median side is {median:.1f} px at {w0}x{h0} '
                     f'({said} below {max_object_px:g})')
-    return small, (f'{said} (config: stages {current}): objects\' median side is {median:.1f} px at {w0}x{h0}, '
-                   f'under {max_object_px:g}: the neck reads levels of finer stride; check the board\'s arena '
-                   'with sscma export --device')
+    return options, (f'{said} (config: stages {current}): objects\' median side is {median:.1f} px at {w0}x{h0}, '
+                     f'under {max_object_px:g}: the neck reads levels of finer stride; check the board\'s arena '
+                     'with sscma export --device')
 
 
 def choose_epochs(max_epochs: int, batch: int, images: int, min_iters: int = 1000,
@@ -160,7 +180,7 @@ def rule_keys(cfg: Config) -> Set[str]:
         keys.add('max_epochs')
     rule = cfg.get('auto_stages')
     if isinstance(rule, dict):
-        keys |= set(rule.get('small') or {'stages': None})
+        keys |= set(rule.get('small') or rule.get('large') or {'stages': None})
     return keys
 
 
@@ -189,10 +209,10 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
     if size_rule:
         _checked(size_rule, 'auto_imgsz', ('min_object_px', 'max_side', 'multiple'))
     if stages_rule:
-        _checked(stages_rule, 'auto_stages', ('max_object_px', 'small'))
+        _checked(stages_rule, 'auto_stages', ('max_object_px', 'small', 'min_object_px', 'large', 'multiple'))
         if cfg.get('stages') is None:
             raise ConfigError('auto_stages needs a top-level stages variable in the config (the backbone stages the '
-                              'neck reads); remove auto_stages or define stages')
+                              'model reads); remove auto_stages or define stages')
     if epochs_rule:
         _checked(epochs_rule, 'auto_epochs', ('min_iters', 'max_epochs'))
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in epochs_rule.values()):

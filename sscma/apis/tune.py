@@ -45,10 +45,15 @@ def _width(trial, default) -> float:
 
 
 def _stages(trial, default) -> Tuple[int, ...]:
-    """The MobileNetV2 stages a detector's neck reads (``rtmdet_mnv2_small_data.py``): the config's, levels at
-    strides 8/16/32 ``(2, 4, 6)`` or at 4/8/16 ``(1, 2, 4)``, which small objects need (docs/benchmarks.md)."""
-    choices = dict.fromkeys([_as_choice(default), '2,4,6', '1,2,4'])
+    """The MobileNetV2 stages a model reads: for a detector's neck (``rtmdet_mnv2_small_data.py``) the config's,
+    levels at strides 8/16/32 ``(2, 4, 6)`` or at 4/8/16 ``(1, 2, 4)``, which small objects need; for FOMO's one
+    cut the config's, stride 8 ``(2, )`` or 16 ``(3, )``, which large objects take (docs/benchmarks.md)."""
+    choices = dict.fromkeys([_as_choice(default)] + (['2', '3'] if len(default) == 1 else ['2,4,6', '1,2,4']))
     return tuple(int(i) for i in trial.suggest_categorical('stages', list(choices)).split(','))
+
+
+def _pair(size) -> Tuple[int, int]:
+    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def _as_choice(stages) -> str:
@@ -159,6 +164,9 @@ class Tuner:
                          if variables.get(k) is not None and k not in self.options}
         for name in rule_keys(cfg) & set(self.defaults):  # what the config's data rules chose for this data
             self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
+        size = self.defaults.get('imgsz', self.options.get('imgsz', cfg.get('imgsz', 96)))
+        if len(self.defaults.get('stages', ())) == 1 and any(int(v) % 16 for v in _pair(size)):
+            del self.defaults['stages']  # FOMO's stride-16 cut needs an input of multiples of 16 (the output grid)
         self.init = self.options.get('init', variables.get('init'))
         # the options auto_stages pairs with the small-object stages (a narrower neck) go with them in every trial
         self.small_stages = dict((cfg.get('auto_stages') or {}).get('small') or {})

@@ -59,7 +59,7 @@ def test_tune_starts_from_the_size_the_rule_chose(tmp_path):
     root = write_roboflow_coco(tmp_path / 'export', n_images=(8, 4, 4), size=(200, 150))  # 14 px objects
     tuner = Tuner('fomo_mobnetv2', dict(data_root=root, num_classes=2), str(tmp_path / 't'), log=lambda *a: None)
     assert tuner.defaults['imgsz'] == (120, 120)
-    params = dict(base_lr=0.003, max_epochs=60, widen_factor=0.35, mosaic=0.0)
+    params = dict(base_lr=0.003, max_epochs=60, widen_factor=0.35, mosaic=0.0, stages='2')
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.0)))['imgsz'] == (120, 120)
     assert tuner.propose(optuna.trial.FixedTrial(dict(params, imgsz_scale=1.5)))['imgsz'] == (192, 192)
     # the small-data config's schedule rule: 8 images are one step an epoch, so trial 0 trains the rule's 300
@@ -81,6 +81,51 @@ def test_choose_stages(imgsz, size, side, expected):
     assert ('kept' in why) == (expected is None) and 'median side' in why
     assert choose_stages(imgsz, records(size, side), (1, 2, 4))[0] == {}  # already at the small stages
     assert choose_stages(imgsz, records(size, side), (2, 4, 6))[0] == ({'stages': expected} if expected else {})
+
+
+@pytest.mark.parametrize('imgsz, size, side, expected', [
+    ((96, 96), (40, 40), 14, (3, )),         # 33.6 px at 96x96 (files smaller than the input): the coarser cut
+    ((96, 64), (96, 64), 24, (3, )),         # non-square input, objects at 24 px
+    ((96, 64), (96, 64), 23, None),          # just under: FOMO's cut at stride 8
+    ((96, 96), (200, 150), 14, None),        # 6.7x9 px (non-square files)
+])
+def test_choose_stages_for_large_objects(imgsz, size, side, expected):
+    large = dict(stages=(3, ))
+    chosen, why = choose_stages(imgsz, records(size, side), (2, ), min_object_px=24, large=large, multiple=16)
+    assert chosen == (large if expected else {})
+    assert ('kept' in why) == (expected is None) and '25th-percentile side' in why
+    assert choose_stages(imgsz, records(size, side), (3, ), min_object_px=24, large=large)[0] == {}  # already
+    assert choose_stages(imgsz, records(size, side), (2, ), min_object_px=24, large=large,
+                         multiple=64)[0] == {}  # 96 is no multiple of 64
+    mixed = records(size, side, n=7) + records(size, 4, n=1)  # an eighth of the objects small: not the rule's
+    assert choose_stages(imgsz, mixed, (2, ), min_object_px=24, large=large)[0] == (large if expected else {})
+    mixed = records(size, side, n=2) + records(size, 4, n=2)  # half of them: the 25th percentile is small
+    assert choose_stages(imgsz, mixed, (2, ), min_object_px=24, large=large)[0] == {}
+    for bad in (dict(min_object_px=24), dict(min_object_px=24, large=large, max_object_px=64),
+                dict(min_object_px=24, large=dict(neck_channels=32))):
+        with pytest.raises(ConfigError, match='large=dict'):
+            choose_stages(imgsz, records(size, side), (2, ), **bad)
+
+
+def test_fomo_takes_the_coarser_cut_for_large_objects(tmp_path):
+    """fomo_mobnetv2_small_data: 14 px objects in 40x40 files are 33.6 px at 96x96, so the head reads stage 3
+    (16 px cells); the checkpoint carries the choice; 14 px objects in 200x150 files, stages given,
+    auto_stages=None and the default config (no rule) keep stride 8."""
+    from sscma.registry import MODELS
+    big = write_roboflow_coco(tmp_path / 'big', n_images=(8, 4, 4), size=(40, 40))
+    options = dict(data_root=big, num_classes=2)
+    cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'w'), options)
+    assert tuple(cfg.stages) == (3, ) and tuple(cfg.model.backbone.out_indices) == (3, )
+    assert tuple(cfg.default_hooks.config_source.options['stages']) == (3, )
+    assert MODELS.build(cfg.model).head.stride == 16
+    for kept in (dict(stages=(2, )), dict(auto_stages=None)):
+        cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'w'), dict(options, **kept))
+        assert tuple(cfg.model.backbone.out_indices) == (2, )
+    assert tuple(prepare_train_config('fomo_mobnetv2', str(tmp_path / 'w'), options).model.backbone.out_indices) \
+        == (2, )
+    small = write_roboflow_coco(tmp_path / 'small', n_images=(8, 4, 4), size=(200, 150))
+    cfg = prepare_train_config('fomo_mobnetv2_small_data', str(tmp_path / 'w'), dict(data_root=small, num_classes=2))
+    assert tuple(cfg.model.backbone.out_indices) == (2, )
 
 
 def test_the_detector_takes_finer_levels_for_small_objects(tmp_path):

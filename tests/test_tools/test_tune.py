@@ -82,7 +82,8 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     tuner = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)
     assert tuner.options['max_epochs'] == 2 and 'max_epochs' not in tuner.defaults and tuner.direction == 'maximize'
     first = tuner.study.ask()
-    assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375, mosaic=0.0)
+    assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375, mosaic=0.0,
+                                        stages=(2, ))
     tuner.study.tell(first, 0.5)
     second = tuner.study.ask()
     proposed = tuner.propose(second)
@@ -91,9 +92,12 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     assert len(again.study.trials) == 2 and again.propose(again.study.ask()) != proposed
     import optuna
     fomo = Tuner('fomo/fomo_mobnetv2', options, str(tmp_path / 'd'), log=lambda *a: None)  # init='imagenet'
-    params = dict(base_lr=0.003, imgsz_scale=1.0, mosaic=0.0)
+    params = dict(base_lr=0.003, imgsz_scale=1.0, mosaic=0.0, stages='2')
     assert fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.5)))['init'] == 'scratch'
     assert 'init' not in fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35)))
+    assert fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35, stages='3')))['stages'] == (3, )
+    odd = Tuner('fomo/fomo_mobnetv2', dict(options, imgsz=(160, 120)), str(tmp_path / 'f'), log=lambda *a: None)
+    assert 'stages' not in odd.defaults  # 120 px leave no whole 16 px cells: FOMO's cut stays at stride 8
     boxes = Tuner('rtmdet/rtmdet_mnv2_small_data', options, str(tmp_path / 'e'), log=lambda *a: None)
     # trial 0: the levels auto_stages picks for 14 px objects in 112x84 files (13.9 px at 96x96): 4/8/16
     assert boxes.propose(boxes.study.ask())['stages'] == (1, 2, 4)
