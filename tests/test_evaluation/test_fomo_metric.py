@@ -47,6 +47,19 @@ def test_tolerance_follows_scale_factor():
         assert metric.compute_metrics(metric.results)['tp'] == tp, scale
 
 
+def test_tolerance_is_one_cell_of_the_model_or_the_pixels_given():
+    # GT centre (20, 20), prediction (32, 26) at a non-square input of (0.5, 0.75) the file: 6 x 4.5 input px off
+    for stride, tolerance_px, tp in ((8, None, 1), (16, None, 1), (4, None, 0), (16, 5, 0), (4, 6, 1), (16, 8, 1)):
+        sample = dict(_sample([[32, 26]], [0], [0.9], [[18, 18, 22, 22]], [0], scale=(0.5, 0.75)), fomo_stride=stride)
+        metric = FomoMetric(classes=['a'], tolerance_px=tolerance_px)
+        metric.process(None, [sample])
+        assert metric.compute_metrics(metric.results)['tp'] == tp, (stride, tolerance_px)
+        assert sample_matches(sample, tolerance_px)['tp'].tolist() == [bool(tp)]
+    for bad in (0, -8, '8'):
+        with pytest.raises(ValueError, match='tolerance_px'):
+            FomoMetric(tolerance_px=bad)
+
+
 def test_match_is_one_to_one_and_score_ordered():
     matched = match_centroids(np.array([[0., 0.], [1., 1.]]), np.array([0, 0]), np.array([0.2, 0.9]),
                               np.array([[1., 1.]]), np.array([0]), (8, 8))

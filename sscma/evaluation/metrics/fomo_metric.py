@@ -33,15 +33,16 @@ def match_centroids(pred_points: np.ndarray, pred_labels: np.ndarray, pred_score
     return matched
 
 
-def sample_matches(sample: dict) -> Dict[str, np.ndarray]:
+def sample_matches(sample: dict, tolerance_px: Optional[float] = None) -> Dict[str, np.ndarray]:
     """One predicted sample (a ``DetDataSample`` as a dict) matched as :class:`FomoMetric` does:
-    ``pred_labels``, ``pred_scores``, ``tp`` (per prediction, matched or not) and ``gt_labels``."""
+    ``pred_labels``, ``pred_scores``, ``tp`` (per prediction, matched or not) and ``gt_labels``; within one
+    output cell, or ``tolerance_px`` network-input pixels when given."""
     pred, gt = sample['pred_instances'], sample['gt_instances']
     scale = np.asarray(sample.get('scale_factor', (1.0, 1.0))[:2], dtype=np.float64)
     boxes = gt['bboxes']
     boxes = (boxes.tensor if hasattr(boxes, 'tensor') else boxes).cpu().numpy().reshape(-1, 4)
     gt_points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-    tolerance = sample.get('fomo_stride', 8) / scale
+    tolerance = (tolerance_px or sample.get('fomo_stride', 8)) / scale
     pred_labels, pred_scores = pred['labels'].cpu().numpy(), pred['scores'].cpu().numpy()
     gt_labels = gt['labels'].cpu().numpy()
     matched = match_centroids(pred['points'].cpu().numpy().reshape(-1, 2), pred_labels, pred_scores, gt_points,
@@ -78,7 +79,8 @@ class FomoMetric(BaseMetric):
     class within one output cell (see :func:`match_centroids`). Everything is compared in original-image
     pixels, mmdet's convention: ``gt_instances`` boxes are the dataset's boxes as loaded (test pipelines
     load them after ``Resize``, so they are never resized), predictions come from ``FomoHead`` already
-    mapped back with ``scale_factor``, and the one-cell tolerance is ``stride / scale_factor`` per axis.
+    mapped back with ``scale_factor``, and the one-cell tolerance is ``stride / scale_factor`` per axis (a
+    model cut at stride 16 is judged within 16 input pixels; ``tolerance_px`` fixes it, to compare cuts).
     Classes listed in the dataset's ``unlabelled_classes`` (model classes the data does not label, see
     :mod:`sscma.utils.class_names`) are not judged: their predictions are neither true nor false positives.
 
@@ -86,17 +88,22 @@ class FomoMetric(BaseMetric):
         classes (Sequence[str], optional): Class names for per-class keys when the dataset gives none (the
             dataset's names win: its labels are numbered in their order).
         prefix (str, optional): Key prefix. Defaults to ``'fomo'``.
+        tolerance_px (float, optional): The match tolerance in network-input pixels per axis instead of one
+            output cell.
     """
     default_prefix = 'fomo'
 
     def __init__(self, classes: Optional[Sequence[str]] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None, tolerance_px: Optional[float] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.classes = list(classes) if classes else None
+        if tolerance_px is not None and not (isinstance(tolerance_px, (int, float)) and tolerance_px > 0):
+            raise ValueError(f'FomoMetric tolerance_px={tolerance_px!r}: expected a positive number of pixels')
+        self.tolerance_px = tolerance_px
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            m = sample_matches(sample)
+            m = sample_matches(sample, self.tolerance_px)
             self.results.append(dict(pred_labels=m['pred_labels'], gt_labels=m['gt_labels'],
                                      tp_labels=m['pred_labels'][m['tp']]))
 
