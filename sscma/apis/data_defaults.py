@@ -130,9 +130,11 @@ def choose_stages(imgsz: Tuple[int, int], records, current, max_object_px: Optio
         return {}, f'stages {current} kept (no objects in the training split)'
     if coarse:
         side = float(np.percentile(sides, 25))
-        if side < min_object_px or current == tuple(options['stages']) or w0 % multiple or h0 % multiple:
+        misfit = bool(w0 % multiple or h0 % multiple)
+        if side < min_object_px or current == tuple(options['stages']) or misfit:
+            why = f'; the input is no multiple of {multiple}' if misfit and side >= min_object_px else ''
             return {}, (f'stages {current} kept: objects\' 25th-percentile side is {side:.1f} px at {w0}x{h0} '
-                        f'({said} from {min_object_px:g}, for inputs of multiples of {multiple})')
+                        f'({said} from {min_object_px:g}{why})')
         return options, (f'{said} (config: stages {current}): objects\' 25th-percentile side is {side:.1f} px at '
                          f'{w0}x{h0}, at least {min_object_px:g}: a coarser cut, whose cells (and the F1\'s '
                          'tolerance of one cell) are larger')

@@ -95,8 +95,8 @@ def test_choose_stages_for_large_objects(imgsz, size, side, expected):
     assert chosen == (large if expected else {})
     assert ('kept' in why) == (expected is None) and '25th-percentile side' in why
     assert choose_stages(imgsz, records(size, side), (3, ), min_object_px=24, large=large)[0] == {}  # already
-    assert choose_stages(imgsz, records(size, side), (2, ), min_object_px=24, large=large,
-                         multiple=64)[0] == {}  # 96 is no multiple of 64
+    chosen, why = choose_stages(imgsz, records(size, side), (2, ), min_object_px=24, large=large, multiple=64)
+    assert chosen == {} and ('no multiple of 64' in why) == bool(expected)  # 96 is no multiple of 64
     mixed = records(size, side, n=7) + records(size, 4, n=1)  # an eighth of the objects small: not the rule's
     assert choose_stages(imgsz, mixed, (2, ), min_object_px=24, large=large)[0] == (large if expected else {})
     mixed = records(size, side, n=2) + records(size, 4, n=2)  # half of them: the 25th percentile is small
