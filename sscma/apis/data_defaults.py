@@ -165,7 +165,8 @@ def choose_epochs(max_epochs: int, batch: int, images: int, min_iters: int = 100
                                     f'{min_iters}, at most {most} epochs)')
 
 
-def _size(value) -> Tuple[int, int]:
+def size_pair(value) -> Tuple[int, int]:
+    """A size given as one number or as ``(w, h)``, as an ``(w, h)`` pair of ints."""
     return (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
 
 
@@ -233,14 +234,14 @@ def data_defaults(cfg: Config, cfg_options: Optional[Dict[str, Any]]) -> Choice:
         if 'imgsz' in given:
             lines.append(f'imgsz {tuple(cfg.imgsz)} as given')
         else:
-            choice, why = choose_imgsz(_size(cfg.imgsz), records, **size_rule)
+            choice, why = choose_imgsz(size_pair(cfg.imgsz), records, **size_rule)
             chosen.update(choice)
             lines.append(why)
     if stages_rule:
         if 'stages' in given:
             lines.append(f'stages {tuple(cfg.stages)} as given')
         else:
-            choice, why = choose_stages(_size(chosen.get('imgsz', cfg.imgsz)), records, cfg.stages, **stages_rule)
+            choice, why = choose_stages(size_pair(chosen.get('imgsz', cfg.imgsz)), records, cfg.stages, **stages_rule)
             chosen.update({k: v for k, v in choice.items() if k not in given})  # what the user gives stays
             lines.append(why)
     if epochs_rule:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.hooks import Hook
 
+from sscma.apis.data_defaults import rule_keys, size_pair
 from sscma.utils.packaged_weights import has_imagenet_weights
 from sscma.utils import ConfigError
 
@@ -50,10 +51,6 @@ def _stages(trial, default) -> Tuple[int, ...]:
     cut the config's, stride 8 ``(2, )`` or 16 ``(3, )``, which large objects take (docs/benchmarks.md)."""
     choices = dict.fromkeys([_as_choice(default)] + (['2', '3'] if len(default) == 1 else ['2,4,6', '1,2,4']))
     return tuple(int(i) for i in trial.suggest_categorical('stages', list(choices)).split(','))
-
-
-def _pair(size) -> Tuple[int, int]:
-    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def _as_choice(stages) -> str:
@@ -143,7 +140,6 @@ class Tuner:
                  direction: Optional[str] = None, log: Callable[[str], None] = print) -> None:
         import optuna
 
-        from sscma.apis.data_defaults import rule_keys
         from sscma.apis.runner import prepare_train_config
         from sscma.deploy.devices import get_device
         from sscma.utils import top_level_variables
@@ -165,7 +161,7 @@ class Tuner:
         for name in rule_keys(cfg) & set(self.defaults):  # what the config's data rules chose for this data
             self.defaults[name] = tuple(cfg[name]) if isinstance(cfg[name], (list, tuple)) else cfg[name]
         size = self.defaults.get('imgsz', self.options.get('imgsz', cfg.get('imgsz', 96)))
-        if len(self.defaults.get('stages', ())) == 1 and any(int(v) % 16 for v in _pair(size)):
+        if len(self.defaults.get('stages', ())) == 1 and any(v % 16 for v in size_pair(size)):
             del self.defaults['stages']  # FOMO's stride-16 cut needs an input of multiples of 16 (the output grid)
         self.init = self.options.get('init', variables.get('init'))
         # the options auto_stages pairs with the small-object stages (a narrower neck) go with them in every trial
@@ -219,8 +215,7 @@ class Tuner:
         from sscma.utils import load_config
         cfg = load_config(self.config, {**self.options, **proposal})
         model = MODELS.build(cfg.model).eval()
-        hw = cfg.get('imgsz') or (96, 96)
-        hw = (hw, hw) if isinstance(hw, int) else tuple(hw)
+        hw = size_pair(cfg.get('imgsz') or (96, 96))
         channels = 1 if cfg.get('color_type') == 'grayscale' else int(cfg.get('in_channels', 3) or 3)
         found: Dict[str, Any] = dict(params=sum(p.numel() for p in model.parameters()),
                                      macs=count_macs(model, torch.zeros(1, channels, *hw)))
