@@ -6,6 +6,7 @@ passes ``device_ids=[LOCAL_RANK]``, which torch refuses for a model on the CPU. 
 calls ``init_dist`` when no process group exists yet, so we create the group first (gloo on CPU; nccl with
 one device per local rank on GPUs) and give the wrapper ``device_ids=None`` on CPU.
 """
+import gc
 import os
 from contextlib import contextmanager
 from datetime import timedelta
@@ -62,9 +63,12 @@ def init_distributed(launcher: str, backend: Optional[str] = None, timeout_s: Op
 def process_group_teardown():
     """Destroy the default process group when the block ends, if one was made in it.
 
-    After a run that finished on every rank, a barrier first: gloo aborts a process ("terminate called without an
-    active exception") whose peer closes its connections while it still talks to it. After an error no barrier
-    (the other ranks may never reach it); destroying the group still joins the backend's threads before exit.
+    Garbage is collected first: the Runner's reference cycles keep the DDP wrapper alive, and its reducer holds
+    the group, which ``destroy_process_group`` then cannot free; freed later, during the interpreter's exit, after
+    a peer has gone, gloo aborts the process ("terminate called without an active exception"). After a run that
+    finished on every rank, a barrier, so that no rank closes its connections while another still talks to it.
+    After an error no barrier (the other ranks may never reach it); destroying the group still joins the
+    backend's threads before exit.
     """
     import torch.distributed as dist
     finished = False
@@ -73,6 +77,7 @@ def process_group_teardown():
         finished = True
     finally:
         if dist.is_available() and dist.is_initialized():
+            gc.collect()
             if finished:
                 dist.barrier()
             dist.destroy_process_group()

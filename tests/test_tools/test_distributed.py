@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -195,18 +196,28 @@ def test_slurm_and_mpi_on_cpu_say_what_to_do(monkeypatch):
 
 def test_the_process_group_ends_with_the_run(monkeypatch):
     """A finished run meets the other ranks at a barrier before the group is destroyed; a failed one does not
-    wait for them (they may never come), and the group is destroyed all the same."""
+    wait for them (they may never come), and the group is destroyed all the same. A DDP wrapper left in a
+    reference cycle (as the Runner leaves it) is freed first: it holds the group, which would otherwise be freed
+    during the interpreter's exit, when gloo aborts a process whose peer has gone."""
     import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
 
     from sscma.apis.distributed import process_group_teardown
     barriers = []
     monkeypatch.setattr(dist, 'barrier', lambda *a, **k: barriers.append(1))
     for fails in (False, True):
         dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)
+        wrapped = []
         with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
             with process_group_teardown():
+                cycle = SimpleNamespace(model=DistributedDataParallel(torch.nn.Linear(2, 1)))
+                cycle.self = cycle
+                wrapped.append(weakref.ref(cycle.model))
+                del cycle
+                assert wrapped[0]() is not None  # only the collector frees it
                 if fails:
                     raise RuntimeError('a rank failed')
+        assert wrapped[0]() is None
         assert not dist.is_initialized() and barriers == [1]
     with process_group_teardown():  # no group (launcher none): nothing to do
         pass
