@@ -2,11 +2,13 @@
 
 The ``.cc`` starts with the export metadata (class names, task, input, output, config; see
 :mod:`sscma.deploy.model_meta`) as JSON in a comment, and holds the flatbuffer without the metadata appended to
-the ``.tflite``, so nothing of it reaches the board's flash. ``<name>_model_data.h`` declares the array, its length, ``<NAME>_TENSOR_ARENA_SIZE``, the input / output
-layout and quantisation, and what the model means: ``<NAME>_NUM_CLASSES``, the ``<name>_labels`` array in
-output order, the input width / height / channels, channel order and normalisation (inside the graph: the
-firmware feeds raw pixels), and the output layout. ``<name>_model_data.cc`` holds the bytes as a 16-byte
-aligned ``const unsigned char`` array (flatbuffers need the alignment) and the labels.
+the ``.tflite``, so nothing of it reaches the board's flash. ``<name>_model_data.h`` declares the array, its
+length, ``<NAME>_TENSOR_ARENA_SIZE``, the input / output layout and quantisation, and what the model means:
+``<NAME>_NUM_CLASSES``, the ``<name>_labels`` array in output order, the input width / height / channels, channel
+order and normalisation (inside the graph: the firmware feeds raw pixels), the output layout and the task's
+numbers to read it (FOMO: ``<NAME>_OUTPUT_STRIDE``, the input pixels per cell, and ``<NAME>_SCORE_THRESHOLD``,
+the one the checkpoint decodes with). ``<name>_model_data.cc`` holds the bytes as a 16-byte aligned
+``const unsigned char`` array (flatbuffers need the alignment) and the labels.
 """
 import json
 import os.path as osp
@@ -41,6 +43,12 @@ def _quant_lines(kind: str, detail: Dict) -> Sequence[str]:
             f'zero point {int(detail["zero_point"])}']
 
 
+def c_float(value: float) -> str:
+    """``value`` as a C float literal: ``0.35f``, ``1.0f`` (``1f`` is no C), ``3.9e-05f``."""
+    text = f'{float(value):.9g}'
+    return f'{text}{"" if any(c in text for c in ".e") else ".0"}f'
+
+
 def c_string(text: str) -> str:
     """``text`` as a C string literal (UTF-8 bytes outside printable ASCII as octal escapes)."""
     out = []
@@ -61,6 +69,9 @@ def _meta_lines(upper: str, ident: str, meta: Dict[str, Any]) -> Sequence[str]:
     if len(shape) == 4:  # NCHW of the export graph; the TFLite input is NHWC
         lines += [f'#define {upper}_INPUT_CHANNELS {shape[1]}', f'#define {upper}_INPUT_HEIGHT {shape[2]}',
                   f'#define {upper}_INPUT_WIDTH {shape[3]}']
+    for key, value in ((meta.get('output') or {}).get('constants') or {}).items():
+        number = str(value) if isinstance(value, int) else c_float(value)
+        lines.append(f'#define {upper}_{c_identifier(key).upper()} {number}')
     lines.append(f'extern const char* const {ident}_labels[{max(len(classes), 1)}];')
     return lines
 
@@ -113,9 +124,9 @@ def write_c_model(tflite_path: str, out_dir: str, name: str, arena_bytes: int, o
         f.write(f'{comment}\n#ifndef {guard}\n#define {guard}\n\n'
                 f'#define {upper}_TENSOR_ARENA_SIZE {arena_bytes}\n'
                 f'#define {upper}_INPUT_ZERO_POINT {int(input_detail["zero_point"])}\n'
-                f'#define {upper}_INPUT_SCALE {float(input_detail["scale"]):.9g}f\n'
+                f'#define {upper}_INPUT_SCALE {c_float(input_detail["scale"])}\n'
                 f'#define {upper}_OUTPUT_ZERO_POINT {int(output_detail["zero_point"])}\n'
-                f'#define {upper}_OUTPUT_SCALE {float(output_detail["scale"]):.9g}f\n'
+                f'#define {upper}_OUTPUT_SCALE {c_float(output_detail["scale"])}\n'
                 + ''.join(f'{line}\n' for line in _meta_lines(upper, ident, meta)) + '\n'
                 f'extern const unsigned char {ident}_model_data[];\nextern const unsigned int {ident}_model_data_len;\n'
                 f'\n#endif  // {guard}\n')

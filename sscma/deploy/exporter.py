@@ -189,7 +189,8 @@ def export_model(config: str, checkpoint: str, targets: Optional[Sequence[str]] 
                    channel_order=input_channel_order(model.data_preprocessor, channels),
                    normalization_in_graph=dict(mean=mean.tolist() if mean is not None else None,
                                                std=std.tolist() if std is not None else None)),
-        output=dict(name='output', shape=[1, *out_shape[1:]], meaning=adapter.output_meaning(model)),
+        output=dict(name='output', shape=[1, *out_shape[1:]], meaning=adapter.output_meaning(model),
+                    constants=adapter.output_constants(model)),
         postprocessing=adapter.postprocessing, parity_columns=[list(c) for c in adapter.parity_columns],
         params=count_params(model), macs=count_macs(wrapper, torch.zeros(1, *shape)),
         exports=[], skipped=skipped, failed=[])

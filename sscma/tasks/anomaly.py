@@ -38,6 +38,10 @@ class AnomalyTask(Task):
         return ('anomaly map per cell of the input (stride {}), divided by the stored threshold: >= 1.0 is '
                 'anomalous'.format(getattr(model, 'stride', '?')))
 
+    def output_constants(self, model: nn.Module) -> Dict[str, float]:
+        stride = getattr(model, 'stride', None)
+        return dict(**({} if stride is None else dict(output_stride=int(stride))), score_threshold=1.0)
+
     def check_input(self, model: nn.Module, hw: Tuple[int, int]) -> None:
         from sscma.utils import ExportError
         if tuple(hw) != tuple(model.input_size[::-1]):

@@ -77,6 +77,11 @@ class Task:
         """What the values of the graph's output are, for the report."""
         return 'model tensor'
 
+    def output_constants(self, model: nn.Module) -> Dict[str, float]:
+        """Numbers firmware needs to read the output beyond its shape (e.g. FOMO's cell size and score
+        threshold): in the export metadata and, upper-cased, as ``#define``s of the C header."""
+        return {}
+
     def calibration_images(self, model: nn.Module, batches: List[torch.Tensor]) -> List[torch.Tensor]:
         """The raw-pixel batches int8 export calibrates on, from the training images ``batches`` (as they are,
         unless the task's output needs other inputs to show its range)."""

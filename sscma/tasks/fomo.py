@@ -51,7 +51,12 @@ class FomoTask(Task):
                               f'output stride {stride}')
 
     def output_meaning(self, model: nn.Module) -> str:
-        return 'per-cell probabilities (softmax over background + classes; channel 0 = background)'
+        return (f'per-cell probabilities (softmax over background + classes; channel 0 = background); a cell is '
+                f'{model.head.stride}x{model.head.stride} input pixels; an object: a class probability above '
+                f'{float(model.head.score_thr):g} that is the highest of its 3x3 cells, at the cell centre')
+
+    def output_constants(self, model: nn.Module) -> Dict[str, float]:
+        return dict(output_stride=int(model.head.stride), score_threshold=float(model.head.score_thr))
 
     def postprocess(self, model: nn.Module, outputs: torch.Tensor, data_samples: List) -> List:
         results = model.head.predict_by_probs(outputs, [s.metainfo for s in data_samples])

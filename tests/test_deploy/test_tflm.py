@@ -1,6 +1,7 @@
 """TensorFlow Lite Micro as a consumer of our int8 files: exact arena, outputs next to LiteRT's, the C source
 artefact a firmware compiles, and the fit verdict against board profiles."""
 import os.path as osp
+import re
 import subprocess
 
 import numpy as np
@@ -56,13 +57,24 @@ def test_c_source_compiles_and_holds_the_file(int8_tflite, tmp_path):
     data = open(int8_tflite, 'rb').read()
     detail = dict(dtype='int8', shape=(1, 24, 32, 3), scale=1.0, zero_point=-128)
     files = write_c_model(int8_tflite, str(tmp_path), '2net-int8', 12345, ['CONV_2D', 'DEPTHWISE_CONV_2D'],
-                          detail, dict(detail, shape=(1, 12, 16, 3), scale=1 / 256))
+                          detail, dict(detail, shape=(1, 12, 16, 3), scale=1 / 256),
+                          dict(classes=['a', 'b'], output=dict(constants=dict(output_stride=2, score_threshold=0.35))))
     header = open(files['header']).read()
     assert '#define MODEL_2NET_INT8_TENSOR_ARENA_SIZE 12345' in header and 'resolver.AddDepthwiseConv2d();' in header
+    # what the firmware needs to read the output, beside its shape
+    assert '#define MODEL_2NET_INT8_OUTPUT_STRIDE 2\n' in header
+    assert '#define MODEL_2NET_INT8_SCORE_THRESHOLD 0.35f\n' in header
+    assert '#define MODEL_2NET_INT8_INPUT_SCALE 1.0f\n' in header  # "1f" would be no C literal
     obj = str(tmp_path / 'model.o')
     proc = subprocess.run(['cc', '-c', files['source'], '-o', obj, '-std=c++17', '-Wall', '-Werror'],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    use = tmp_path / 'use.cc'  # every #define of the header is an expression firmware can use
+    defines = re.findall(r'^#define (MODEL_2NET_INT8_\w+) ', header, re.M)
+    use.write_text(f'#include "{osp.basename(files["header"])}"\ndouble values[] = {{{", ".join(defines)}}};\n')
+    proc = subprocess.run(['cc', '-c', str(use), '-I', str(tmp_path), '-o', str(tmp_path / 'use.o'), '-std=c++17',
+                           '-Wall', '-Werror'], capture_output=True, text=True)
+    assert proc.returncode == 0 and len(defines) == 8, (defines, proc.stderr)
     # the array's bytes are the file's: read them back out of the object file's .rodata
     dump = subprocess.run(['objcopy', '-O', 'binary', '--only-section=.rodata', obj, str(tmp_path / 'ro.bin')],
                           capture_output=True, text=True)

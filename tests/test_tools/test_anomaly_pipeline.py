@@ -56,6 +56,9 @@ def test_test_export_and_inference(coin_run, tmp_path):
         assert entries[key]['parity']['decision_agreement'] > 0.75
     tflm = entries[('tflm', 'int8')]
     assert tflm['tflm']['arena_bytes'] > 0 and 'xiao_esp32s3' in json.dumps(tflm['tflm']['devices'])
+    header = open(tflm['tflm']['header']).read()  # the map's cell and the decision boundary, for the firmware
+    stride = report['input']['shape'][-1] // report['output']['shape'][-1]
+    assert f'_OUTPUT_STRIDE {stride}\n' in header and '_SCORE_THRESHOLD 1.0f\n' in header
     assert read_export_meta(entries[('tflite', 'int8')]['file'])['classes'] == ['normal', 'anomalous']
 
     out = str(tmp_path / 'inference')

@@ -108,6 +108,10 @@ def test_exported_files_carry_names_and_are_scored_by_name(layouts, checkpoints,
         assert meta['input']['shape'] == [1, 3, 64, 64]
     header = open(exports[('tflm', 'int8')]['tflm']['header']).read()
     assert '#define FOMO_INT8_NUM_CLASSES 3' in header and '#define FOMO_INT8_INPUT_WIDTH 64' in header
+    constants = read_export_meta(exports[('tflm', 'int8')]['file'])['output']['constants']
+    assert constants['output_stride'] == 64 // report['output']['shape'][-1] == 8  # an 8x8 grid of 8 px cells
+    assert f'#define FOMO_INT8_OUTPUT_STRIDE 8\n#define FOMO_INT8_SCORE_THRESHOLD {constants["score_threshold"]:.9g}f' \
+        in header
     assert 'const char* const fomo_int8_labels[3] = {"ring", "block", "disc"};' in \
         open(exports[('tflm', 'int8')]['file']).read()
     for key in (('onnx', 'float32'), ('tflite', 'int8')):
