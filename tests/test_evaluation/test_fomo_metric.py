@@ -55,7 +55,7 @@ def test_tolerance_is_one_cell_of_the_model_or_the_pixels_given():
         metric.process(None, [sample])
         assert metric.compute_metrics(metric.results)['tp'] == tp, (stride, tolerance_px)
         assert sample_matches(sample, tolerance_px)['tp'].tolist() == [bool(tp)]
-    for bad in (0, -8, '8'):
+    for bad in (0, -8, '8', True):  # True is an int to Python, not 1 px to a user
         with pytest.raises(ValueError, match='tolerance_px'):
             FomoMetric(tolerance_px=bad)
 

@@ -97,7 +97,8 @@ class FomoMetric(BaseMetric):
                  prefix: Optional[str] = None, tolerance_px: Optional[float] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.classes = list(classes) if classes else None
-        if tolerance_px is not None and not (isinstance(tolerance_px, (int, float)) and tolerance_px > 0):
+        number = isinstance(tolerance_px, (int, float)) and not isinstance(tolerance_px, bool)
+        if tolerance_px is not None and not (number and tolerance_px > 0):
             raise ValueError(f'FomoMetric tolerance_px={tolerance_px!r}: expected a positive number of pixels')
         self.tolerance_px = tolerance_px
 
