@@ -26,8 +26,10 @@ from sscma.utils.packaged_weights import has_imagenet_weights
 from sscma.utils import ConfigError
 
 STUDY = 'sscma-tune'
+#: what the metric judges every trial at (:meth:`Tuner.judging`), for the evaluators that match within a tolerance
+JUDGED = ('val_evaluator.tolerance_px', 'test_evaluator.tolerance_px')
 #: variables that do not change the exported model (the rest of a proposal is its architecture)
-TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight', 'mosaic')
+TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight', 'mosaic', *JUDGED)
 
 
 def _imgsz(trial, default) -> Tuple[int, int]:
@@ -164,6 +166,7 @@ class Tuner:
         if len(self.defaults.get('stages', ())) == 1 and any(v % 16 for v in size_pair(size)):
             del self.defaults['stages']  # FOMO's stride-16 cut needs an input of multiples of 16 (the output grid)
         self.init = self.options.get('init', variables.get('init'))
+        self.judged = self.judging(cfg)
         # the options auto_stages pairs with the small-object stages (a narrower neck) go with them in every trial
         self.small_stages = dict((cfg.get('auto_stages') or {}).get('small') or {})
         if not self.defaults:
@@ -198,9 +201,34 @@ class Tuner:
                 params[name] = value
         return params
 
+    def judging(self, cfg) -> Optional[Tuple[float, int, Tuple[str, ...]]]:
+        """``(cell, input width, option keys)`` where the config's metric matches within a tolerance that defaults
+        to one cell of the model (``FomoMetric``): trial 0's cell in input pixels, its input width and the
+        evaluators to set; ``None`` for other metrics or a ``tolerance_px`` given in the config or options.
+
+        Searching the cut (8 or 16 px cells) and the input size would otherwise judge trials at different
+        tolerances in the image, and the coarser or smaller model would win by a looser test."""
+        import inspect
+
+        from sscma.registry import METRICS, MODELS
+        evaluators = [k.split('.')[0] for k in JUDGED if isinstance(cfg.get(k.split('.')[0]), dict)]
+        found = [METRICS.get(cfg[k].get('type', '')) for k in evaluators]
+        if not evaluators or not all(m and 'tolerance_px' in inspect.signature(m).parameters for m in found) or \
+                any('tolerance_px' in cfg[k] for k in evaluators):
+            return None
+        stride = getattr(getattr(MODELS.build(cfg.model), 'head', None), 'stride', None)
+        if not stride:
+            return None
+        return float(stride), size_pair(cfg.imgsz)[0], tuple(f'{k}.tolerance_px' for k in evaluators)
+
     def propose(self, trial) -> Dict[str, Any]:
-        """The trial's overrides of the config's variables."""
+        """The trial's overrides of the config's variables (and, for FOMO, the tolerance it is judged at: trial
+        0's cell, scaled with the input, so that every trial is judged within the same share of the image)."""
         proposal = {name: SEARCH_SPACE[name](trial, value) for name, value in self.defaults.items()}
+        if self.judged:
+            cell, width, keys = self.judged
+            scaled = cell * (size_pair(proposal['imgsz'])[0] if 'imgsz' in proposal else width) / width
+            proposal.update({key: round(scaled, 3) for key in keys})
         if 'stages' in proposal and proposal['stages'] == tuple(self.small_stages.get('stages', ())):
             proposal.update({k: v for k, v in self.small_stages.items() if k not in self.options and k != 'stages'})
         if self.init == 'imagenet' and not has_imagenet_weights(proposal.get('widen_factor', 1.0)):

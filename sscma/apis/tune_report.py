@@ -85,9 +85,17 @@ def _plot(rows, front, metric: str, path: str) -> None:
 
 def write_best_config(config: str, options: Dict[str, Any], overrides: Dict[str, Any], path: str,
                       note: str) -> str:
-    """A config inheriting ``config`` with the search's ``options`` and the best trial's ``overrides``."""
+    """A config inheriting ``config`` with the search's ``options`` and the best trial's ``overrides``. A dotted
+    option (``model.head.score_thr``, ``val_evaluator.tolerance_px``) is written as its whole top-level dict, as
+    loading the options gives it: a child config's dict replaces its base's."""
+    from sscma.utils import load_config
     from sscma.utils.packaged_configs import PACKAGE_SCOPE, packaged_configs_dir
-    values = nested_options({**options, **overrides})
+    given = {**options, **overrides}
+    values = nested_options(given)
+    dotted = [k for k in values if any(o.startswith(f'{k}.') for o in given)]
+    if dotted:
+        cfg = load_config(config, given)
+        values.update({k: cfg[k].to_dict() if hasattr(cfg[k], 'to_dict') else cfg[k] for k in dotted})
     packaged = osp.realpath(packaged_configs_dir())
     rel = osp.relpath(osp.realpath(config), packaged)
     base = PACKAGE_SCOPE + rel if not rel.startswith('..') else osp.abspath(config)

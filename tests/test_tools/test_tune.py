@@ -23,6 +23,20 @@ def test_budget_and_options():
     assert nested_options({'a.b': 1, 'a.c': 2, 'd': (3, 4)}) == {'a': {'b': 1, 'c': 2}, 'd': (3, 4)}
 
 
+def test_best_config_keeps_the_dicts_a_dotted_option_changes(tmp_path):
+    """A child config's dict replaces its base's: a dotted option is written as the whole dict it lands in."""
+    from sscma.apis.tune_report import write_best_config
+    from sscma.utils.packaged_configs import find_config
+    path = write_best_config(find_config('fomo/fomo_mobnetv2'), {'model.head.score_thr': 0.4, 'num_classes': 3},
+                             {'val_evaluator.tolerance_px': 5.333, 'widen_factor': 0.5, 'init': 'scratch'},
+                             str(tmp_path / 'best.py'),
+                             'sscma tune: trial 3')
+    cfg = load_config(path)
+    assert cfg.model.type == 'Fomo' and cfg.model.head.score_thr == 0.4 and cfg.model.head.num_classes == 3
+    assert cfg.model.backbone.widen_factor == 0.5 and cfg.widen_factor == 0.5
+    assert cfg.val_evaluator == dict(type='FomoMetric', tolerance_px=5.333)
+
+
 def test_pareto_front_keeps_the_undominated():
     rows = [dict(trial=0, state='complete', value=0.7, arena=200, macs=5),
             dict(trial=1, state='complete', value=0.8, arena=300, macs=9),
@@ -64,6 +78,9 @@ def test_search_within_a_board_resumes_and_writes_a_config(roboflow_root, tmp_pa
     assert cfg.base_lr == pytest.approx(best['overrides']['base_lr']) and cfg.data_root == roboflow_root
     assert cfg.train_cfg.max_epochs == cfg.max_epochs  # derived fields follow (a config training takes)
     assert "sscma::fomo/fomo_mobnetv2.py" in open(work / 'best_config.py').read()
+    # judged within trial 0's 8 px cell at 96x96, scaled with the winner's input (train / test say the same)
+    assert cfg.val_evaluator.type == 'FomoMetric' and cfg.val_evaluator.tolerance_px == pytest.approx(
+        8 * cfg.imgsz[0] / 96, abs=1e-3) == best['overrides']['test_evaluator.tolerance_px']
 
     out = tune(*common, '--trials', 4)  # started again: the 3 trials are kept, one more is run
     assert '3 trials already in' in out
@@ -82,8 +99,9 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     tuner = Tuner(str(mine), options, str(tmp_path / 'a'), log=lambda *a: None)
     assert tuner.options['max_epochs'] == 2 and 'max_epochs' not in tuner.defaults and tuner.direction == 'maximize'
     first = tuner.study.ask()
+    judged = {'val_evaluator.tolerance_px': 8.0, 'test_evaluator.tolerance_px': 8.0}  # trial 0's 8 px cell
     assert tuner.propose(first) == dict(base_lr=0.003, imgsz=(112, 80), widen_factor=0.375, mosaic=0.0,
-                                        stages=(2, ))
+                                        stages=(2, ), **judged)
     tuner.study.tell(first, 0.5)
     second = tuner.study.ask()
     proposed = tuner.propose(second)
@@ -95,7 +113,15 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     params = dict(base_lr=0.003, imgsz_scale=1.0, mosaic=0.0, stages='2')
     assert fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.5)))['init'] == 'scratch'
     assert 'init' not in fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35)))
-    assert fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35, stages='3')))['stages'] == (3, )
+    coarse = fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35, stages='3')))
+    assert coarse['stages'] == (3, ) and coarse['val_evaluator.tolerance_px'] == 8.0  # judged as trial 0, not 16
+    larger = fomo.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35, stages='3', imgsz_scale=1.5)))
+    assert larger['imgsz'] == (128, 128) and larger['test_evaluator.tolerance_px'] == 10.667  # the same share
+    cfg = load_config('fomo/fomo_mobnetv2', {**options, **larger})
+    assert cfg.val_evaluator.tolerance_px == cfg.test_evaluator.tolerance_px == 10.667
+    given = Tuner('fomo/fomo_mobnetv2', dict(options, **{'val_evaluator.tolerance_px': 4}), str(tmp_path / 'g'),
+                  log=lambda *a: None)
+    assert given.judged is None and 'test_evaluator.tolerance_px' not in given.propose(given.study.ask())
     odd = Tuner('fomo/fomo_mobnetv2', dict(options, imgsz=(160, 120)), str(tmp_path / 'f'), log=lambda *a: None)
     assert 'stages' not in odd.defaults  # 120 px leave no whole 16 px cells: FOMO's cut stays at stride 8
     boxes = Tuner('rtmdet/rtmdet_mnv2_small_data', options, str(tmp_path / 'e'), log=lambda *a: None)
@@ -103,6 +129,7 @@ def test_trial_zero_is_the_config_as_it_is_and_options_stay_fixed(tmp_path, robo
     assert boxes.propose(boxes.study.ask())['stages'] == (1, 2, 4)
     coarse = boxes.propose(optuna.trial.FixedTrial(dict(params, widen_factor=0.35, base_lr=0.004, stages='2,4,6')))
     assert coarse['stages'] == (2, 4, 6) and 'neck_channels' not in coarse  # the config's 64 channels
+    assert boxes.judged is None and not set(coarse) & set(judged)  # mAP: no tolerance to hold
     by_loss = Tuner(str(mine), options, str(tmp_path / 'c'), metric='val_loss', log=lambda *a: None)
     assert by_loss.direction == 'minimize'
     with pytest.raises(ConfigError, match='another --work-dir'):
