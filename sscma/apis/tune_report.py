@@ -106,4 +106,3 @@ def write_best_config(config: str, options: Dict[str, Any], overrides: Dict[str,
     with open(path, 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines) + '\n')
     return path
-
