@@ -26,8 +26,9 @@ from sscma.utils.packaged_weights import has_imagenet_weights
 from sscma.utils import ConfigError
 
 STUDY = 'sscma-tune'
+EVALUATORS = ('val_evaluator', 'test_evaluator')
 #: what the metric judges every trial at (:meth:`Tuner.judging`), for the evaluators that match within a tolerance
-JUDGED = ('val_evaluator.tolerance_px', 'test_evaluator.tolerance_px')
+JUDGED = tuple(f'{k}.tolerance_px' for k in EVALUATORS)
 #: variables that do not change the exported model (the rest of a proposal is its architecture)
 TRAINING_ONLY = ('base_lr', 'max_epochs', 'aug_strength', 'loss_weight', 'mosaic', *JUDGED)
 
@@ -211,7 +212,7 @@ class Tuner:
         import inspect
 
         from sscma.registry import METRICS, MODELS
-        evaluators = [k.split('.')[0] for k in JUDGED if isinstance(cfg.get(k.split('.')[0]), dict)]
+        evaluators = [k for k in EVALUATORS if isinstance(cfg.get(k), dict)]
         found = [METRICS.get(cfg[k].get('type', '')) for k in evaluators]
         if not evaluators or not all(m and 'tolerance_px' in inspect.signature(m).parameters for m in found) or \
                 any('tolerance_px' in cfg[k] for k in evaluators):
